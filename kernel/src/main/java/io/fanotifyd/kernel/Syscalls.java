@@ -1,0 +1,147 @@
+package io.fanotifyd.kernel;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** Throwing wrappers over {@link Libc} for the calls made outside the hot path. */
+public final class Syscalls {
+    private static final int STATX_SIZE = 256;
+    private static final int STATX_TYPE = 0x1;
+    private static final int STATX_INO = 0x100;
+    private static final int STATFS_SIZE = 120;
+    private static final int STATFS_FSID_OFFSET = 56;
+    public static final int S_IFMT = 0170000;
+    public static final int S_IFDIR = 0040000;
+    public static final int S_IFREG = 0100000;
+
+    private Syscalls() {}
+
+    /** {@code openat(AT_FDCWD, path, flags, mode)}. */
+    public static int open(String path, int flags, int mode) {
+        try (Arena arena = Arena.ofConfined()) {
+            int fd = Libc.openat(Fanotify.AT_FDCWD, Libc.cString(arena, path), flags, mode);
+            if (fd < 0) {
+                throw new NativeCallException("open", path + ", flags=0" + Integer.toOctalString(flags),
+                        Libc.errno());
+            }
+            return fd;
+        }
+    }
+
+    /** Closes {@code fd}, ignoring errors (there is nothing useful to do about them). */
+    public static void closeQuietly(int fd) {
+        if (fd >= 0) {
+            Libc.close(fd);
+        }
+    }
+
+    /** {@code statfs.f_fsid} of the filesystem {@code fd} is on, as fanotify reports it in FID records. */
+    public static long fsid(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATFS_SIZE, 8);
+            if (Libc.fstatfs(fd, st) < 0) {
+                throw new NativeCallException("fstatfs", "fd=" + fd, Libc.errno());
+            }
+            return st.get(JAVA_LONG_UNALIGNED, STATFS_FSID_OFFSET);
+        }
+    }
+
+    /** File type and inode number of an open fd, from {@code statx(fd, "", AT_EMPTY_PATH)}. */
+    public record FileStat(int mode, long inode) {
+        public boolean isDirectory() {
+            return (mode & S_IFMT) == S_IFDIR;
+        }
+    }
+
+    public static FileStat fstat(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATX_SIZE, 8);
+            int rc = Libc.statx(fd, arena.allocate(1), Fanotify.AT_EMPTY_PATH, STATX_TYPE | STATX_INO, st);
+            if (rc < 0) {
+                throw new NativeCallException("statx", "fd=" + fd, Libc.errno());
+            }
+            return new FileStat(st.get(JAVA_SHORT_UNALIGNED, 28) & 0xffff, st.get(JAVA_LONG_UNALIGNED, 32));
+        }
+    }
+
+    /** {@code statx(path)} without following a trailing symlink when {@code noFollow}. */
+    public static FileStat stat(String path, boolean noFollow) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STATX_SIZE, 8);
+            int rc = Libc.statx(Fanotify.AT_FDCWD, Libc.cString(arena, path), noFollow ? 0x100 : 0,
+                    STATX_TYPE | STATX_INO, st);
+            if (rc < 0) {
+                throw new NativeCallException("statx", path, Libc.errno());
+            }
+            return new FileStat(st.get(JAVA_SHORT_UNALIGNED, 28) & 0xffff, st.get(JAVA_LONG_UNALIGNED, 32));
+        }
+    }
+
+    /** {@code eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)}: a wake-up fd for poll loops. */
+    public static int eventfd() {
+        int fd = Libc.eventfd(0, Fanotify.O_CLOEXEC | Fanotify.O_NONBLOCK);
+        if (fd < 0) {
+            throw new NativeCallException("eventfd", "0, EFD_CLOEXEC|EFD_NONBLOCK", Libc.errno());
+        }
+        return fd;
+    }
+
+    /** Writes 1 to an eventfd; safe from any thread and from signal handlers' Java side. */
+    public static void signalEventfd(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(8, 8);
+            one.set(JAVA_LONG_UNALIGNED, 0, 1L);
+            Libc.write(fd, one, 8);
+        }
+    }
+
+    /** Reads and resets an eventfd's counter (non-blocking). */
+    public static void drainEventfd(int fd, MemorySegment scratch8) {
+        Libc.read(fd, scratch8, 8);
+    }
+
+    /** Writes all of {@code buf[0, len)} to {@code fd}, retrying short writes and EINTR. */
+    public static void writeFully(int fd, MemorySegment buf, long len, String what) {
+        long off = 0;
+        while (off < len) {
+            long n = Libc.write(fd, buf.asSlice(off), len - off);
+            if (n < 0) {
+                int errno = Libc.errno();
+                if (errno == Errno.EINTR) {
+                    continue;
+                }
+                throw new NativeCallException("write", what + ", fd=" + fd + ", count=" + (len - off), errno);
+            }
+            off += n;
+        }
+    }
+
+    /** {@code poll} on up to a few fds; returns the revents of each in {@code revents}. */
+    public static int pollIn(MemorySegment pollfds, int[] fds, short[] revents, int timeoutMs) {
+        for (int i = 0; i < fds.length; i++) {
+            pollfds.set(JAVA_INT_UNALIGNED, i * 8L, fds[i]);
+            pollfds.set(JAVA_SHORT_UNALIGNED, i * 8L + 4, (short) 1); // POLLIN
+            pollfds.set(JAVA_SHORT_UNALIGNED, i * 8L + 6, (short) 0);
+        }
+        int rc = Libc.poll(pollfds, fds.length, timeoutMs);
+        if (rc < 0) {
+            int errno = Libc.errno();
+            if (errno == Errno.EINTR) {
+                return 0;
+            }
+            throw new NativeCallException("poll", fds.length + " fds, timeout=" + timeoutMs, errno);
+        }
+        for (int i = 0; i < fds.length; i++) {
+            revents[i] = pollfds.get(JAVA_SHORT_UNALIGNED, i * 8L + 6);
+        }
+        return rc;
+    }
+
+    public static int getpid() {
+        return Libc.getpid();
+    }
+}

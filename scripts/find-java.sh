@@ -1,0 +1,29 @@
+# Sourced by the launcher and the Makefile: sets FANOTIFYD_JAVA to a java binary of a JDK >= 25.
+# Looks at $FANOTIFYD_JAVA_HOME, $JAVA_HOME, java on $PATH and the usual JDK locations, reading each
+# candidate's `release` file (no JVM is started to find out). Leaves FANOTIFYD_JAVA empty if none fits.
+fanotifyd_java_major() { # $1 = JDK home -> prints the feature version, or nothing
+  [ -f "$1/release" ] || return 0
+  sed -n 's/^JAVA_VERSION="\{0,1\}\([0-9][0-9]*\).*/\1/p' "$1/release" | head -n 1
+}
+fanotifyd_find_java() {
+  FANOTIFYD_JAVA=
+  _cands=
+  [ -n "${FANOTIFYD_JAVA_HOME:-}" ] && _cands="$_cands $FANOTIFYD_JAVA_HOME"
+  [ -n "${JAVA_HOME:-}" ] && _cands="$_cands $JAVA_HOME"
+  if _j=$(command -v java 2>/dev/null); then
+    _j=$(readlink -f "$_j" 2>/dev/null || echo "$_j")
+    _cands="$_cands ${_j%/bin/java}"
+  fi
+  for _d in /usr/lib/jvm/* /usr/local/lib/jvm/* /opt/java/* /opt/jdk* /opt/*jdk* /usr/java/*; do
+    [ -x "$_d/bin/java" ] && _cands="$_cands $_d"
+  done
+  for _d in $_cands; do
+    _v=$(fanotifyd_java_major "$_d")
+    if [ -n "$_v" ] && [ "$_v" -ge 25 ] 2>/dev/null && [ -x "$_d/bin/java" ]; then
+      FANOTIFYD_JAVA="$_d/bin/java"
+      FANOTIFYD_JAVA_HOME_FOUND="$_d"
+      return 0
+    fi
+  done
+  return 1
+}
