@@ -51,6 +51,12 @@ public final class Libc {
     private static final MethodHandle DUP2 = errnoCall("dup2", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle CHDIR = errnoCall("chdir", JAVA_INT, ADDRESS);
     private static final MethodHandle ISATTY = errnoCall("isatty", JAVA_INT, JAVA_INT);
+    private static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
+    private static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
+    private static final MethodHandle OPENLOG = plainCall("openlog", null, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle SYSLOG = LINKER.downcallHandle(symbol("syslog"),
+            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle PIDFD_SEND_SIGNAL =
             errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
 
@@ -59,6 +65,11 @@ public final class Libc {
     private static MethodHandle errnoCall(String name, MemoryLayout ret, MemoryLayout... args) {
         return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(ret, args),
                 Linker.Option.captureCallState("errno"));
+    }
+
+    private static MethodHandle plainCall(String name, MemoryLayout ret, MemoryLayout... args) {
+        FunctionDescriptor fd = ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args);
+        return LINKER.downcallHandle(symbol(name), fd);
     }
 
     private static MethodHandle variadicErrnoCall(String name, int firstVariadic, MemoryLayout ret,
@@ -237,6 +248,48 @@ public final class Libc {
     public static int pidfdSendSignal(int pidfd, int sig) {
         try {
             return (int) PIDFD_SEND_SIGNAL.invokeExact(CAPTURE.get(), pidfd, sig, MemorySegment.NULL, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code openlog(ident, option, facility)}; {@code ident} must stay allocated for the process's life. */
+    public static void openlog(MemorySegment ident, int option, int facility) {
+        try {
+            OPENLOG.invokeExact(ident, option, facility);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code syslog(priority, "%s", message)}: the message is never used as a format. */
+    public static void syslog(int priority, MemorySegment format, MemorySegment message) {
+        try {
+            SYSLOG.invokeExact(priority, format, message);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int flock(int fd, int operation) {
+        try {
+            return (int) FLOCK.invokeExact(CAPTURE.get(), fd, operation);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int ftruncate(int fd, long length) {
+        try {
+            return (int) FTRUNCATE.invokeExact(CAPTURE.get(), fd, length);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long pread(int fd, MemorySegment buf, long count, long offset) {
+        try {
+            return (long) PREAD.invokeExact(CAPTURE.get(), fd, buf, count, offset);
         } catch (Throwable t) {
             throw rethrow(t);
         }

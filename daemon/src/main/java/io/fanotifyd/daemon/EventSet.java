@@ -1,0 +1,58 @@
+package io.fanotifyd.daemon;
+
+import static io.fanotifyd.kernel.EventMask.ATTRIB;
+import static io.fanotifyd.kernel.EventMask.CLOSE_WRITE;
+import static io.fanotifyd.kernel.EventMask.CREATE;
+import static io.fanotifyd.kernel.EventMask.DELETE;
+import static io.fanotifyd.kernel.EventMask.MODIFY;
+import static io.fanotifyd.kernel.EventMask.MOVED_FROM;
+import static io.fanotifyd.kernel.EventMask.MOVED_TO;
+import static io.fanotifyd.kernel.EventMask.ONDIR;
+import static io.fanotifyd.kernel.EventMask.OPEN;
+import static io.fanotifyd.kernel.EventMask.RENAME;
+
+import io.fanotifyd.daemon.options.EventSelection;
+import io.fanotifyd.daemon.options.UsageException;
+import io.fanotifyd.kernel.EventMask;
+
+/**
+ * The events the daemon asks the kernel for. Default (FID mode): opens, writes, closes after writing, creates,
+ * deletes, renames (both the MOVED_FROM/MOVED_TO pair and one RENAME record with both paths) and attribute
+ * changes, on files and directories. FD mode cannot have directory-entry or attribute events. Per-read ACCESS
+ * and CLOSE_NOWRITE only on request ({@code --events +access}).
+ */
+final class EventSet {
+    static final long DEFAULT_FID = OPEN | MODIFY | CLOSE_WRITE | CREATE | DELETE | MOVED_FROM | MOVED_TO | RENAME
+            | ATTRIB | ONDIR;
+    static final long DEFAULT_FD = OPEN | MODIFY | CLOSE_WRITE | ONDIR;
+
+    private EventSet() {}
+
+    /** The mask for {@code selection}; a usage error if it is empty or asks FD mode for FID-only events. */
+    static long resolve(EventSelection selection, boolean fid) {
+        long mask = fid ? DEFAULT_FID : DEFAULT_FD;
+        if (!selection.isDefault()) {
+            if (!selection.relative()) {
+                mask = 0;
+                for (String n : selection.items()) {
+                    mask |= EventMask.parse(n);
+                }
+            } else {
+                for (String n : selection.added()) {
+                    mask |= EventMask.parse(n);
+                }
+                for (String n : selection.removed()) {
+                    mask &= ~EventMask.parse(n);
+                }
+            }
+        }
+        if ((mask & ~ONDIR) == 0) {
+            throw new UsageException("--events: no events left to watch");
+        }
+        if (!fid && (mask & EventMask.FID_ONLY_EVENTS) != 0) {
+            throw new UsageException("--events: " + EventMask.names(mask & EventMask.FID_ONLY_EVENTS).toLowerCase()
+                    + " need FID mode; drop --no-fid or remove them");
+        }
+        return mask;
+    }
+}

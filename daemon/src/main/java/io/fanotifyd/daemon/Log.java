@@ -1,0 +1,96 @@
+package io.fanotifyd.daemon;
+
+import io.fanotifyd.kernel.Libc;
+
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+
+/**
+ * Diagnostics: one line per message, to stderr in the foreground, to {@code log_file} if set, else to syslog
+ * once the daemon has detached. Never on the per-event path except for rare conditions.
+ */
+public final class Log {
+    public static final int ERROR = 0;
+    public static final int WARN = 1;
+    public static final int INFO = 2;
+    public static final int DEBUG = 3;
+
+    private static final int LOG_PID = 0x01;
+    private static final int LOG_DAEMON = 3 << 3;
+    private static final int[] SYSLOG_PRIORITY = {3, 4, 6, 7};
+    private static final String[] LABEL = {"error", "warning", "info", "debug"};
+
+    private static volatile int level = WARN;
+    private static volatile PrintStream stream = System.err;
+    private static volatile boolean syslog;
+    private static MemorySegment percentS;
+
+    private Log() {}
+
+    /** verbose 0 = errors and warnings, 1 = info, 2+ = debug. */
+    public static void setVerbosity(int verbose) {
+        level = Math.min(DEBUG, WARN + verbose);
+    }
+
+    public static boolean enabled(int lvl) {
+        return lvl <= level;
+    }
+
+    /** Sends diagnostics to a file (appended). */
+    public static void toFile(String path) throws IOException {
+        OutputStream out = new FileOutputStream(path, true);
+        stream = new PrintStream(out, true, StandardCharsets.UTF_8);
+        syslog = false;
+    }
+
+    /** Sends diagnostics to syslog (facility daemon, ident "fanotifyd"). */
+    public static synchronized void toSyslog() {
+        Arena arena = Arena.global();
+        Libc.openlog(arena.allocateFrom("fanotifyd"), LOG_PID, LOG_DAEMON);
+        percentS = arena.allocateFrom("%s");
+        syslog = true;
+    }
+
+    public static void error(String msg) {
+        log(ERROR, msg);
+    }
+
+    public static void warn(String msg) {
+        log(WARN, msg);
+    }
+
+    public static void info(String msg) {
+        log(INFO, msg);
+    }
+
+    public static void debug(String msg) {
+        log(DEBUG, msg);
+    }
+
+    public static void log(int lvl, String msg) {
+        if (lvl > level) {
+            return;
+        }
+        String oneLine = msg.replace('\n', ' ');
+        if (syslog) {
+            synchronized (Log.class) {
+                try (Arena a = Arena.ofConfined()) {
+                    Libc.syslog(SYSLOG_PRIORITY[lvl], percentS, a.allocateFrom(oneLine));
+                }
+            }
+            return;
+        }
+        PrintStream s = stream;
+        if (s == System.err) {
+            s.println("fanotifyd: " + (lvl == ERROR ? "" : LABEL[lvl] + ": ") + oneLine);
+        } else {
+            s.println(Instant.now() + " " + LABEL[lvl] + " " + oneLine);
+        }
+    }
+}

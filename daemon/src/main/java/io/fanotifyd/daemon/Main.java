@@ -1,0 +1,69 @@
+package io.fanotifyd.daemon;
+
+import io.fanotifyd.daemon.options.Action;
+import io.fanotifyd.daemon.options.HelpText;
+import io.fanotifyd.daemon.options.OptionParser;
+import io.fanotifyd.daemon.options.Settings;
+import io.fanotifyd.daemon.options.UsageException;
+import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.NativeCallException;
+
+import java.nio.file.Path;
+
+/**
+ * Entry point. Exit codes: 0 success, 2 usage or configuration error, 1 failure at start-up or while running.
+ * Errors are one line on stderr (or the log), never a stack trace unless {@code -vv}.
+ */
+public final class Main {
+    public static final String VERSION = "0.1.0";
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String[] args) {
+        int verbosity = 0;
+        try {
+            Settings settings = OptionParser.parse(args, Path.of("").toAbsolutePath());
+            verbosity = settings.verbosity();
+            if (settings.action() == Action.HELP) {
+                System.out.print(HelpText.render());
+                return 0;
+            }
+            if (settings.action() == Action.VERSION) {
+                System.out.println("fanotifyd " + VERSION);
+                return 0;
+            }
+            if (!settings.hasMarks()) {
+                throw new UsageException("nothing to watch: give --watch, --mount or --filesystem (see --help)");
+            }
+            Log.setVerbosity(verbosity);
+            if (settings.logFile().isPresent()) {
+                Log.toFile(settings.logFile().get().toString());
+            }
+            boolean detachedChild = Detach.isDetachedChild();
+            if (!settings.foreground() && !detachedChild) {
+                if (settings.outputIsStdout() && Libc.isatty(1) == 1) {
+                    throw new UsageException("records would go to the terminal the daemon leaves: give --output PATH,"
+                            + " redirect stdout, or use --foreground");
+                }
+                return Detach.spawnAndWait();
+            }
+            return new Daemon(settings, detachedChild && !settings.foreground()).run();
+        } catch (UsageException e) {
+            System.err.println("fanotifyd: " + e.getMessage());
+            return 2;
+        } catch (StartupException | NativeCallException e) {
+            Log.error(e.getMessage());
+            return 1;
+        } catch (Exception | Error e) {
+            Log.error("internal error: " + e);
+            if (verbosity >= 2) {
+                e.printStackTrace();
+            }
+            return 1;
+        }
+    }
+}

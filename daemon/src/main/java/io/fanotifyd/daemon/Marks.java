@@ -1,0 +1,87 @@
+package io.fanotifyd.daemon;
+
+import io.fanotifyd.enrich.Filesystems;
+import io.fanotifyd.enrich.MountScope;
+import io.fanotifyd.kernel.EventMask;
+import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.FanotifyGroup;
+import io.fanotifyd.kernel.NativeCallException;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Places the marks: {@code --watch} as inode marks (with child events), {@code --filesystem} as filesystem
+ * marks, {@code --mount} as mount marks plus, in FID mode, a filesystem mark for the events the kernel refuses
+ * on mounts (creates, deletes, renames, attribute changes), narrowed to the mount by {@link MountScope}.
+ */
+final class Marks {
+    private int count;
+
+    /** Number of fanotify marks placed (what {@code /proc/PID/fdinfo} lists). */
+    int count() {
+        return count;
+    }
+
+    void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<Path> watches,
+               List<Path> mounts, List<Path> fss, boolean fid, long mask) {
+        // Mount roots first: the first fd registered for a filesystem decides how its paths read.
+        for (Path p : mounts) {
+            String path = p.toString();
+            String root;
+            try {
+                root = MountInfo.mountPointOf(path);
+            } catch (IOException e) {
+                throw new StartupException("--mount " + path + ": " + describe(e));
+            }
+            long fsid = register(filesystems, "--mount", root);
+            scope.addMountRoot(fsid, root);
+            long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
+            if ((mountMask & ~EventMask.ONDIR) != 0) {
+                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);
+            }
+            long fsMask = mask & (EventMask.FID_ONLY_EVENTS | EventMask.ONDIR);
+            if (fid && (fsMask & ~EventMask.ONDIR) != 0) {
+                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, fsMask, path);
+            }
+        }
+        for (Path p : fss) {
+            String path = p.toString();
+            scope.addFilesystem(register(filesystems, "--filesystem", path));
+            mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
+        }
+        for (Path p : watches) {
+            String path = p.toString();
+            long fsid = register(filesystems, "--watch", path);
+            try {
+                scope.addWatch(fsid, p.toRealPath().toString());
+            } catch (IOException e) {
+                throw new StartupException("--watch " + path + ": " + describe(e));
+            }
+            mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
+        }
+    }
+
+    private static long register(Filesystems filesystems, String flag, String path) {
+        try {
+            return filesystems.register(path);
+        } catch (NativeCallException e) {
+            throw new StartupException(flag + " " + path + ": " + e.getMessage());
+        }
+    }
+
+    private void mark(FanotifyGroup group, String flag, int flags, long mask, String path) {
+        try {
+            group.mark(flags, mask, path);
+            count++;
+        } catch (NativeCallException e) {
+            throw new StartupException(flag + " " + path + ": cannot mark: " + e.getMessage());
+        }
+    }
+
+    private static String describe(IOException e) {
+        return e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
+                : e.getClass().getSimpleName() + ": " + e.getMessage();
+    }
+}

@@ -1,0 +1,267 @@
+package io.fanotifyd.daemon.options;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * The option table: the single source for the command line, the config file and {@code --help}.
+ *
+ * <p>Each constant is one option. Its config key is the long name with {@code _} for {@code -}.
+ * Options of features that are not built yet stay in the table with {@link Support#NOT_YET}: they are
+ * recognised (so they are rejected with "not supported yet" instead of "unknown option") and listed
+ * by {@code --help}; enabling one starts by flipping that marker.
+ */
+public enum Option {
+    // long name, short, value kind, argument name, help group, repeatable?, supported?, help, default
+    WATCH("watch", "w", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
+            "inode mark on a directory (and its direct children)", ""),
+    MOUNT("mount", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
+            "mark the mount containing PATH", ""),
+    FILESYSTEM("filesystem", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
+            "mark the whole filesystem containing PATH", ""),
+
+    OUTPUT("output", "o", Kind.OUTPUT, "PATH", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "append JSONL records to PATH; - means stdout", "-"),
+    LOG_FILE("log-file", "", Kind.PATH, "PATH", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "where diagnostics go", "stderr in the foreground, syslog when daemonized"),
+    VERBOSE("verbose", "v", Kind.COUNTER, "", Group.OUTPUT, Repeat.MANY, Support.YES,
+            "increase log verbosity; each -v adds 1 (-vv); in a config file: verbose N", "0"),
+    SOCKET("socket", "", Kind.PATH, "PATH", Group.OUTPUT, Repeat.ONCE, Support.NOT_YET,
+            "Unix socket for streaming subscribers", ""),
+
+    FOREGROUND("foreground", "f", Kind.FLAG, "", Group.DAEMON, Repeat.ONCE, Support.YES,
+            "do not daemonize", ""),
+    PID_FILE("pid-file", "", Kind.PATH, "PATH", Group.DAEMON, Repeat.ONCE, Support.YES,
+            "write the daemon's pid to PATH", ""),
+
+    EVENTS("events", "", Kind.EVENTS, "LIST", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "comma-separated event names replacing the default set, or only +name/-name items to "
+                    + "adjust it; names: " + String.join(", ", EventSelection.NAMES), ""),
+    QUEUE_SIZE("queue-size", "", Kind.QUEUE_SIZE, "N|unlimited|kernel", Group.EVENTS, Repeat.ONCE,
+            Support.YES, "kernel queue depth: N events (1.." + Integer.MAX_VALUE + "), unlimited, or kernel "
+                    + "for the kernel's default (fs.fanotify.max_queued_events)", "unlimited"),
+    NO_FID("no-fid", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "FD mode instead of FID mode (no names for directory-entry events)", ""),
+    PERM("perm", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.NOT_YET,
+            "use fanotify permission events", ""),
+
+    CANARY("canary", "", Kind.TEXT, "PATTERN", Group.ALERTS, Repeat.MANY, Support.NOT_YET,
+            "alert on access to paths matching PATTERN (fnmatch)", ""),
+    BURST_THRESHOLD("burst-threshold", "", Kind.NUMBER, "N", Group.ALERTS, Repeat.ONCE,
+            Support.NOT_YET, "alert after N mutating events per process and window; 0 disables", ""),
+    BURST_WINDOW_MS("burst-window-ms", "", Kind.NUMBER, "MS", Group.ALERTS, Repeat.ONCE,
+            Support.NOT_YET, "burst window in milliseconds", "1000"),
+    HOOK("hook", "", Kind.TEXT, "CMD", Group.ALERTS, Repeat.ONCE, Support.NOT_YET,
+            "run CMD with /bin/sh -c when an alert fires", ""),
+    HOOK_COOLDOWN_MS("hook-cooldown-ms", "", Kind.NUMBER, "MS", Group.ALERTS, Repeat.ONCE,
+            Support.NOT_YET, "per-process alert cooldown in milliseconds", "5000"),
+    DENY_ON_ALERT("deny-on-alert", "", Kind.FLAG, "", Group.ALERTS, Repeat.ONCE, Support.NOT_YET,
+            "deny permission events that trigger an alert", ""),
+
+    JOB("job", "", Kind.TEXT, "ID", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
+            "tag events in the job's directories with job_id ID", ""),
+    ROOTFS("rootfs", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
+            "the job's root directory", ""),
+    WORKSPACE("workspace", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
+            "the job's workspace directory", ""),
+    EXPORT("export", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
+            "the job's export directory", ""),
+    CACHE("cache", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
+            "the job's cache directory", ""),
+
+    CONFIG("config", "c", Kind.PATH, "FILE", Group.GENERAL, Repeat.ONCE, Support.YES,
+            "load settings from FILE (command line only; at most once)", ""),
+    HELP("help", "h", Kind.ACTION, "", Group.GENERAL, Repeat.ONCE, Support.YES,
+            "show this help and exit", ""),
+    VERSION("version", "", Kind.ACTION, "", Group.GENERAL, Repeat.ONCE, Support.YES,
+            "print the version and exit", "");
+
+    /** How an option's value is written and what it turns into. */
+    public enum Kind {
+        /** Boolean: no value on the command line; 1/0/true/false/yes/no/on/off (or nothing) in a config file. */
+        FLAG,
+        /** Like {@link #FLAG} on the command line, but each occurrence adds 1; a number in a config file. */
+        COUNTER,
+        /** Handled by the caller instead of becoming a setting ({@code --help}, {@code --version}). */
+        ACTION,
+        /** A non-empty path, made absolute against the current directory. */
+        PATH,
+        /** A {@link #PATH}, or {@code -} for stdout. */
+        OUTPUT,
+        /** Any non-empty string, kept as written. */
+        TEXT,
+        /** An integer 0..2<sup>31</sup>-1. */
+        NUMBER,
+        /** An event list, see {@link EventSelection#parse(String)}. */
+        EVENTS,
+        /** A queue size, see {@link QueueSize#parse(String)}. */
+        QUEUE_SIZE;
+
+        /** Whether the option consumes an argument on the command line. */
+        public boolean takesValue() {
+            return this != FLAG && this != COUNTER && this != ACTION;
+        }
+    }
+
+    /** Section of {@code --help} an option is listed under, in display order. */
+    public enum Group {
+        MARKS("Marks"),
+        OUTPUT("Output"),
+        DAEMON("Daemon"),
+        EVENTS("Events"),
+        ALERTS("Alerts"),
+        JOBS("Jobs"),
+        GENERAL("General");
+
+        private final String title;
+
+        Group(String title) {
+            this.title = title;
+        }
+
+        /** The heading printed above the group. */
+        public String title() {
+            return title;
+        }
+    }
+
+    /** Whether an option may be given more than once, accumulating values. */
+    public enum Repeat {
+        /** The last occurrence wins. */
+        ONCE,
+        /** Every occurrence counts (list options append, {@code -v} adds). */
+        MANY
+    }
+
+    /** Whether the daemon implements the option yet. */
+    public enum Support {
+        YES,
+        /** Recognised but rejected with "not supported yet". */
+        NOT_YET
+    }
+
+    private final String longName;
+    private final String shortName;
+    private final Kind kind;
+    private final String argName;
+    private final Group group;
+    private final Repeat repeat;
+    private final Support support;
+    private final String help;
+    private final String defaultValue;
+
+    Option(String longName, String shortName, Kind kind, String argName, Group group, Repeat repeat,
+            Support support, String help, String defaultValue) {
+        this.longName = longName;
+        this.shortName = shortName;
+        this.kind = kind;
+        this.argName = argName;
+        this.group = group;
+        this.repeat = repeat;
+        this.support = support;
+        this.help = help;
+        this.defaultValue = defaultValue;
+    }
+
+    /** The long name without dashes, e.g. {@code pid-file}. */
+    public String longName() {
+        return longName;
+    }
+
+    /** {@code --pid-file}. */
+    public String longFlag() {
+        return "--" + longName;
+    }
+
+    /** {@code -o}, or empty when the option has no short form. */
+    public Optional<String> shortFlag() {
+        return shortName.isEmpty() ? Optional.empty() : Optional.of("-" + shortName);
+    }
+
+    /**
+     * The config file key ({@code pid_file}), or empty for options that only make sense on the command
+     * line: {@code --help}, {@code --version}, and {@code --config}, because a config file naming another
+     * one would need include semantics (cycles, relative bases) that nobody asked for.
+     */
+    public Optional<String> configKey() {
+        if (kind == Kind.ACTION || this == CONFIG) {
+            return Optional.empty();
+        }
+        return Optional.of(longName.replace('-', '_'));
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The placeholder shown in {@code --help} ({@code PATH}), empty for options without a value. */
+    public String argName() {
+        return argName;
+    }
+
+    public Group group() {
+        return group;
+    }
+
+    public boolean repeatable() {
+        return repeat == Repeat.MANY;
+    }
+
+    public boolean supported() {
+        return support == Support.YES;
+    }
+
+    /** One-line description for {@code --help}. */
+    public String help() {
+        return help;
+    }
+
+    /** The default as shown in {@code --help}, or empty when there is nothing useful to show. */
+    public String defaultValue() {
+        return defaultValue;
+    }
+
+    private static final Map<String, Option> BY_LONG_NAME = index(Option::longName);
+    private static final Map<Character, Option> BY_SHORT_NAME = Arrays.stream(values())
+            .filter(o -> !o.shortName.isEmpty())
+            .collect(Collectors.toUnmodifiableMap(o -> o.shortName.charAt(0), Function.identity()));
+    private static final Map<String, Option> BY_CONFIG_KEY = Arrays.stream(values())
+            .filter(o -> o.configKey().isPresent())
+            .collect(Collectors.toMap(o -> o.configKey().orElseThrow(), Function.identity(),
+                    (a, b) -> a, LinkedHashMap::new));
+
+    private static Map<String, Option> index(Function<Option, String> key) {
+        return Arrays.stream(values())
+                .collect(Collectors.toMap(key, Function.identity(), (a, b) -> a, LinkedHashMap::new));
+    }
+
+    /** The option spelled {@code --name}, if any. */
+    public static Optional<Option> byLongName(String name) {
+        return Optional.ofNullable(BY_LONG_NAME.get(name));
+    }
+
+    /** The option spelled {@code -c}, if any. */
+    public static Optional<Option> byShortName(char c) {
+        return Optional.ofNullable(BY_SHORT_NAME.get(c));
+    }
+
+    /** The option with config key {@code key}, if any. */
+    public static Optional<Option> byConfigKey(String key) {
+        return Optional.ofNullable(BY_CONFIG_KEY.get(key));
+    }
+
+    /** All long names, in table order (for "did you mean"). */
+    static List<String> longNames() {
+        return List.copyOf(BY_LONG_NAME.keySet());
+    }
+
+    /** All config keys, in table order (for "did you mean"). */
+    static List<String> configKeys() {
+        return List.copyOf(BY_CONFIG_KEY.keySet());
+    }
+}

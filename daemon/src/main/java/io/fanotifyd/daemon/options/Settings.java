@@ -1,0 +1,73 @@
+package io.fanotifyd.daemon.options;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Everything the command line and config file decided, with defaults filled in. All paths are
+ * absolute (resolved against the working directory at parse time, not normalized); lists are immutable.
+ *
+ * @param action      what to do; for {@link Action#HELP} and {@link Action#VERSION} the other fields
+ *                    are the defaults, because parsing stops there
+ * @param config      the config file that was loaded ({@code -c}), if any
+ * @param watches     {@code --watch}: directories to put inode marks on (config entries first)
+ * @param mounts      {@code --mount}: paths whose mounts are marked
+ * @param filesystems {@code --filesystem}: paths whose filesystems are marked
+ * @param output      {@code --output}: the JSONL file to append to; empty means stdout ({@code -}, the default)
+ * @param pidFile     {@code --pid-file}, if any
+ * @param logFile     {@code --log-file}; empty means stderr in the foreground and syslog when daemonized
+ * @param foreground  {@code --foreground}: do not daemonize
+ * @param noFid       {@code --no-fid}: FD mode instead of FID mode
+ * @param verbosity   log verbosity, 0 by default: the config's {@code verbose N} plus one per {@code -v}
+ * @param events      {@code --events}: the requested event list, {@link EventSelection#DEFAULT} if none
+ * @param queueSize   {@code --queue-size}, {@link QueueSize#UNLIMITED} by default
+ */
+public record Settings(
+        Action action,
+        Optional<Path> config,
+        List<Path> watches,
+        List<Path> mounts,
+        List<Path> filesystems,
+        Optional<Path> output,
+        Optional<Path> pidFile,
+        Optional<Path> logFile,
+        boolean foreground,
+        boolean noFid,
+        int verbosity,
+        EventSelection events,
+        QueueSize queueSize) {
+
+    public Settings {
+        Objects.requireNonNull(action, "action");
+        Objects.requireNonNull(config, "config");
+        watches = List.copyOf(watches);
+        mounts = List.copyOf(mounts);
+        filesystems = List.copyOf(filesystems);
+        Objects.requireNonNull(output, "output");
+        Objects.requireNonNull(pidFile, "pidFile");
+        Objects.requireNonNull(logFile, "logFile");
+        if (verbosity < 0) {
+            throw new IllegalArgumentException("verbosity < 0: " + verbosity);
+        }
+        Objects.requireNonNull(events, "events");
+        Objects.requireNonNull(queueSize, "queueSize");
+    }
+
+    /** What the daemon does with no options at all (it will then complain that nothing is marked). */
+    public static Settings defaults() {
+        return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
+                Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED);
+    }
+
+    /** Whether records go to stdout ({@code --output -} or no {@code --output}). */
+    public boolean outputIsStdout() {
+        return output.isEmpty();
+    }
+
+    /** Whether any watch, mount or filesystem mark was asked for. */
+    public boolean hasMarks() {
+        return !watches.isEmpty() || !mounts.isEmpty() || !filesystems.isEmpty();
+    }
+}

@@ -1,0 +1,72 @@
+package io.fanotifyd.daemon.options;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** Accumulates parsed option values, config file first and then the command line, into {@link Settings}. */
+final class SettingsBuilder {
+    /** Where a value came from; only {@code verbose} cares (the config sets the level, each -v adds one). */
+    enum Source { CONFIG_FILE, COMMAND_LINE }
+
+    private Action action = Action.RUN;
+    private Optional<Path> config = Optional.empty();
+    private final List<Path> watches = new ArrayList<>();
+    private final List<Path> mounts = new ArrayList<>();
+    private final List<Path> filesystems = new ArrayList<>();
+    private Optional<Path> output = Optional.empty();
+    private Optional<Path> pidFile = Optional.empty();
+    private Optional<Path> logFile = Optional.empty();
+    private boolean foreground;
+    private boolean noFid;
+    private int verbosity;
+    private EventSelection events = EventSelection.DEFAULT;
+    private QueueSize queueSize = QueueSize.UNLIMITED;
+
+    SettingsBuilder action(Action a) {
+        this.action = a;
+        return this;
+    }
+
+    /**
+     * Applies one occurrence. Scalars overwrite (so the last one wins and the command line, applied
+     * after the config file, overrides it); lists append. {@code value} is what {@link Values#parse}
+     * returned for {@code option}.
+     */
+    @SuppressWarnings("unchecked")
+    void apply(Option option, Object value, Source source) {
+        if (!option.supported()) {
+            throw new IllegalStateException(option + " is not supported and must be rejected before apply");
+        }
+        switch (option) {
+            case CONFIG -> config = Optional.of((Path) value);
+            case WATCH -> watches.add((Path) value);
+            case MOUNT -> mounts.add((Path) value);
+            case FILESYSTEM -> filesystems.add((Path) value);
+            case OUTPUT -> output = (Optional<Path>) value;
+            case PID_FILE -> pidFile = Optional.of((Path) value);
+            case LOG_FILE -> logFile = Optional.of((Path) value);
+            case FOREGROUND -> foreground = (Boolean) value;
+            case NO_FID -> noFid = (Boolean) value;
+            case VERBOSE -> {
+                int n = (Integer) value;
+                // Saturate: "verbose 2147483647" plus -v must not wrap around to a negative level.
+                verbosity = source == Source.CONFIG_FILE
+                        ? n
+                        : (int) Math.min(Integer.MAX_VALUE, (long) verbosity + n);
+            }
+            case EVENTS -> events = (EventSelection) value;
+            case QUEUE_SIZE -> queueSize = (QueueSize) value;
+            case HELP, VERSION -> throw new IllegalStateException(option + " is an action, not a setting");
+            case SOCKET, PERM, CANARY, BURST_THRESHOLD, BURST_WINDOW_MS, HOOK, HOOK_COOLDOWN_MS, DENY_ON_ALERT,
+                    JOB, ROOTFS, WORKSPACE, EXPORT, CACHE ->
+                    throw new IllegalStateException(option + " has no setting yet");
+        }
+    }
+
+    Settings build() {
+        return new Settings(action, config, watches, mounts, filesystems, output, pidFile, logFile, foreground,
+                noFid, verbosity, events, queueSize);
+    }
+}

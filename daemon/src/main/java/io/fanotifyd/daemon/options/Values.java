@@ -1,0 +1,115 @@
+package io.fanotifyd.daemon.options;
+
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Turns the text of one option value into its typed form, the same way for the command line and the
+ * config file. Errors are {@link IllegalArgumentException}s whose message lacks the "who" prefix, which
+ * only the caller knows ({@code --output} vs {@code FILE:LINE: output}).
+ */
+final class Values {
+    private Values() {}
+
+    /**
+     * Parses {@code text} as a value of {@code option}. For {@link Option.Kind#FLAG} and
+     * {@link Option.Kind#COUNTER} this is the config-file form; the command line never passes them a value.
+     *
+     * @return a Boolean, Integer, Path, Optional&lt;Path&gt; (output; empty = stdout), String,
+     *         {@link EventSelection} or {@link QueueSize}
+     */
+    static Object parse(Option option, String text, Path cwd) {
+        return switch (option.kind()) {
+            case FLAG -> text.isEmpty() || bool(text);
+            case COUNTER -> counter(text);
+            case ACTION -> throw new IllegalStateException(option + " takes no value");
+            case PATH -> path(text, cwd);
+            case OUTPUT -> text.equals("-") ? Optional.<Path>empty() : Optional.of(path(text, cwd));
+            case TEXT -> {
+                if (text.isEmpty()) {
+                    throw new IllegalArgumentException("empty value");
+                }
+                yield text;
+            }
+            case NUMBER -> (int) integerInRange(text, 0, Integer.MAX_VALUE);
+            case EVENTS -> EventSelection.parse(text);
+            case QUEUE_SIZE -> QueueSize.parse(text);
+        };
+    }
+
+    /** 1/0/true/false/yes/no/on/off, case-insensitive. */
+    static boolean bool(String text) {
+        return switch (text.toLowerCase(Locale.ROOT)) {
+            case "1", "true", "yes", "on" -> true;
+            case "0", "false", "no", "off" -> false;
+            default -> throw new IllegalArgumentException(
+                    "not a boolean: '" + text + "' (expected 1/0, true/false, yes/no or on/off)");
+        };
+    }
+
+    // "verbose" alone or "verbose yes" reads naturally as "be verbose", i.e. level 1.
+    private static int counter(String text) {
+        if (text.isEmpty()) {
+            return 1;
+        }
+        if (!looksLikeInteger(text)) {
+            try {
+                return bool(text) ? 1 : 0;
+            } catch (IllegalArgumentException notBoolean) {
+                throw new IllegalArgumentException("not a number: '" + text + "'");
+            }
+        }
+        return (int) integerInRange(text, 0, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Made absolute against {@code cwd} now, because the daemon changes directory when it detaches; not
+     * normalized, so a path through a symlink keeps meaning what the user typed ({@code link/..}).
+     */
+    static Path path(String text, Path cwd) {
+        if (text.isEmpty()) {
+            throw new IllegalArgumentException("empty path");
+        }
+        Path p;
+        try {
+            p = Path.of(text);
+        } catch (InvalidPathException e) {
+            throw new IllegalArgumentException("not a valid path: '" + text + "' (" + e.getReason() + ")");
+        }
+        return p.isAbsolute() ? p : cwd.resolve(p);
+    }
+
+    /** Optional minus sign and ASCII digits only: no {@code +}, no {@code _}, no hex. */
+    static boolean looksLikeInteger(String text) {
+        int start = text.startsWith("-") ? 1 : 0;
+        if (text.length() == start) {
+            return false;
+        }
+        for (int i = start; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** An integer within {@code [min, max]}; "not a number" or "out of range" otherwise. */
+    static long integerInRange(String text, long min, long max) {
+        if (!looksLikeInteger(text)) {
+            throw new IllegalArgumentException("not a number: '" + text + "'");
+        }
+        long value;
+        try {
+            value = Long.parseLong(text);
+        } catch (NumberFormatException tooManyDigits) {
+            value = text.startsWith("-") ? Long.MIN_VALUE : Long.MAX_VALUE;
+        }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException("out of range: '" + text + "' (" + min + ".." + max + ")");
+        }
+        return value;
+    }
+}

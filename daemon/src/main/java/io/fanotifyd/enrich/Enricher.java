@@ -1,0 +1,133 @@
+package io.fanotifyd.enrich;
+
+import io.fanotifyd.kernel.EventCursor;
+import io.fanotifyd.kernel.EventMask;
+import io.fanotifyd.kernel.FidRecord;
+
+import java.util.Arrays;
+
+/**
+ * Fills an {@link Event} from the event under an {@link EventCursor}: paths (directory cache, file handles,
+ * event fds), process identity, and the {@code --mount} scope filter. Allocates nothing on a cache hit.
+ */
+public final class Enricher {
+    private static final long FD_DIR_POSSIBLE = EventMask.OPEN | EventMask.ACCESS | EventMask.CLOSE_NOWRITE
+            | EventMask.OPEN_EXEC;
+    private final boolean fidMode;
+    private final int selfPid;
+    private final DirPathCache dirs;
+    private final HandleResolver resolver;
+    private final ProcessCache processes;
+    private final MountScope scope;
+    private long ownEvents;
+    private long outOfScope;
+    private long unresolved;
+
+    public Enricher(boolean fidMode, int selfPid, DirPathCache dirs, HandleResolver resolver,
+                    ProcessCache processes, MountScope scope) {
+        this.fidMode = fidMode;
+        this.selfPid = selfPid;
+        this.dirs = dirs;
+        this.resolver = resolver;
+        this.processes = processes;
+        this.scope = scope;
+    }
+
+    /**
+     * @return false if the event is not to be reported (the daemon's own, or outside a marked mount)
+     */
+    public boolean fill(EventCursor c, Event ev, long batch, long nowMs) {
+        long mask = c.mask();
+        ev.reset(mask, c.pid(), nowMs);
+        if ((mask & EventMask.Q_OVERFLOW) != 0) {
+            ev.kind = Event.KIND_OVERFLOW;
+            return true;
+        }
+        if (ev.pid == selfPid) {
+            ownEvents++;
+            return false;
+        }
+        if (fidMode) {
+            if (!fillFid(c, ev, nowMs)) {
+                outOfScope++;
+                return false;
+            }
+        } else if (c.fd() >= 0) {
+            if (resolver.resolveFd(c.fd())) {
+                ev.path.set(resolver.bytes(), resolver.length());
+            } else {
+                unresolved++;
+            }
+            // Only these can happen to a directory; a write or close-after-write proves a file.
+            if ((mask & FD_DIR_POSSIBLE) != 0 && (mask & (EventMask.MODIFY | EventMask.CLOSE_WRITE)) == 0) {
+                ev.dir = resolver.isDirectory(c.fd());
+            }
+        }
+        int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
+        ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs);
+        return true;
+    }
+
+    private boolean fillFid(EventCursor c, Event ev, long nowMs) {
+        long fsid;
+        if (c.newDir().present()) {
+            ev.rename = true;
+            fsid = c.newDir().fsid();
+            named(c.newDir(), ev.path, nowMs);
+            named(c.oldDir(), ev.oldPath, nowMs);
+        } else if (c.dir().present()) {
+            fsid = c.dir().fsid();
+            named(c.dir(), ev.path, nowMs);
+        } else if (c.fid().present()) {
+            fsid = c.fid().fsid();
+            if (resolver.resolve(c.fid())) {
+                ev.path.set(Arrays.copyOf(resolver.bytes(), resolver.length()), resolver.length());
+            } else {
+                unresolved++;
+            }
+        } else {
+            return true;
+        }
+        boolean keep = scope.accepts(fsid, ev.mask, ev.path);
+        if (ev.dir && (ev.mask & (EventMask.MOVE | EventMask.RENAME | EventMask.DELETE)) != 0) {
+            dirs.clear(); // every cached path below the renamed or deleted directory is now wrong
+        }
+        return keep;
+    }
+
+    private void named(FidRecord rec, PathRef out, long nowMs) {
+        if (!rec.present()) {
+            return;
+        }
+        byte[] dir = dirs.get(rec, nowMs);
+        if (dir == null) {
+            if (!resolver.resolve(rec)) {
+                unresolved++;
+                return;
+            }
+            dir = dirs.put(rec, resolver.bytes(), resolver.length(), nowMs);
+        }
+        out.set(dir, dir.length);
+        if (rec.hasName() && !isDot(rec)) {
+            out.name(rec.buffer(), rec.nameOffset(), rec.nameLength());
+        }
+    }
+
+    /** The kernel names an event on a marked directory itself "." : the path is then the directory's. */
+    private static boolean isDot(FidRecord rec) {
+        return rec.nameLength() == 1
+                && rec.buffer().get(java.lang.foreign.ValueLayout.JAVA_BYTE, rec.nameOffset()) == '.';
+    }
+
+    public long ownEvents() {
+        return ownEvents;
+    }
+
+    public long outOfScope() {
+        return outOfScope;
+    }
+
+    public long unresolved() {
+        return unresolved;
+    }
+}

@@ -1,0 +1,100 @@
+package io.fanotifyd.enrich;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
+import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.FidRecord;
+import io.fanotifyd.kernel.Libc;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Turns a file handle or an event fd into a path: {@code open_by_handle_at(O_PATH)} and/or
+ * {@code readlink("/proc/self/fd/N")}. Reuses one native buffer; returns bytes in a reused array.
+ */
+public final class HandleResolver {
+    /** PATH_MAX, plus room for the kernel's " (deleted)" suffix. */
+    private static final int MAX = 4096 + 16;
+    private static final int STATX_TYPE = 0x1;
+    private static final long STATX_MODE = 28;
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFDIR = 0040000;
+    private static final MemorySegment EMPTY = Arena.global().allocate(1);
+
+    private final Filesystems filesystems;
+    private final MemorySegment linkPath;
+    private final MemorySegment target;
+    private final MemorySegment statx;
+    private final byte[] out = new byte[MAX];
+    private int length;
+    private int lastErrno;
+
+    public HandleResolver(Filesystems filesystems, Arena arena) {
+        this.filesystems = filesystems;
+        this.linkPath = arena.allocate(64);
+        this.target = arena.allocate(MAX);
+        this.statx = arena.allocate(256, 8);
+    }
+
+    /**
+     * Whether an open fd is a directory ({@code statx(fd, "", AT_EMPTY_PATH, STATX_TYPE)}): FD-mode groups never
+     * see {@code FAN_ONDIR} in an event's mask, so this is how they tell.
+     */
+    public boolean isDirectory(int fd) {
+        if (Libc.statx(fd, EMPTY, Fanotify.AT_EMPTY_PATH, STATX_TYPE, statx) != 0) {
+            return false;
+        }
+        return (statx.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, STATX_MODE) & S_IFMT) == S_IFDIR;
+    }
+
+    /**
+     * Resolves the object a FID record names.
+     *
+     * @return true if {@link #bytes()} now holds its path; false with {@link #lastErrno()} set (ESTALE for
+     *     an object already gone, ENODEV for a filesystem that was never registered)
+     */
+    public boolean resolve(FidRecord record) {
+        int mountFd = filesystems.mountFd(record.fsid());
+        if (mountFd < 0) {
+            lastErrno = io.fanotifyd.kernel.Errno.ENODEV;
+            return false;
+        }
+        int fd = Libc.openByHandleAt(mountFd, record.handle(), Fanotify.O_PATH | Fanotify.O_CLOEXEC);
+        if (fd < 0) {
+            lastErrno = Libc.errno();
+            return false;
+        }
+        try {
+            return resolveFd(fd);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    /** Resolves an open fd (an FD-mode event's fd, or one from {@link #resolve}). */
+    public boolean resolveFd(int fd) {
+        ProcPaths.fdLink(linkPath, fd);
+        long n = Libc.readlink(linkPath, target, MAX);
+        if (n < 0) {
+            lastErrno = Libc.errno();
+            return false;
+        }
+        length = (int) n;
+        MemorySegment.copy(target, JAVA_BYTE, 0, out, 0, length);
+        return true;
+    }
+
+    /** The last resolved path; valid until the next call. */
+    public byte[] bytes() {
+        return out;
+    }
+
+    public int length() {
+        return length;
+    }
+
+    public int lastErrno() {
+        return lastErrno;
+    }
+}

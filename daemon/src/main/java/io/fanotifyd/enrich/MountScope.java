@@ -1,0 +1,74 @@
+package io.fanotifyd.enrich;
+
+import io.fanotifyd.kernel.EventMask;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Keeps {@code --mount} honest in FID mode. The kernel refuses directory-entry (and attribute) events on mount
+ * marks, so the daemon asks for them with a filesystem mark and drops those that happened outside the marked
+ * mounts: an event whose bits all belong to that filesystem mark is kept only if its path lies under one of
+ * the filesystem's marked mount roots or in one of its {@code --watch} directories. Filesystems marked whole,
+ * and filesystems with no {@code --mount}, are not filtered.
+ */
+public final class MountScope {
+    private record Rule(long fsid, boolean whole, List<byte[]> roots, List<byte[]> watched) {}
+
+    private final List<Rule> rules = new ArrayList<>();
+
+    private Rule rule(long fsid) {
+        for (Rule r : rules) {
+            if (r.fsid == fsid) {
+                return r;
+            }
+        }
+        Rule r = new Rule(fsid, false, new ArrayList<>(), new ArrayList<>());
+        rules.add(r);
+        return r;
+    }
+
+    public void addFilesystem(long fsid) {
+        Rule r = rule(fsid);
+        rules.set(rules.indexOf(r), new Rule(fsid, true, r.roots, r.watched));
+    }
+
+    public void addMountRoot(long fsid, String root) {
+        rule(fsid).roots.add(root.getBytes(StandardCharsets.UTF_8));
+    }
+
+    public void addWatch(long fsid, String dir) {
+        rule(fsid).watched.add(dir.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * @return false if the event came only from a filesystem mark placed for {@code --mount} and its path is
+     *     outside every marked mount; true otherwise (also when the path is unknown: better reported than lost)
+     */
+    public boolean accepts(long fsid, long mask, PathRef path) {
+        if ((mask & ~EventMask.ONDIR & ~EventMask.FID_ONLY_EVENTS) != 0 || !path.known()) {
+            return true;
+        }
+        for (Rule r : rules) {
+            if (r.fsid != fsid) {
+                continue;
+            }
+            if (r.whole || r.roots.isEmpty()) {
+                return true;
+            }
+            for (byte[] root : r.roots) {
+                if (path.isUnder(root)) {
+                    return true;
+                }
+            }
+            for (byte[] w : r.watched) {
+                if (path.isInOrIs(w)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,33 @@
+package io.fanotifyd.enrich;
+
+/**
+ * What the daemon knows of one process: {@code comm} and {@code exe} as raw bytes (either may be any bytes).
+ * Mutable and reused by {@link ProcessCache}; read it before the next lookup.
+ */
+public final class ProcessInfo {
+    final byte[] comm = new byte[64];
+    int commLength = -1;
+    byte[] exe = new byte[256];
+    int exeLength = -1;
+    long verifiedBatch = -1;
+    long verifiedMs;
+    int pid;
+
+    public byte[] comm() {
+        return comm;
+    }
+
+    /** -1 if unknown. */
+    public int commLength() {
+        return commLength;
+    }
+
+    public byte[] exe() {
+        return exe;
+    }
+
+    /** -1 if unknown (a kernel thread, a zombie, or no permission). */
+    public int exeLength() {
+        return exeLength;
+    }
+}

@@ -1,0 +1,242 @@
+package io.fanotifyd.sink;
+
+import io.fanotifyd.enrich.Event;
+import io.fanotifyd.enrich.PathRef;
+import io.fanotifyd.enrich.ProcessInfo;
+import io.fanotifyd.kernel.EventMask;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Writes records as JSON lines: the spec's fields in the spec's order, then our additions (docs/RECORDS.md).
+ * A byte string that is not UTF-8 is written with U+FFFD in its field and, losslessly, as base64 in a
+ * {@code <field>_b64} field at the end of the record.
+ */
+public final class RecordEncoder {
+    public static final int SCHEMA_VERSION = 1;
+
+    private static final byte[] SCHEMA_VERSION_KEY = JsonWriter.key("schema_version");
+    private static final byte[] TYPE = JsonWriter.key("type");
+    private static final byte[] TS_MS = JsonWriter.key("ts_ms");
+    private static final byte[] MASK = JsonWriter.key("mask");
+    private static final byte[] EVENTS = JsonWriter.key("events");
+    private static final byte[] DECISION = JsonWriter.key("decision");
+    private static final byte[] JOB_ID = JsonWriter.key("job_id");
+    private static final byte[] PATH_ROLE = JsonWriter.key("path_role");
+    private static final byte[] PID = JsonWriter.key("pid");
+    private static final byte[] COMM = JsonWriter.key("comm");
+    private static final byte[] EXE = JsonWriter.key("exe");
+    private static final byte[] PATH = JsonWriter.key("path");
+    private static final byte[] NAME = JsonWriter.key("name");
+    private static final byte[] IS_DIR = JsonWriter.key("is_dir");
+    private static final byte[] OLD_PATH = JsonWriter.key("old_path");
+    private static final byte[] OLD_NAME = JsonWriter.key("old_name");
+    private static final byte[] COMM_B64 = JsonWriter.key("comm_b64");
+    private static final byte[] EXE_B64 = JsonWriter.key("exe_b64");
+    private static final byte[] PATH_B64 = JsonWriter.key("path_b64");
+    private static final byte[] NAME_B64 = JsonWriter.key("name_b64");
+    private static final byte[] OLD_PATH_B64 = JsonWriter.key("old_path_b64");
+    private static final byte[] OLD_NAME_B64 = JsonWriter.key("old_name_b64");
+    private static final byte[] OVERFLOWS = JsonWriter.key("overflows");
+    private static final byte[] SLASH = {'/'};
+    private static final byte[] COMMA = {','};
+    private static final byte[][] BIT_NAMES = new byte[64][];
+
+    static {
+        for (int bit = 0; bit < 64; bit++) {
+            String n = EventMask.bitName(bit);
+            BIT_NAMES[bit] = (n != null ? n : "0x" + Long.toHexString(1L << bit)).getBytes(StandardCharsets.US_ASCII);
+        }
+    }
+
+    private final String decision;
+
+    /** @param decision the {@code decision} every event record carries ("observe" in observe mode) */
+    public RecordEncoder(String decision) {
+        this.decision = decision;
+    }
+
+    /** Appends one event record (a whole line) to {@code w}. */
+    public void event(Event ev, JsonWriter w) {
+        w.beginObject();
+        w.name(SCHEMA_VERSION_KEY);
+        w.number(SCHEMA_VERSION);
+        w.name(TYPE);
+        w.string("event");
+        w.name(TS_MS);
+        w.number(ev.tsMs());
+        w.name(MASK);
+        w.number(ev.mask());
+        w.name(EVENTS);
+        events(ev.mask(), w);
+        w.name(DECISION);
+        w.string(decision);
+        w.name(JOB_ID);
+        w.nullValue();
+        w.name(PATH_ROLE);
+        w.nullValue();
+        w.name(PID);
+        w.number(ev.pid());
+        ProcessInfo p = ev.process();
+        w.name(COMM);
+        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
+        w.name(EXE);
+        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        PathRef path = ev.path();
+        w.name(PATH);
+        boolean pathOk = path(path, w);
+        w.name(NAME);
+        boolean nameOk = name(path, w);
+        w.name(IS_DIR);
+        w.bool(ev.isDir());
+        boolean oldPathOk = true;
+        boolean oldNameOk = true;
+        if (ev.isRename()) {
+            w.name(OLD_PATH);
+            oldPathOk = path(ev.oldPath(), w);
+            w.name(OLD_NAME);
+            oldNameOk = name(ev.oldPath(), w);
+        }
+        if (!commOk) {
+            base64(w, COMM_B64, p.comm(), p.commLength());
+        }
+        if (!exeOk) {
+            base64(w, EXE_B64, p.exe(), p.exeLength());
+        }
+        if (!pathOk) {
+            pathBase64(w, PATH_B64, path);
+        }
+        if (!nameOk) {
+            nameBase64(w, NAME_B64, path);
+        }
+        if (!oldPathOk) {
+            pathBase64(w, OLD_PATH_B64, ev.oldPath());
+        }
+        if (!oldNameOk) {
+            nameBase64(w, OLD_NAME_B64, ev.oldPath());
+        }
+        w.endObject();
+        w.newline();
+    }
+
+    /** Appends a queue-overflow record: the kernel dropped events; {@code total} overflows so far. */
+    public void overflow(long tsMs, long mask, long total, JsonWriter w) {
+        w.beginObject();
+        w.name(SCHEMA_VERSION_KEY);
+        w.number(SCHEMA_VERSION);
+        w.name(TYPE);
+        w.string("overflow");
+        w.name(TS_MS);
+        w.number(tsMs);
+        w.name(MASK);
+        w.number(mask);
+        w.name(EVENTS);
+        events(mask, w);
+        w.name(OVERFLOWS);
+        w.number(total);
+        w.endObject();
+        w.newline();
+    }
+
+    private static void events(long mask, JsonWriter w) {
+        w.beginString();
+        boolean first = true;
+        for (long rest = mask; rest != 0; rest &= rest - 1) {
+            if (!first) {
+                w.bytes(COMMA, 0, 1);
+            }
+            first = false;
+            byte[] n = BIT_NAMES[Long.numberOfTrailingZeros(rest)];
+            w.bytes(n, 0, n.length);
+        }
+        w.endString();
+    }
+
+    private static boolean nullValue(JsonWriter w) {
+        w.nullValue();
+        return true;
+    }
+
+    private static boolean bytes(JsonWriter w, byte[] b, int len) {
+        w.beginString();
+        boolean ok = w.bytes(b, 0, len);
+        w.endString();
+        return ok;
+    }
+
+    /** Writes the path or null; returns whether it was valid UTF-8. */
+    private static boolean path(PathRef p, JsonWriter w) {
+        if (!p.known()) {
+            w.nullValue();
+            return true;
+        }
+        w.beginString();
+        boolean ok = w.bytes(p.dir(), 0, p.dirLength());
+        if (p.hasName()) {
+            if (!isRoot(p)) {
+                w.bytes(SLASH, 0, 1);
+            }
+            ok &= w.bytes(p.nameSegment(), p.nameOffset(), p.nameLength());
+        }
+        w.endString();
+        return ok;
+    }
+
+    private static boolean name(PathRef p, JsonWriter w) {
+        if (p.hasName()) {
+            w.beginString();
+            boolean ok = w.bytes(p.nameSegment(), p.nameOffset(), p.nameLength());
+            w.endString();
+            return ok;
+        }
+        if (!p.known()) {
+            w.nullValue();
+            return true;
+        }
+        int base = p.dirBaseOffset();
+        return bytes(w, p.dir(), base, p.dirLength() - base);
+    }
+
+    private static boolean bytes(JsonWriter w, byte[] b, int off, int len) {
+        w.beginString();
+        boolean ok = w.bytes(b, off, len);
+        w.endString();
+        return ok;
+    }
+
+    private static boolean isRoot(PathRef p) {
+        return p.dirLength() == 1 && p.dir()[0] == '/';
+    }
+
+    private static void base64(JsonWriter w, byte[] key, byte[] b, int len) {
+        w.name(key);
+        w.beginBase64();
+        w.base64(b, 0, len);
+        w.endBase64();
+    }
+
+    private static void pathBase64(JsonWriter w, byte[] key, PathRef p) {
+        w.name(key);
+        w.beginBase64();
+        w.base64(p.dir(), 0, p.dirLength());
+        if (p.hasName()) {
+            if (!isRoot(p)) {
+                w.base64(SLASH, 0, 1);
+            }
+            w.base64(p.nameSegment(), p.nameOffset(), p.nameLength());
+        }
+        w.endBase64();
+    }
+
+    private static void nameBase64(JsonWriter w, byte[] key, PathRef p) {
+        w.name(key);
+        w.beginBase64();
+        if (p.hasName()) {
+            w.base64(p.nameSegment(), p.nameOffset(), p.nameLength());
+        } else {
+            int base = p.dirBaseOffset();
+            w.base64(p.dir(), base, p.dirLength() - base);
+        }
+        w.endBase64();
+    }
+}

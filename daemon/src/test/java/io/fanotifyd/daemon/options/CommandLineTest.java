@@ -1,0 +1,348 @@
+package io.fanotifyd.daemon.options;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class CommandLineTest {
+    // Need not exist: nothing here touches the disk.
+    private static final Path CWD = Path.of("/home/u/work");
+
+    static Settings parse(String... args) {
+        return OptionParser.parse(args, CWD);
+    }
+
+    static void assertUsage(String message, String... args) {
+        UsageException e = assertThrows(UsageException.class, () -> parse(args));
+        assertEquals(message, e.getMessage());
+    }
+
+    @Test
+    void noArgumentsGiveTheDefaults() {
+        assertEquals(Settings.defaults(), parse());
+        Settings d = Settings.defaults();
+        assertEquals(Action.RUN, d.action());
+        assertTrue(d.outputIsStdout());
+        assertFalse(d.hasMarks());
+        assertEquals(QueueSize.UNLIMITED, d.queueSize());
+        assertTrue(d.events().isDefault());
+        assertEquals(0, d.verbosity());
+    }
+
+    @Test
+    void watchLongAndShortAreRepeatableInOrder() {
+        Settings s = parse("--watch", "/a", "-w", "/b", "--watch=/c", "-w/d");
+        assertEquals(List.of(Path.of("/a"), Path.of("/b"), Path.of("/c"), Path.of("/d")), s.watches());
+        assertTrue(s.hasMarks());
+    }
+
+    @Test
+    void mountAndFilesystemAreRepeatable() {
+        Settings s = parse("--mount", "/m1", "--filesystem=/f1", "--mount=/m2", "--filesystem", "/f2");
+        assertEquals(List.of(Path.of("/m1"), Path.of("/m2")), s.mounts());
+        assertEquals(List.of(Path.of("/f1"), Path.of("/f2")), s.filesystems());
+        assertTrue(s.watches().isEmpty());
+    }
+
+    @Test
+    void outputDashMeansStdout() {
+        Settings s = parse("-o", "-");
+        assertTrue(s.outputIsStdout());
+        assertEquals(Optional.empty(), s.output());
+        assertTrue(parse("--output=-").outputIsStdout());
+    }
+
+    @Test
+    void outputPathIsResolved() {
+        assertEquals(Optional.of(CWD.resolve("events.jsonl")), parse("--output", "events.jsonl").output());
+        assertEquals(Optional.of(Path.of("/var/log/f.jsonl")), parse("-o/var/log/f.jsonl").output());
+    }
+
+    @Test
+    void lastScalarWins() {
+        assertEquals(Optional.of(Path.of("/b")), parse("-o", "/a", "--output", "/b").output());
+        assertTrue(parse("-o", "/a", "-o", "-").outputIsStdout());
+        assertEquals(QueueSize.KERNEL, parse("--queue-size", "5", "--queue-size", "kernel").queueSize());
+    }
+
+    @Test
+    void pidFileAndLogFile() {
+        Settings s = parse("--pid-file", "/run/f.pid", "--log-file=f.log");
+        assertEquals(Optional.of(Path.of("/run/f.pid")), s.pidFile());
+        assertEquals(Optional.of(CWD.resolve("f.log")), s.logFile());
+    }
+
+    @Test
+    void booleans() {
+        assertTrue(parse("-f").foreground());
+        assertTrue(parse("--foreground").foreground());
+        assertTrue(parse("--no-fid").noFid());
+        assertFalse(parse("-f").noFid());
+    }
+
+    @ParameterizedTest
+    @MethodSource
+    void verboseCounts(List<String> args, int expected) {
+        assertEquals(expected, parse(args.toArray(String[]::new)).verbosity());
+    }
+
+    static Stream<Arguments> verboseCounts() {
+        return Stream.of(
+                Arguments.of(List.of(), 0),
+                Arguments.of(List.of("-v"), 1),
+                Arguments.of(List.of("-v", "-v"), 2),
+                Arguments.of(List.of("-vv"), 2),
+                Arguments.of(List.of("-vvv", "--verbose"), 4),
+                Arguments.of(List.of("--verbose", "--verbose"), 2),
+                Arguments.of(List.of("-fvv"), 2),
+                Arguments.of(List.of("-vfv"), 2));
+    }
+
+    @Test
+    void groupedShortFlags() {
+        Settings s = parse("-fv");
+        assertTrue(s.foreground());
+        assertEquals(1, s.verbosity());
+    }
+
+    @ParameterizedTest
+    @MethodSource
+    void everyValueSyntaxGivesTheSameResult(List<String> args) {
+        assertEquals(Optional.of(CWD.resolve("out")), parse(args.toArray(String[]::new)).output());
+    }
+
+    static Stream<List<String>> everyValueSyntaxGivesTheSameResult() {
+        return Stream.of(
+                List.of("--output", "out"),
+                List.of("--output=out"),
+                List.of("-o", "out"),
+                List.of("-oout"),
+                List.of("-fo", "out"),
+                List.of("-fvoout"),
+                List.of("-o", "out", "--"));
+    }
+
+    @Test
+    void valueAfterAShortOptionInAGroupTakesTheRest() {
+        Settings s = parse("-fowv");
+        assertEquals(Optional.of(CWD.resolve("wv")), s.output());
+        assertTrue(s.foreground());
+        assertEquals(0, s.verbosity());
+        assertTrue(s.watches().isEmpty());
+    }
+
+    @Test
+    void onlyTheFirstEqualsSignSplitsALongOption() {
+        assertEquals(List.of(Path.of("/a=b")), parse("--watch=/a=b").watches());
+    }
+
+    @Test
+    void theNextArgumentIsTheValueEvenIfItLooksLikeAnOption() {
+        // As getopt does: "-o -" must mean stdout, so the next word is never inspected.
+        assertEquals(Optional.of(CWD.resolve("--foreground")), parse("-o", "--foreground").output());
+        assertFalse(parse("-o", "--foreground").foreground());
+        assertEquals(List.of(CWD.resolve("-w")), parse("--watch", "-w").watches());
+    }
+
+    @Test
+    void doubleDashEndsOptions() {
+        assertTrue(parse("-f", "--").foreground());
+        assertUsage("unexpected argument '-f'", "--", "-f");
+        assertUsage("unexpected argument '--'", "--", "--");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"x", "/tmp/a", "-", ""})
+    void nonOptionArgumentsAreErrors(String arg) {
+        assertUsage("unexpected argument '" + arg + "'", "-f", arg);
+    }
+
+    @Test
+    void relativePathsAreResolvedAgainstCwdWithoutNormalizing() {
+        Settings s = parse("-w", "a/../b", "-w", "./c", "-w", "/abs/./d");
+        assertEquals(List.of("/home/u/work/a/../b", "/home/u/work/./c", "/abs/./d"),
+                s.watches().stream().map(Path::toString).toList());
+        assertTrue(s.watches().stream().allMatch(Path::isAbsolute));
+    }
+
+    @Test
+    void aRelativeCwdIsMadeAbsolute() {
+        Settings s = OptionParser.parse(new String[] {"-w", "x"}, Path.of("rel"));
+        assertEquals(Path.of("rel", "x").toAbsolutePath(), s.watches().getFirst());
+        assertTrue(s.watches().getFirst().isAbsolute());
+    }
+
+    @Test
+    void eventsOnTheCommandLine() {
+        assertEquals(new EventSelection(List.of("access", "close_write"), false),
+                parse("--events", "ACCESS,Close_Write").events());
+        assertEquals(new EventSelection(List.of("+access", "-attrib"), true),
+                parse("--events=+access,-attrib").events());
+    }
+
+    @Test
+    void queueSizeOnTheCommandLine() {
+        assertEquals(QueueSize.UNLIMITED, parse("--queue-size", "unlimited").queueSize());
+        assertEquals(QueueSize.KERNEL, parse("--queue-size=kernel").queueSize());
+        assertEquals(new QueueSize.Bounded(16384), parse("--queue-size", "16384").queueSize());
+    }
+
+    @Test
+    void flagsTakeNoValue() {
+        assertUsage("--foreground: does not take a value", "--foreground=1");
+        assertUsage("--no-fid: does not take a value", "--no-fid=yes");
+        assertUsage("--verbose: does not take a value", "--verbose=2");
+        assertUsage("--help: does not take a value", "--help=x");
+        assertUsage("--foreground: does not take a value", "--foreground=");
+    }
+
+    @Test
+    void unknownLongOptionsWithAndWithoutHint() {
+        assertUsage("unknown option '--wach' (did you mean '--watch'?)", "--wach", "/a");
+        assertUsage("unknown option '--pid_file' (did you mean '--pid-file'?)", "--pid_file=/x");
+        assertUsage("unknown option '--forground' (did you mean '--foreground'?)", "--forground");
+        assertUsage("unknown option '--xyzzy'", "--xyzzy");
+        assertUsage("unknown option '---'", "---");
+    }
+
+    @Test
+    void unknownShortOptions() {
+        assertUsage("unknown option '-x'", "-x");
+        assertUsage("unknown option '-x'", "-fx");
+        assertUsage("unknown option '-='", "-f=1");
+        assertUsage("unknown option '-\uD83D\uDE00'", "-\uD83D\uDE00");
+    }
+
+    @Test
+    void missingArguments() {
+        assertUsage("--watch: missing argument PATH", "--watch");
+        assertUsage("-o: missing argument PATH", "-f", "-o");
+        assertUsage("-o: missing argument PATH", "-fo");
+        assertUsage("-c: missing argument FILE", "-c");
+        assertUsage("--queue-size: missing argument N|unlimited|kernel", "--queue-size");
+        assertUsage("--events: missing argument LIST", "--events");
+    }
+
+    @Test
+    void emptyValues() {
+        assertUsage("--watch: empty path", "--watch=");
+        assertUsage("-w: empty path", "-w", "");
+        assertUsage("--output: empty path", "--output", "");
+        assertUsage("--config: empty path", "--config=");
+        assertUsage("--events: empty event list", "--events=");
+        assertUsage("--queue-size: not a number, 'unlimited' or 'kernel': ''", "--queue-size=");
+    }
+
+    @Test
+    void badValuesNameTheFlagAsWritten() {
+        assertUsage("--queue-size: out of range: '0' (1..2147483647)", "--queue-size", "0");
+        assertUsage("--events: unknown event 'acess' (did you mean 'access'?)", "--events", "acess");
+        assertUsage("--events: cannot mix plain and +/- event names ('access' and '+modify')",
+                "--events", "access,+modify");
+        assertUsage("--events: unknown event '+bogus'", "--events=+bogus");
+    }
+
+    @Test
+    void onlyOneConfigFile() {
+        assertUsage("-c: only one config file may be given", "--config", "/a.conf", "-c", "/b.conf");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--help", "-h", "-fh", "-vh"})
+    void helpIsAnAction(String arg) {
+        Settings s = parse(arg);
+        assertEquals(Action.HELP, s.action());
+    }
+
+    @Test
+    void versionIsAnAction() {
+        assertEquals(Action.VERSION, parse("--version").action());
+        assertEquals(Action.VERSION, parse("--version", "--help").action());
+        assertEquals(Action.HELP, parse("--help", "--version").action());
+    }
+
+    @Test
+    void helpStopsTheScanAndSkipsTheConfigFile() {
+        Settings s = parse("-w", "/a", "-c", "/nonexistent/f.conf", "--help", "--bogus", "stray");
+        assertEquals(Action.HELP, s.action());
+        // Parsing stopped: the rest are defaults.
+        assertEquals(Settings.defaults().watches(), s.watches());
+        assertEquals(Optional.empty(), s.config());
+    }
+
+    @Test
+    void errorsBeforeHelpStillCount() {
+        assertUsage("unknown option '--bogus'", "--bogus", "--help");
+        assertUsage("-w: empty path", "-w", "", "--help");
+    }
+
+    static Stream<Option> unsupported() {
+        return Arrays.stream(Option.values()).filter(o -> !o.supported());
+    }
+
+    /** A syntactically valid value, so the only thing wrong is the missing feature. */
+    static String sampleValue(Option o) {
+        return switch (o.kind()) {
+            case PATH, OUTPUT -> "/some/path";
+            case TEXT -> "J";
+            case NUMBER -> "32";
+            case EVENTS -> "access";
+            case QUEUE_SIZE -> "10";
+            case FLAG, COUNTER, ACTION -> throw new IllegalArgumentException(o + " takes no value");
+        };
+    }
+
+    @ParameterizedTest
+    @MethodSource("unsupported")
+    void laterOptionsAreRejectedInEveryForm(Option o) {
+        List<List<String>> forms = new ArrayList<>();
+        if (o.kind().takesValue()) {
+            forms.add(List.of(o.longFlag(), sampleValue(o)));
+            forms.add(List.of(o.longFlag() + "=" + sampleValue(o)));
+            forms.add(List.of("-f", o.longFlag(), sampleValue(o), "-v"));
+        } else {
+            forms.add(List.of(o.longFlag()));
+            forms.add(List.of("-f", o.longFlag(), "-v"));
+        }
+        for (List<String> args : forms) {
+            assertUsage(o.longFlag() + ": not supported yet", args.toArray(String[]::new));
+        }
+    }
+
+    @Test
+    void laterOptionsAreTheOnesTheSpecNames() {
+        assertEquals(List.of("socket", "perm", "canary", "burst-threshold", "burst-window-ms", "hook",
+                        "hook-cooldown-ms", "deny-on-alert", "job", "rootfs", "workspace", "export", "cache"),
+                unsupported().map(Option::longName).toList());
+    }
+
+    @Test
+    void aBadValueOfALaterOptionIsReportedAsSuch() {
+        assertUsage("--burst-window-ms: not a number: 'abc'", "--burst-window-ms", "abc");
+        assertUsage("--burst-threshold: out of range: '-1' (0..2147483647)", "--burst-threshold=-1");
+        assertUsage("--perm: does not take a value", "--perm=1");
+        assertUsage("--canary: missing argument PATTERN", "--canary");
+        assertUsage("--hook: empty value", "--hook=");
+    }
+
+    @Test
+    void settingsListsAreImmutable() {
+        Settings s = parse("-w", "/a", "--mount", "/m", "--filesystem", "/f");
+        assertThrows(UnsupportedOperationException.class, () -> s.watches().add(Path.of("/x")));
+        assertThrows(UnsupportedOperationException.class, () -> s.mounts().clear());
+        assertThrows(UnsupportedOperationException.class, () -> s.filesystems().clear());
+    }
+}

@@ -1,0 +1,179 @@
+package io.fanotifyd.it;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * A fanotifyd the test started: ready once its marks show in {@code /proc/PID/fdinfo}; stopped by its own pid
+ * (SIGTERM, then SIGKILL after a bounded wait). Its records are read from the output file it was given.
+ */
+public final class Daemon implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Process process;
+    private final Path output;
+    private final Path stderr;
+
+    private Daemon(Process process, Path output, Path stderr) {
+        this.process = process;
+        this.output = output;
+        this.stderr = stderr;
+    }
+
+    /** Starts {@code fanotifyd --foreground -o output args...} and waits until {@code marks} marks are placed. */
+    public static Daemon start(Path output, int marks, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(KernelSupport.launcher().toString());
+        cmd.add("--foreground");
+        cmd.add("-o");
+        cmd.add(output.toString());
+        cmd.addAll(List.of(args));
+        Path err = Files.createTempFile("fanotifyd-it-stderr.", ".txt");
+        Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(err.toFile()).start();
+        Daemon d = new Daemon(p, output, err);
+        try {
+            d.awaitMarks(p.pid(), marks);
+        } catch (IOException | RuntimeException e) {
+            d.close();
+            throw e;
+        }
+        return d;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    /** Waits (at most 20 s) until the process's fanotify fd carries {@code marks} marks. */
+    public static void awaitMarks(long pid, int marks) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < deadline) {
+            if (countMarks(pid) >= marks) {
+                return;
+            }
+            ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+            if (h == null || !h.isAlive()) {
+                throw new IOException("fanotifyd " + pid + " exited before its marks were placed");
+            }
+            sleep(20);
+        }
+        throw new IOException("fanotifyd " + pid + " did not place " + marks + " marks within 20 s");
+    }
+
+    static int countMarks(long pid) {
+        int n = 0;
+        try (var fds = Files.newDirectoryStream(Path.of("/proc/" + pid + "/fdinfo"))) {
+            for (Path f : fds) {
+                try {
+                    for (String line : Files.readAllLines(f)) {
+                        if (line.startsWith("fanotify ino:") || line.startsWith("fanotify mnt_id:")
+                                || line.startsWith("fanotify sdev:")) {
+                            n++;
+                        }
+                    }
+                } catch (IOException ignored) {
+                    // fd closed meanwhile
+                }
+            }
+        } catch (IOException e) {
+            return -1;
+        }
+        return n;
+    }
+
+    /** All records written so far, parsed (each line must be valid JSON: a bad line fails the test). */
+    public List<JsonNode> records() throws IOException {
+        return parse(output);
+    }
+
+    public static List<JsonNode> parse(Path file) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        if (!Files.exists(file)) {
+            return out;
+        }
+        byte[] all = Files.readAllBytes(file);
+        int start = 0;
+        for (int i = 0; i < all.length; i++) {
+            if (all[i] == '\n') {
+                out.add(JSON.readTree(new String(all, start, i - start, StandardCharsets.UTF_8)));
+                start = i + 1;
+            }
+        }
+        if (start != all.length) {
+            throw new IOException("output ends with a partial line: " + new String(all, start, all.length - start,
+                    StandardCharsets.UTF_8));
+        }
+        return out;
+    }
+
+    /** Waits (at most {@code seconds}) until some record matches; returns it or fails with what was seen. */
+    public JsonNode await(Predicate<JsonNode> match, String what, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        List<JsonNode> seen = List.of();
+        while (System.nanoTime() < deadline) {
+            seen = records();
+            for (JsonNode n : seen) {
+                if (match.test(n)) {
+                    return n;
+                }
+            }
+            sleep(20);
+        }
+        throw new AssertionError("no record " + what + " within " + seconds + " s; got " + seen.size() + ":\n"
+                + String.join("\n", seen.stream().map(JsonNode::toString).toList()) + "\nstderr: " + stderr());
+    }
+
+    public String stderr() throws IOException {
+        return Files.readString(stderr);
+    }
+
+    /** SIGTERM, then waits at most 20 s; returns the exit code. */
+    public int stop() throws IOException {
+        process.toHandle().destroy(); // SIGTERM to this pid only
+        try {
+            if (!process.waitFor(20, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+                throw new AssertionError("fanotifyd " + pid() + " ignored SIGTERM for 20 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (process.isAlive()) {
+            process.destroyForcibly();
+            try {
+                process.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        Files.deleteIfExists(stderr);
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

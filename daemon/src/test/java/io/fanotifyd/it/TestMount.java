@@ -1,0 +1,102 @@
+package io.fanotifyd.it;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A filesystem of the test's own: a tmpfs or a loop-mounted ext4 under a fresh directory in /tmp. Closing it
+ * unmounts (lazily if busy) and removes what it made, also after a failed test. Only this is ever marked.
+ */
+public final class TestMount implements AutoCloseable {
+    private final Path base;
+    private final Path root;
+    private final List<Path> mounts = new ArrayList<>();
+    private Path image;
+
+    private TestMount(Path base) {
+        this.base = base;
+        this.root = base.resolve("mnt");
+    }
+
+    public static TestMount tmpfs() throws IOException {
+        TestMount m = new TestMount(Files.createTempDirectory("fanotifyd-it."));
+        try {
+            Files.createDirectory(m.root);
+            run("mount", "-t", "tmpfs", "-o", "size=256m", "fanotifyd-it", m.root.toString());
+            m.mounts.add(m.root);
+            return m;
+        } catch (IOException | RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    public static TestMount ext4() throws IOException {
+        TestMount m = new TestMount(Files.createTempDirectory("fanotifyd-it."));
+        try {
+            Files.createDirectory(m.root);
+            m.image = m.base.resolve("fs.img");
+            run("truncate", "-s", "128M", m.image.toString());
+            run("mkfs.ext4", "-q", "-F", m.image.toString());
+            run("mount", "-o", "loop", m.image.toString(), m.root.toString());
+            m.mounts.add(m.root);
+            return m;
+        } catch (IOException | RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /** The mount point. */
+    public Path root() {
+        return root;
+    }
+
+    /** A scratch directory next to the mount point, outside it (for output files that must not be watched). */
+    public Path outside(String name) {
+        return base.resolve(name);
+    }
+
+    /** Bind-mounts {@code source} (inside this mount) at a new directory next to it; undone by close(). */
+    public Path bind(Path source, String name) throws IOException {
+        Path target = base.resolve(name);
+        Files.createDirectories(target);
+        run("mount", "--bind", source.toString(), target.toString());
+        mounts.add(0, target);
+        return target;
+    }
+
+    @Override
+    public void close() throws IOException {
+        for (Path p : mounts) {
+            try {
+                run("umount", p.toString());
+            } catch (IOException | RuntimeException e) {
+                run("umount", "-l", p.toString());
+            }
+        }
+        mounts.clear();
+        run("rm", "-rf", "--one-file-system", base.toString());
+    }
+
+    static void run(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + ": timed out");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        if (p.exitValue() != 0) {
+            String out = new String(p.getInputStream().readAllBytes());
+            throw new IOException(String.join(" ", cmd) + ": exit " + p.exitValue() + ": " + out.trim());
+        }
+    }
+}
