@@ -7,7 +7,10 @@ LIBDIR = $(PREFIX)/lib/fanotifyd
 SHELL := /bin/bash
 
 FIND_JAVA = . scripts/find-java.sh && fanotifyd_find_java || { echo "make: needs a JDK >= 25 (none found in JAVA_HOME, PATH or /usr/lib/jvm); see README.md" >&2; exit 1; }
-MVN = $(FIND_JAVA); JAVA_HOME="$$FANOTIFYD_JAVA_HOME_FOUND" MAVEN_OPTS="$${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}" mvn -B -q
+MVN_BASE = $(FIND_JAVA); JAVA_HOME="$$FANOTIFYD_JAVA_HOME_FOUND" MAVEN_OPTS="$${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}" mvn -B
+MVN = $(MVN_BASE) -q
+# Tests print Surefire's per-class lines and the closing "Tests run: N, Failures: ..." summary.
+MVN_TEST = $(MVN_BASE) --no-transfer-progress
 SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom.xml kernel/pom.xml daemon/pom.xml
 
 .PHONY: all test integration check install uninstall clean bench-jmh
@@ -26,15 +29,15 @@ fanotifyd: build/lib/.stamp scripts/fanotifyd.in scripts/find-java.sh
 	@echo "built ./fanotifyd"
 
 test:
-	@$(MVN) test -Dtest.excludedGroups=kernel
+	@$(MVN_TEST) test -Dtest.excludedGroups=kernel | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
 
 # Needs root (or CAP_SYS_ADMIN): every test makes its own tmpfs or loop-mounted ext4 and marks only that.
 integration: fanotifyd
-	@$(MVN) test -Dtest.groups=kernel -Dtest.excludedGroups= -Dfanotifyd.launcher=$(CURDIR)/fanotifyd
+	@$(MVN_TEST) test -Dtest.groups=kernel -Dtest.excludedGroups= -Dfanotifyd.launcher=$(CURDIR)/fanotifyd | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
 
 # Unit and integration tests in one Maven run (what CI runs).
 check: fanotifyd
-	@$(MVN) test -Dtest.excludedGroups= -Dfanotifyd.launcher=$(CURDIR)/fanotifyd
+	@$(MVN_TEST) test -Dtest.excludedGroups= -Dfanotifyd.launcher=$(CURDIR)/fanotifyd | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
 
 install: build/lib/.stamp
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
