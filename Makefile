@@ -13,20 +13,32 @@ MVN = $(MVN_BASE) -q
 MVN_TEST = $(MVN_BASE) --no-transfer-progress
 SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom.xml kernel/pom.xml daemon/pom.xml
 
-.PHONY: all test integration check install uninstall clean bench-jmh
+.PHONY: all demo test integration check install uninstall clean bench
 
 all: fanotifyd
 
-build/lib/.stamp: $(SOURCES)
+# The launcher runs from exploded class directories, not jars: a JVM keeps its jars open for its whole
+# life, and tools that find fanotify users by scanning /proc/PID/fd for "fanotify" (the shared bench harness
+# does) would take a jar named fanotify*.jar for a notification fd. Class files are read and closed.
+build/classes/.stamp: $(SOURCES)
 	@$(MVN) -DskipTests package
-	@rm -rf build/lib && mkdir -p build/lib
-	@cp kernel/target/fanotify-ffm-*.jar daemon/target/fanotifyd-*.jar build/lib/
+	@rm -rf build/classes && mkdir -p build/classes
+	@cp -r kernel/target/classes/. daemon/target/classes/. build/classes/
+	@rm -rf build/classes/META-INF
 	@touch $@
 
-fanotifyd: build/lib/.stamp scripts/fanotifyd.in scripts/find-java.sh
-	@sed -e "s|@LIBDIR@|$(CURDIR)/build/lib|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
+fanotifyd: build/classes/.stamp scripts/fanotifyd.in scripts/find-java.sh
+	@sed -e "s|@LIBDIR@|$(CURDIR)/build/classes|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
 	@chmod 755 $@.tmp && mv $@.tmp $@
 	@echo "built ./fanotifyd"
+
+# Build, then watch /tmp/fanotifyd-demo for a moment of file activity and print the records (root).
+demo: fanotifyd
+	@scripts/demo.sh
+
+# The shared side-by-side benchmark with ./fanotifyd plugged in (root; ARGS=--quick for a short run).
+bench: fanotifyd
+	@scripts/bench.sh $(ARGS)
 
 test:
 	@$(MVN_TEST) test -Dtest.excludedGroups=kernel | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
@@ -39,10 +51,13 @@ integration: fanotifyd
 check: fanotifyd
 	@$(MVN_TEST) test -Dtest.excludedGroups= -Dfanotifyd.launcher=$(CURDIR)/fanotifyd | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
 
-install: build/lib/.stamp
+install: build/classes/.stamp
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
-	install -m 644 build/lib/*.jar $(DESTDIR)$(LIBDIR)/
-	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
+	rm -rf $(DESTDIR)$(LIBDIR)/classes
+	cp -r build/classes $(DESTDIR)$(LIBDIR)/classes
+	rm -f $(DESTDIR)$(LIBDIR)/classes/.stamp
+	chmod -R u=rwX,go=rX $(DESTDIR)$(LIBDIR)/classes
+	sed -e "s|@LIBDIR@|$(LIBDIR)/classes|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
 	chmod 755 $(DESTDIR)$(BINDIR)/fanotifyd
 
 uninstall:

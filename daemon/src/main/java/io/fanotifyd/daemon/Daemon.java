@@ -15,10 +15,7 @@ import io.fanotifyd.kernel.Syscalls;
 import io.fanotifyd.sink.FdOutput;
 import io.fanotifyd.sink.RecordEncoder;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import sun.misc.Signal;
@@ -28,7 +25,6 @@ final class Daemon {
     static final int READ_BUFFER_BYTES = 1 << 20;
     static final int FLUSH_MS = 10;
     static final int WARMUP_ITERATIONS = 3000;
-    private static final Path MAX_QUEUED = Path.of("/proc/sys/fs/fanotify/max_queued_events");
 
     private final Settings settings;
     private final boolean detached;
@@ -51,6 +47,10 @@ final class Daemon {
              FanotifyGroup group = openGroup(fid, settings.queueSize());
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
+            // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile.
+            long t0 = System.nanoTime();
+            Warmup.run(fid, WARMUP_ITERATIONS);
+            Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
             marks.apply(group, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(), fid,
@@ -63,9 +63,6 @@ final class Daemon {
             EventLoop.Counters counters = new EventLoop.Counters();
             EventLoop loop = new EventLoop(group, wakeFd, enricher, new RecordEncoder("observe"), output,
                     READ_BUFFER_BYTES, FLUSH_MS, counters);
-            long t0 = System.nanoTime();
-            Warmup.run(fid, WARMUP_ITERATIONS);
-            Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             Signal.handle(new Signal("TERM"), s -> loop.stop());
             Signal.handle(new Signal("INT"), s -> loop.stop());
             Signal.handle(new Signal("HUP"), s -> Log.warn("SIGHUP ignored: reloading is not supported; restart"));
@@ -108,33 +105,9 @@ final class Daemon {
             return switch (queueSize) {
                 case QueueSize.Unlimited u -> FanotifyGroup.open(flags | Fanotify.FAN_UNLIMITED_QUEUE, eventFlags);
                 case QueueSize.KernelDefault k -> FanotifyGroup.open(flags, eventFlags);
-                case QueueSize.Bounded b -> openWithDepth(flags, eventFlags, b.events());
             };
         } catch (NativeCallException e) {
             throw new StartupException(e.getMessage());
-        }
-    }
-
-    /**
-     * The kernel takes a group's queue depth from {@code fs.fanotify.max_queued_events} at creation: set it for
-     * that one call and put it back (a group created by someone else in that instant would get it too).
-     */
-    private static FanotifyGroup openWithDepth(int flags, int eventFlags, int depth) {
-        String old;
-        try {
-            old = Files.readString(MAX_QUEUED, StandardCharsets.US_ASCII).trim();
-            Files.writeString(MAX_QUEUED, Integer.toString(depth), StandardCharsets.US_ASCII);
-        } catch (IOException e) {
-            throw new StartupException("--queue-size " + depth + ": cannot set " + MAX_QUEUED + ": " + e.getMessage());
-        }
-        try {
-            return FanotifyGroup.open(flags, eventFlags);
-        } finally {
-            try {
-                Files.writeString(MAX_QUEUED, old, StandardCharsets.US_ASCII);
-            } catch (IOException e) {
-                Log.warn("could not restore " + MAX_QUEUED + " to " + old + ": " + e.getMessage());
-            }
         }
     }
 }

@@ -22,13 +22,29 @@ class OverflowIT {
         KernelSupport.requireKernel();
     }
 
+    private static final Path MAX_QUEUED = Path.of("/proc/sys/fs/fanotify/max_queued_events");
+
+    /**
+     * The kernel takes a group's queue depth from a host-wide sysctl when the group is created: the test sets it
+     * for the daemon's start only and puts it back at once.
+     */
+    static Daemon startWithKernelQueue(Path out, int depth, String... args) throws IOException {
+        String old = Files.readString(MAX_QUEUED).trim();
+        Files.writeString(MAX_QUEUED, Integer.toString(depth));
+        try {
+            return Daemon.start(out, 1, args);
+        } finally {
+            Files.writeString(MAX_QUEUED, old);
+        }
+    }
+
     @Test
     void overflowProducesARecord() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--queue-size", "64", "--watch", dir.toString())) {
-                d.process().toHandle(); // stop the reader so the queue fills
-                TestMount.run("kill", "-STOP", Long.toString(d.pid()));
+            try (Daemon d = startWithKernelQueue(m.outside("out.jsonl"), 64, "--queue-size", "kernel", "--watch",
+                    dir.toString())) {
+                TestMount.run("kill", "-STOP", Long.toString(d.pid())); // stop the reader so the queue fills
                 try {
                     Shell.run("i=0; while [ $i -lt 400 ]; do : > " + dir + "/f$i; i=$((i+1)); done");
                 } finally {

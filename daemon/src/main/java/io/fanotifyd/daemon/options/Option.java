@@ -42,9 +42,9 @@ public enum Option {
     EVENTS("events", "", Kind.EVENTS, "LIST", Group.EVENTS, Repeat.ONCE, Support.YES,
             "comma-separated event names replacing the default set, or only +name/-name items to "
                     + "adjust it; names: " + String.join(", ", EventSelection.NAMES), ""),
-    QUEUE_SIZE("queue-size", "", Kind.QUEUE_SIZE, "N|unlimited|kernel", Group.EVENTS, Repeat.ONCE,
-            Support.YES, "kernel queue depth: N events (1.." + Integer.MAX_VALUE + "), unlimited, or kernel "
-                    + "for the kernel's default (fs.fanotify.max_queued_events)", "unlimited"),
+    QUEUE_SIZE("queue-size", "", Kind.QUEUE_SIZE, "unlimited|kernel", Group.EVENTS, Repeat.ONCE,
+            Support.YES, "kernel queue depth: unlimited (never drops events), or kernel: bounded by sysctl "
+                    + "fs.fanotify.max_queued_events, with an overflow record when full", "unlimited"),
     NO_FID("no-fid", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "FD mode instead of FID mode (no names for directory-entry events)", ""),
     PERM("perm", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.NOT_YET,

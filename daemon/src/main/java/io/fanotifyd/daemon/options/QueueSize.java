@@ -6,7 +6,7 @@ import java.util.Locale;
  * How deep the kernel's event queue may grow ({@code --queue-size}).
  * Sealed so the daemon's switch over it is checked for completeness by the compiler.
  */
-public sealed interface QueueSize permits QueueSize.Unlimited, QueueSize.KernelDefault, QueueSize.Bounded {
+public sealed interface QueueSize permits QueueSize.Unlimited, QueueSize.KernelDefault {
 
     /** {@code unlimited}: FAN_UNLIMITED_QUEUE; the default, because a dropped event is a silent gap. */
     QueueSize UNLIMITED = new Unlimited();
@@ -30,22 +30,10 @@ public sealed interface QueueSize permits QueueSize.Unlimited, QueueSize.KernelD
         }
     }
 
-    /** At most {@code events} queued events (1..2<sup>31</sup>-1). */
-    record Bounded(int events) implements QueueSize {
-        public Bounded {
-            if (events < 1) {
-                throw new IllegalArgumentException("queue size must be at least 1: " + events);
-            }
-        }
-
-        @Override
-        public String toString() {
-            return Integer.toString(events);
-        }
-    }
-
     /**
-     * Parses {@code N}, {@code unlimited} or {@code kernel} (words case-insensitive).
+     * Parses {@code unlimited} or {@code kernel} (case-insensitive). A number is refused: the kernel has no
+     * per-group queue size, only the host-wide {@code fs.fanotify.max_queued_events}, and a daemon that
+     * changed that for itself would change it for every other fanotify user on the host too.
      *
      * @throws IllegalArgumentException with a message quoting {@code text}
      */
@@ -58,10 +46,11 @@ public sealed interface QueueSize permits QueueSize.Unlimited, QueueSize.KernelD
                 return KERNEL;
             }
             default -> {
-                if (!Values.looksLikeInteger(text)) {
-                    throw new IllegalArgumentException("not a number, 'unlimited' or 'kernel': '" + text + "'");
+                if (Values.looksLikeInteger(text)) {
+                    throw new IllegalArgumentException("'" + text + "': the kernel has no per-group queue size;"
+                            + " set sysctl fs.fanotify.max_queued_events and use 'kernel'");
                 }
-                return new Bounded((int) Values.integerInRange(text, 1, Integer.MAX_VALUE));
+                throw new IllegalArgumentException("not 'unlimited' or 'kernel': '" + text + "'");
             }
         }
     }

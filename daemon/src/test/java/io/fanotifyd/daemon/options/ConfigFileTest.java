@@ -60,7 +60,7 @@ class ConfigFileTest {
                 no_fid yes
                 verbose 2
                 events +access,-attrib
-                queue_size 4096
+                queue_size kernel
                 """);
         assertEquals(Action.RUN, s.action());
         assertEquals(Optional.of(conf), s.config());
@@ -74,7 +74,7 @@ class ConfigFileTest {
         assertTrue(s.noFid());
         assertEquals(2, s.verbosity());
         assertEquals(new EventSelection(List.of("+access", "-attrib"), true), s.events());
-        assertEquals(new QueueSize.Bounded(4096), s.queueSize());
+        assertEquals(QueueSize.KERNEL, s.queueSize());
     }
 
     @Test
@@ -174,7 +174,7 @@ class ConfigFileTest {
 
     @Test
     void aRepeatedScalarKeyLastOneWins() throws IOException {
-        Settings s = load("output /a\nqueue_size 5\nverbose 3\noutput /b\nqueue_size kernel\nverbose 1\n");
+        Settings s = load("output /a\nqueue_size unlimited\nverbose 3\noutput /b\nqueue_size kernel\nverbose 1\n");
         assertEquals(Optional.of(Path.of("/b")), s.output());
         assertEquals(QueueSize.KERNEL, s.queueSize());
         assertEquals(1, s.verbosity());
@@ -244,8 +244,9 @@ class ConfigFileTest {
         assertError("7: burst_window_ms: not a number: 'abc'", "\n\n\n\n\n\nburst_window_ms abc\n");
         assertError("1: burst_threshold: out of range: '99999999999999999999999' (0..2147483647)",
                 "burst_threshold 99999999999999999999999");
-        assertError("1: queue_size: not a number, 'unlimited' or 'kernel': '1k'", "queue_size 1k");
-        assertError("1: queue_size: out of range: '2147483648' (1..2147483647)", "queue_size 2147483648");
+        assertError("1: queue_size: not 'unlimited' or 'kernel': '1k'", "queue_size 1k");
+        assertError("1: queue_size: '4096': the kernel has no per-group queue size; set sysctl"
+                + " fs.fanotify.max_queued_events and use 'kernel'", "queue_size 4096");
     }
 
     @Test

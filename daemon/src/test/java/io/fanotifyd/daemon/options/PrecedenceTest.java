@@ -35,7 +35,7 @@ class PrecedenceTest {
                 no_fid 1
                 verbose 2
                 events access
-                queue_size 10
+                queue_size kernel
                 """);
         conf = file.toString();
     }
@@ -52,7 +52,7 @@ class PrecedenceTest {
         assertTrue(s.foreground());
         assertTrue(s.noFid());
         assertEquals(2, s.verbosity());
-        assertEquals(new QueueSize.Bounded(10), s.queueSize());
+        assertEquals(QueueSize.KERNEL, s.queueSize());
     }
 
     @Test
