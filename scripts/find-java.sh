@@ -1,5 +1,6 @@
 # Sourced by the launcher and the Makefile: sets FANOTIFYD_JAVA to a java binary of a JDK >= 25.
-# Looks at $FANOTIFYD_JAVA_HOME, $JAVA_HOME, java on $PATH and the usual JDK locations, reading each
+# Looks at $FANOTIFYD_JAVA_HOME, $JAVA_HOME, java on $PATH and the usual JDK locations ($FANOTIFYD_JDK_DIRS
+# overrides those), reading each
 # candidate's `release` file (no JVM is started to find out). Leaves FANOTIFYD_JAVA empty if none fits.
 fanotifyd_java_major() { # $1 = JDK home -> prints the feature version, or nothing
   [ -f "$1/release" ] || return 0
@@ -14,7 +15,8 @@ fanotifyd_find_java() {
     _j=$(readlink -f "$_j" 2>/dev/null || echo "$_j")
     _cands="$_cands ${_j%/bin/java}"
   fi
-  for _d in /usr/lib/jvm/* /usr/local/lib/jvm/* /opt/java/* /opt/jdk* /opt/*jdk* /usr/java/*; do
+  # FANOTIFYD_JDK_DIRS replaces the list of places searched after JAVA_HOME and PATH (tests use it).
+  for _d in ${FANOTIFYD_JDK_DIRS-/usr/lib/jvm/* /usr/local/lib/jvm/* /opt/java/* /opt/jdk* /opt/*jdk* /usr/java/*}; do
     [ -x "$_d/bin/java" ] && _cands="$_cands $_d"
   done
   for _d in $_cands; do

@@ -8,7 +8,7 @@ import io.fanotifyd.kernel.EventMask;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Writes records as JSON lines: the spec's fields in the spec's order, then our additions (docs/RECORDS.md).
+ * Writes records as JSON lines: the spec's fields in the spec's order, then our additions (README.md, "Records").
  * A byte string that is not UTF-8 is written with U+FFFD in its field and, losslessly, as base64 in a
  * {@code <field>_b64} field at the end of the record.
  */
