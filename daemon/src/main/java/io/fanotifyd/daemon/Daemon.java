@@ -16,7 +16,6 @@ import io.fanotifyd.sink.FdOutput;
 import io.fanotifyd.sink.RecordEncoder;
 
 import java.lang.foreign.Arena;
-import java.nio.file.Path;
 
 import sun.misc.Signal;
 
@@ -41,9 +40,8 @@ final class Daemon {
             Detach.becomeSessionLeader();
         }
         int selfPid = Syscalls.getpid();
-        String outputPath = settings.output().map(Path::toString).orElse("-");
+        String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
-             FdOutput output = openOutput(outputPath);
              FanotifyGroup group = openGroup(fid, settings.queueSize());
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
@@ -55,6 +53,8 @@ final class Daemon {
             Marks marks = new Marks();
             marks.apply(group, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(), fid,
                     mask);
+            // After the marks: a start-up that fails there leaves no empty output file behind.
+            FdOutput output = openOutput(outputPath);
             DirPathCache dirs = new DirPathCache(16384, 1000);
             ProcessCache processes = new ProcessCache(8192, 1000, arena);
             Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena), processes,
@@ -82,6 +82,7 @@ final class Daemon {
                     + "dir cache " + dirs.hits() + " hits / " + dirs.misses() + " misses, " + processes.refreshes()
                     + " /proc reads, " + processes.unknown() + " processes unknown");
             Syscalls.closeQuietly(wakeFd);
+            output.close();
             return 0;
         }
     }

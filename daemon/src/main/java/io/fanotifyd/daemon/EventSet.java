@@ -50,8 +50,10 @@ final class EventSet {
             throw new UsageException("--events: no events left to watch");
         }
         if (!fid && (mask & EventMask.FID_ONLY_EVENTS) != 0) {
-            throw new UsageException("--events: " + EventMask.names(mask & EventMask.FID_ONLY_EVENTS).toLowerCase()
-                    + " need FID mode; drop --no-fid or remove them");
+            long fidOnly = mask & EventMask.FID_ONLY_EVENTS;
+            throw new UsageException("--events: " + EventMask.names(fidOnly).toLowerCase()
+                    + (Long.bitCount(fidOnly) == 1 ? " needs" : " need") + " FID mode; drop --no-fid or remove "
+                    + (Long.bitCount(fidOnly) == 1 ? "it" : "them"));
         }
         return mask;
     }

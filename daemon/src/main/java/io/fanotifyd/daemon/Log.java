@@ -2,8 +2,9 @@ package io.fanotifyd.daemon;
 
 import io.fanotifyd.kernel.Libc;
 
-import java.io.FileOutputStream;
-import java.io.IOException;
+import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.Syscalls;
+
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -42,11 +43,41 @@ public final class Log {
         return lvl <= level;
     }
 
-    /** Sends diagnostics to a file (appended). */
-    public static void toFile(String path) throws IOException {
-        OutputStream out = new FileOutputStream(path, true);
-        stream = new PrintStream(out, true, StandardCharsets.UTF_8);
+    /**
+     * Sends diagnostics to a file (appended; any bytes in its name).
+     *
+     * @throws io.fanotifyd.kernel.NativeCallException if it cannot be opened
+     */
+    public static void toFile(String path) {
+        int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT | Fanotify.O_CLOEXEC,
+                0640);
+        stream = new PrintStream(new FdStream(fd), true, StandardCharsets.UTF_8);
         syslog = false;
+    }
+
+    /** An OutputStream over a raw fd: java.io cannot open a file whose name is not in the JVM's charset. */
+    private static final class FdStream extends OutputStream {
+        private final int fd;
+
+        FdStream(int fd) {
+            this.fd = fd;
+        }
+
+        @Override
+        public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public synchronized void write(byte[] b, int off, int len) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment seg = a.allocate(Math.max(1, len));
+                MemorySegment.copy(b, off, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, len);
+                Syscalls.writeFully(fd, seg, len, "log file");
+            } catch (RuntimeException e) {
+                // nowhere left to report a failing log write
+            }
+        }
     }
 
     /** Sends diagnostics to syslog (facility daemon, ident "fanotifyd"). */

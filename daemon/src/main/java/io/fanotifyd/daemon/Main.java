@@ -7,8 +7,8 @@ import io.fanotifyd.daemon.options.Settings;
 import io.fanotifyd.daemon.options.UsageException;
 import io.fanotifyd.kernel.Libc;
 import io.fanotifyd.kernel.NativeCallException;
+import io.fanotifyd.kernel.Syscalls;
 
-import java.nio.file.Path;
 
 /**
  * Entry point. Exit codes: 0 success, 2 usage or configuration error, 1 failure at start-up or while running.
@@ -26,7 +26,7 @@ public final class Main {
     static int run(String[] args) {
         int verbosity = 0;
         try {
-            Settings settings = OptionParser.parse(args, Path.of("").toAbsolutePath());
+            Settings settings = OptionParser.parse(RawArguments.of(args), Syscalls.realPath("."));
             verbosity = settings.verbosity();
             if (settings.action() == Action.HELP) {
                 System.out.print(HelpText.render());
@@ -41,7 +41,11 @@ public final class Main {
             }
             Log.setVerbosity(verbosity);
             if (settings.logFile().isPresent()) {
-                Log.toFile(settings.logFile().get().toString());
+                try {
+                    Log.toFile(settings.logFile().get());
+                } catch (NativeCallException e) {
+                    throw new StartupException("--log-file " + settings.logFile().get() + ": " + e.getMessage());
+                }
             }
             boolean detachedChild = Detach.isDetachedChild();
             if (!settings.foreground() && !detachedChild) {

@@ -7,8 +7,8 @@ import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.NativeCallException;
 
-import java.io.IOException;
-import java.nio.file.Path;
+import io.fanotifyd.kernel.Syscalls;
+
 import java.util.List;
 
 /**
@@ -24,16 +24,15 @@ final class Marks {
         return count;
     }
 
-    void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<Path> watches,
-               List<Path> mounts, List<Path> fss, boolean fid, long mask) {
+    void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
+               List<String> mounts, List<String> fss, boolean fid, long mask) {
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
-        for (Path p : mounts) {
-            String path = p.toString();
+        for (String path : mounts) {
             String root;
             try {
                 root = MountInfo.mountPointOf(path);
-            } catch (IOException e) {
-                throw new StartupException("--mount " + path + ": " + describe(e));
+            } catch (NativeCallException e) {
+                throw new StartupException("--mount " + path + ": " + e.getMessage());
             }
             long fsid = register(filesystems, "--mount", root);
             scope.addMountRoot(fsid, root);
@@ -46,18 +45,16 @@ final class Marks {
                 mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, fsMask, path);
             }
         }
-        for (Path p : fss) {
-            String path = p.toString();
+        for (String path : fss) {
             scope.addFilesystem(register(filesystems, "--filesystem", path));
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
         }
-        for (Path p : watches) {
-            String path = p.toString();
+        for (String path : watches) {
             long fsid = register(filesystems, "--watch", path);
             try {
-                scope.addWatch(fsid, p.toRealPath().toString());
-            } catch (IOException e) {
-                throw new StartupException("--watch " + path + ": " + describe(e));
+                scope.addWatch(fsid, Syscalls.realPath(path));
+            } catch (NativeCallException e) {
+                throw new StartupException("--watch " + path + ": " + e.getMessage());
             }
             mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
         }
@@ -80,8 +77,4 @@ final class Marks {
         }
     }
 
-    private static String describe(IOException e) {
-        return e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
-                : e.getClass().getSimpleName() + ": " + e.getMessage();
-    }
 }

@@ -1,29 +1,63 @@
 package io.fanotifyd.daemon;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.fanotifyd.kernel.PathCodec;
+import io.fanotifyd.kernel.Syscalls;
+
+import java.io.ByteArrayOutputStream;
 
 /** Finds the mount point of the mount that contains a path, from {@code /proc/self/mountinfo}. */
 final class MountInfo {
     private MountInfo() {}
 
-    /** The mount point (absolute, symlinks resolved) of the mount holding {@code path}. */
-    static String mountPointOf(String path) throws IOException {
-        String real = Path.of(path).toRealPath().toString();
+    /**
+     * The mount point (absolute, symlinks resolved, {@link PathCodec} form) of the mount holding {@code path}.
+     *
+     * @throws io.fanotifyd.kernel.NativeCallException if the path does not exist or cannot be opened
+     */
+    static String mountPointOf(String path) {
+        String real = Syscalls.realPath(path);
+        byte[] info = Syscalls.readFile("/proc/self/mountinfo", 1 << 24);
         String best = "/";
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
-            String[] f = line.split(" ", 6);
-            if (f.length < 5) {
-                continue;
-            }
-            String mp = unescape(f[4]);
-            if (isUnder(real, mp) && mp.length() >= best.length()) {
-                best = mp; // later lines are mounted on top of earlier ones: the last match wins on ties
+        int start = 0;
+        for (int i = 0; i <= info.length; i++) {
+            if (i == info.length || info[i] == '\n') {
+                String mp = mountPoint(info, start, i);
+                // Later lines are mounted on top of earlier ones: on equal length, the last match wins.
+                if (mp != null && isUnder(real, mp) && mp.length() >= best.length()) {
+                    best = mp;
+                }
+                start = i + 1;
             }
         }
         return best;
+    }
+
+    /** Field 5 of a mountinfo line, with its {@code \ooo} escapes undone. */
+    private static String mountPoint(byte[] b, int from, int to) {
+        int field = 0;
+        int p = from;
+        while (p < to && field < 4) {
+            if (b[p++] == ' ') {
+                field++;
+            }
+        }
+        if (field < 4) {
+            return null;
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        while (p < to && b[p] != ' ') {
+            if (b[p] == '\\' && p + 3 < to && isOctal(b[p + 1]) && isOctal(b[p + 2]) && isOctal(b[p + 3])) {
+                out.write(((b[p + 1] - '0') << 6) | ((b[p + 2] - '0') << 3) | (b[p + 3] - '0'));
+                p += 4;
+            } else {
+                out.write(b[p++]);
+            }
+        }
+        return PathCodec.decode(out.toByteArray());
+    }
+
+    private static boolean isOctal(byte c) {
+        return c >= '0' && c <= '7';
     }
 
     static boolean isUnder(String path, String root) {
@@ -31,27 +65,5 @@ final class MountInfo {
             return true;
         }
         return path.equals(root) || (path.startsWith(root) && path.charAt(root.length()) == '/');
-    }
-
-    /** mountinfo escapes space, tab, newline and backslash as {@code \ooo}. */
-    static String unescape(String s) {
-        if (s.indexOf('\\') < 0) {
-            return s;
-        }
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 4 <= s.length()) {
-                try {
-                    sb.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                    i += 3;
-                    continue;
-                } catch (NumberFormatException e) {
-                    // not an escape: keep the backslash
-                }
-            }
-            sb.append(c);
-        }
-        return sb.toString();
     }
 }

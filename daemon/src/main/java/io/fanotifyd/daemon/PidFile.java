@@ -9,8 +9,6 @@ import io.fanotifyd.kernel.Syscalls;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * A pid file that is also a lock ({@code flock(LOCK_EX)}, held for the daemon's whole life), so a second
@@ -20,10 +18,10 @@ public final class PidFile implements AutoCloseable {
     private static final int LOCK_EX = 2;
     private static final int LOCK_NB = 4;
 
-    private final Path path;
+    private final String path;
     private final int fd;
 
-    private PidFile(Path path, int fd) {
+    private PidFile(String path, int fd) {
         this.path = path;
         this.fd = fd;
     }
@@ -33,8 +31,8 @@ public final class PidFile implements AutoCloseable {
      *
      * @throws StartupException if another process holds it, or it cannot be written
      */
-    public static PidFile acquire(Path path, long pid) {
-        String p = path.toString();
+    public static PidFile acquire(String path, long pid) {
+        String p = path;
         for (int attempt = 0; attempt < 3; attempt++) {
             int fd;
             try {
@@ -95,12 +93,12 @@ public final class PidFile implements AutoCloseable {
     /** Removes the file while still holding the lock, then releases it. */
     @Override
     public void close() {
-        try {
-            if (samePath(fd, path.toString())) {
-                Files.deleteIfExists(path);
+        if (samePath(fd, path)) {
+            try (Arena arena = Arena.ofConfined()) {
+                if (Libc.unlink(Libc.cString(arena, path)) != 0) {
+                    Log.warn("pid file " + path + ": cannot remove: " + Errno.describe(Libc.errno()));
+                }
             }
-        } catch (java.io.IOException e) {
-            Log.warn("pid file " + path + ": cannot remove: " + e.getMessage());
         }
         Syscalls.closeQuietly(fd);
     }

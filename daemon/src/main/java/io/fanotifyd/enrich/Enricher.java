@@ -101,13 +101,15 @@ public final class Enricher {
         }
         byte[] dir = dirs.get(rec, nowMs);
         if (dir == null) {
-            if (!resolver.resolve(rec)) {
-                unresolved++;
-                return;
+            if (resolver.resolve(rec)) {
+                dir = dirs.put(rec, resolver.bytes(), resolver.length(), nowMs);
+            } else {
+                unresolved++; // the directory is gone or unreachable: the name the kernel gave still counts
             }
-            dir = dirs.put(rec, resolver.bytes(), resolver.length(), nowMs);
         }
-        out.set(dir, dir.length);
+        if (dir != null) {
+            out.set(dir, dir.length);
+        }
         if (rec.hasName() && !isDot(rec)) {
             out.name(rec.buffer(), rec.nameOffset(), rec.nameLength());
         }

@@ -27,8 +27,9 @@ public final class Filesystems implements AutoCloseable {
         try {
             fd = Syscalls.open(path, Fanotify.O_RDONLY | Fanotify.O_DIRECTORY | Fanotify.O_CLOEXEC, 0);
         } catch (NativeCallException e) {
+            // A file (not a directory): any fd on its filesystem will do, so take its parent's.
             int slash = path.lastIndexOf('/');
-            if (slash < 0) {
+            if (e.errno() != io.fanotifyd.kernel.Errno.ENOTDIR || slash < 0) {
                 throw e;
             }
             fd = Syscalls.open(slash == 0 ? "/" : path.substring(0, slash),

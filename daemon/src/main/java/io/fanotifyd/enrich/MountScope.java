@@ -2,7 +2,8 @@ package io.fanotifyd.enrich;
 
 import io.fanotifyd.kernel.EventMask;
 
-import java.nio.charset.StandardCharsets;
+import io.fanotifyd.kernel.PathCodec;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -35,11 +36,11 @@ public final class MountScope {
     }
 
     public void addMountRoot(long fsid, String root) {
-        rule(fsid).roots.add(root.getBytes(StandardCharsets.UTF_8));
+        rule(fsid).roots.add(PathCodec.encode(root));
     }
 
     public void addWatch(long fsid, String dir) {
-        rule(fsid).watched.add(dir.getBytes(StandardCharsets.UTF_8));
+        rule(fsid).watched.add(PathCodec.encode(dir));
     }
 
     /**

@@ -29,7 +29,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -417,8 +416,6 @@ class HostileNamesIT {
      * README says {@code name} is "for FID events the name the kernel reported".
      */
     @Test
-    @Disabled("bug in main code: Enricher.named() drops the kernel-reported name when the"
-            + " directory cannot be resolved (name is null)")
     void nameIsReportedWhenTheDirectoryIsTooDeepToResolve() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             List<byte[]> dirs = makeDeep(m.root(), 17); // about 4310 bytes
@@ -481,8 +478,6 @@ class HostileNamesIT {
      * UTF-8 locale), so 0xff arrives as U+FFFD and the daemon looks for a directory that does not exist.
      */
     @Test
-    @Disabled("bug in main code: a --watch path that is not UTF-8 cannot be given"
-            + " (exit 1 \"No such file or directory\" for an existing directory)")
     void watchedDirectoryWithANonUtf8Name() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             byte[] dirName = b("w", 0xff, "d");

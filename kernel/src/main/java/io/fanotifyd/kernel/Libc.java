@@ -12,7 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
-import java.nio.charset.StandardCharsets;
 
 /**
  * Raw libc downcalls, one {@link MethodHandle} per function, errno captured per call and per thread.
@@ -51,6 +50,7 @@ public final class Libc {
     private static final MethodHandle DUP2 = errnoCall("dup2", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle CHDIR = errnoCall("chdir", JAVA_INT, ADDRESS);
     private static final MethodHandle ISATTY = errnoCall("isatty", JAVA_INT, JAVA_INT);
+    private static final MethodHandle UNLINK = errnoCall("unlink", JAVA_INT, ADDRESS);
     private static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
@@ -88,12 +88,16 @@ public final class Libc {
         return (int) ERRNO.get(CAPTURE.get(), 0L);
     }
 
-    /** A NUL-terminated UTF-8 copy of {@code s} in {@code arena}; rejects embedded NULs. */
+    /**
+     * A NUL-terminated copy of {@code s} in {@code arena}: UTF-8, with {@link PathCodec}'s escaped bytes
+     * restored, so a path read as bytes and decoded by {@link PathCodec#decode} reaches the kernel unchanged.
+     * Rejects embedded NULs.
+     */
     public static MemorySegment cString(Arena arena, String s) {
         if (s.indexOf('\0') >= 0) {
             throw new IllegalArgumentException("path contains a NUL byte: " + s.replace('\0', '?'));
         }
-        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        byte[] bytes = PathCodec.encode(s);
         MemorySegment seg = arena.allocate(bytes.length + 1L);
         MemorySegment.copy(bytes, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
         return seg;
@@ -290,6 +294,14 @@ public final class Libc {
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
         try {
             return (long) PREAD.invokeExact(CAPTURE.get(), fd, buf, count, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int unlink(MemorySegment path) {
+        try {
+            return (int) UNLINK.invokeExact(CAPTURE.get(), path);
         } catch (Throwable t) {
             throw rethrow(t);
         }

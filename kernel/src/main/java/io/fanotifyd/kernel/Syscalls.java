@@ -144,4 +144,57 @@ public final class Syscalls {
     public static int getpid() {
         return Libc.getpid();
     }
+
+    /**
+     * Reads a whole file (at most {@code max} bytes) by a {@link PathCodec} path, so that paths that are not
+     * UTF-8 work too.
+     *
+     * @throws NativeCallException if it cannot be opened or read
+     * @throws IllegalArgumentException if it is longer than {@code max}
+     */
+    public static byte[] readFile(String path, int max) {
+        int fd = open(path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(65536);
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            while (true) {
+                long n = Libc.read(fd, buf, buf.byteSize());
+                if (n < 0) {
+                    int errno = Libc.errno();
+                    if (errno == Errno.EINTR) {
+                        continue;
+                    }
+                    throw new NativeCallException("read", path, errno);
+                }
+                if (n == 0) {
+                    return out.toByteArray();
+                }
+                if (out.size() + n > max) {
+                    throw new IllegalArgumentException(path + ": larger than " + max + " bytes");
+                }
+                out.write(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), 0, (int) n);
+            }
+        } finally {
+            closeQuietly(fd);
+        }
+    }
+
+    /**
+     * The canonical absolute path of {@code path} (symlinks resolved), as the kernel names it: opened with
+     * {@code O_PATH} and read back from {@code /proc/self/fd}. Decoded with {@link PathCodec}.
+     */
+    public static String realPath(String path) {
+        int fd = open(path, Fanotify.O_PATH | Fanotify.O_CLOEXEC, 0);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment link = Libc.cString(arena, "/proc/self/fd/" + fd);
+            MemorySegment buf = arena.allocate(4096 + 16);
+            long n = Libc.readlink(link, buf, buf.byteSize());
+            if (n < 0) {
+                throw new NativeCallException("readlink", "/proc/self/fd/" + fd + " (" + path + ")", Libc.errno());
+            }
+            return PathCodec.decode(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        } finally {
+            closeQuietly(fd);
+        }
+    }
 }

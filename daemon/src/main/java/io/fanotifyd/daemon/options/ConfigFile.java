@@ -1,16 +1,12 @@
 package io.fanotifyd.daemon.options;
 
-import java.io.IOException;
-import java.io.InputStream;
+import io.fanotifyd.kernel.Errno;
+import io.fanotifyd.kernel.NativeCallException;
+import io.fanotifyd.kernel.Syscalls;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -21,6 +17,9 @@ import java.util.List;
  * {@code /srv/build#1} survive. The value is the rest of the line, trimmed, so paths may contain inner
  * spaces; there is no quoting. Every line is checked (and unsupported keys rejected) before anything
  * is applied, so a bad file never half-configures the daemon.
+ *
+ * <p>The file's own name is a {@link io.fanotifyd.kernel.PathCodec} string and may stand for bytes that are
+ * not UTF-8; its content must be UTF-8.
  */
 final class ConfigFile {
     /** A parsed line: the option and its typed value. */
@@ -31,37 +30,32 @@ final class ConfigFile {
 
     private ConfigFile() {}
 
+    // Not in io.fanotifyd.kernel.Errno: read(2) on a directory, which open(O_RDONLY) lets through.
+    private static final int EISDIR = 21;
+
     /**
      * Reads and parses {@code file}.
      *
+     * @param file      absolute, in {@link io.fanotifyd.kernel.PathCodec} form; read by its bytes, so a name
+     *                  that is not UTF-8 works
      * @param shownName the file as the user wrote it, used in messages
      */
-    static List<Entry> load(Path file, String shownName, Path cwd) {
+    static List<Entry> load(String file, String shownName, String cwd) {
         byte[] content;
-        if (Files.isDirectory(file)) {
-            throw new UsageException(shownName + ": cannot read: is a directory");
-        }
-        try (InputStream in = Files.newInputStream(file)) {
-            content = in.readNBytes(MAX_BYTES + 1);
-        } catch (NoSuchFileException e) {
-            throw new UsageException(shownName + ": cannot read: no such file or directory");
-        } catch (AccessDeniedException e) {
-            throw new UsageException(shownName + ": cannot read: permission denied");
-        } catch (FileSystemException e) {
-            throw new UsageException(shownName + ": cannot read: "
-                    + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()));
-        } catch (IOException e) {
-            throw new UsageException(shownName + ": cannot read: "
-                    + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()));
-        }
-        if (content.length > MAX_BYTES) {
+        try {
+            content = Syscalls.readFile(file, MAX_BYTES);
+        } catch (NativeCallException e) {
+            String reason = e.errno() == EISDIR ? "is a directory" : Errno.describe(e.errno());
+            throw new UsageException(shownName + ": cannot read: " + reason);
+        } catch (IllegalArgumentException e) {
+            // readFile's only other failure: a NUL in the name, which Values.path has already rejected.
             throw new UsageException(shownName + ": cannot read: larger than " + MAX_BYTES + " bytes");
         }
         return parse(content, shownName, cwd);
     }
 
     /** Parses the bytes of a config file named {@code shownName} in messages. */
-    static List<Entry> parse(byte[] content, String shownName, Path cwd) {
+    static List<Entry> parse(byte[] content, String shownName, String cwd) {
         List<Entry> entries = new ArrayList<>();
         int lineNumber = 0;
         int start = 0;
@@ -100,7 +94,7 @@ final class ConfigFile {
     }
 
     /** One line, or {@code null} for a blank or comment line. */
-    private static Entry parseLine(String rawLine, String where, Path cwd) {
+    private static Entry parseLine(String rawLine, String where, String cwd) {
         String line = stripComment(rawLine).strip();
         if (line.isEmpty()) {
             return null;

@@ -1,6 +1,5 @@
 package io.fanotifyd.daemon.options;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -32,12 +31,19 @@ public final class OptionParser {
     /**
      * Parses {@code args}.
      *
-     * @param cwd the directory relative paths (on the command line and in the config file) are resolved
-     *            against
+     * @param args the arguments, decoded with {@link io.fanotifyd.kernel.PathCodec} (so a path argument may
+     *             hold lone surrogates standing for bytes that are not UTF-8; they are kept exactly)
+     * @param cwd  the absolute directory (a {@link io.fanotifyd.kernel.PathCodec} string) that relative paths,
+     *             on the command line and in the config file, are resolved against by string: {@code cwd + "/"
+     *             + path}, not normalized
      * @throws UsageException for any mistake, with a one-line message naming the flag or {@code FILE:LINE}
+     * @throws IllegalArgumentException if {@code cwd} is not absolute
      */
-    public static Settings parse(String[] args, Path cwd) {
-        Path base = cwd.toAbsolutePath();
+    public static Settings parse(String[] args, String cwd) {
+        if (!cwd.startsWith("/")) {
+            throw new IllegalArgumentException("cwd is not an absolute path: '" + cwd + "'");
+        }
+        String base = cwd;
         List<Occurrence> occurrences = new ArrayList<>();
         Optional<Action> action = scan(args, base, occurrences);
         if (action.isPresent()) {
@@ -57,7 +63,7 @@ public final class OptionParser {
         }
         if (config != null) {
             // Messages name the file as typed, like compilers do; Settings.config keeps the absolute path.
-            for (ConfigFile.Entry e : ConfigFile.load((Path) config.value(), config.text(), base)) {
+            for (ConfigFile.Entry e : ConfigFile.load((String) config.value(), config.text(), base)) {
                 builder.apply(e.option(), e.value(), SettingsBuilder.Source.CONFIG_FILE);
             }
         }
@@ -68,7 +74,7 @@ public final class OptionParser {
     }
 
     /** Fills {@code out}; returns the action if {@code --help}/{@code --version} ended the scan. */
-    private static Optional<Action> scan(String[] args, Path cwd, List<Occurrence> out) {
+    private static Optional<Action> scan(String[] args, String cwd, List<Occurrence> out) {
         boolean endOfOptions = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -137,7 +143,7 @@ public final class OptionParser {
         return new UsageException("unknown option '" + flag + "'" + hint);
     }
 
-    private static Optional<Action> accept(Option option, String flag, String value, Path cwd, List<Occurrence> out) {
+    private static Optional<Action> accept(Option option, String flag, String value, String cwd, List<Occurrence> out) {
         Object parsed;
         switch (option.kind()) {
             case ACTION -> {

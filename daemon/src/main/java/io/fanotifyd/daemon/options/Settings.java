@@ -1,13 +1,16 @@
 package io.fanotifyd.daemon.options;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
 /**
  * Everything the command line and config file decided, with defaults filled in. All paths are
- * absolute (resolved against the working directory at parse time, not normalized); lists are immutable.
+ * absolute (resolved against the working directory at parse time, by string: not normalized, symlinks not
+ * resolved) and in {@link io.fanotifyd.kernel.PathCodec} form: a file name byte that is not valid UTF-8 is
+ * the lone surrogate {@code U+DC80 + (byte - 0x80)}, so pass them to the kernel through
+ * {@code io.fanotifyd.kernel.Syscalls}/{@code Libc.cString}, never through {@code java.nio.file.Path}
+ * (which rejects such strings). Lists are immutable.
  *
  * @param action      what to do; for {@link Action#HELP} and {@link Action#VERSION} the other fields
  *                    are the defaults, because parsing stops there
@@ -26,13 +29,13 @@ import java.util.Optional;
  */
 public record Settings(
         Action action,
-        Optional<Path> config,
-        List<Path> watches,
-        List<Path> mounts,
-        List<Path> filesystems,
-        Optional<Path> output,
-        Optional<Path> pidFile,
-        Optional<Path> logFile,
+        Optional<String> config,
+        List<String> watches,
+        List<String> mounts,
+        List<String> filesystems,
+        Optional<String> output,
+        Optional<String> pidFile,
+        Optional<String> logFile,
         boolean foreground,
         boolean noFid,
         int verbosity,

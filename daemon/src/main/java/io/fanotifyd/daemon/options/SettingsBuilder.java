@@ -1,6 +1,5 @@
 package io.fanotifyd.daemon.options;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -11,13 +10,13 @@ final class SettingsBuilder {
     enum Source { CONFIG_FILE, COMMAND_LINE }
 
     private Action action = Action.RUN;
-    private Optional<Path> config = Optional.empty();
-    private final List<Path> watches = new ArrayList<>();
-    private final List<Path> mounts = new ArrayList<>();
-    private final List<Path> filesystems = new ArrayList<>();
-    private Optional<Path> output = Optional.empty();
-    private Optional<Path> pidFile = Optional.empty();
-    private Optional<Path> logFile = Optional.empty();
+    private Optional<String> config = Optional.empty();
+    private final List<String> watches = new ArrayList<>();
+    private final List<String> mounts = new ArrayList<>();
+    private final List<String> filesystems = new ArrayList<>();
+    private Optional<String> output = Optional.empty();
+    private Optional<String> pidFile = Optional.empty();
+    private Optional<String> logFile = Optional.empty();
     private boolean foreground;
     private boolean noFid;
     private int verbosity;
@@ -40,13 +39,13 @@ final class SettingsBuilder {
             throw new IllegalStateException(option + " is not supported and must be rejected before apply");
         }
         switch (option) {
-            case CONFIG -> config = Optional.of((Path) value);
-            case WATCH -> watches.add((Path) value);
-            case MOUNT -> mounts.add((Path) value);
-            case FILESYSTEM -> filesystems.add((Path) value);
-            case OUTPUT -> output = (Optional<Path>) value;
-            case PID_FILE -> pidFile = Optional.of((Path) value);
-            case LOG_FILE -> logFile = Optional.of((Path) value);
+            case CONFIG -> config = Optional.of((String) value);
+            case WATCH -> watches.add((String) value);
+            case MOUNT -> mounts.add((String) value);
+            case FILESYSTEM -> filesystems.add((String) value);
+            case OUTPUT -> output = (Optional<String>) value;
+            case PID_FILE -> pidFile = Optional.of((String) value);
+            case LOG_FILE -> logFile = Optional.of((String) value);
             case FOREGROUND -> foreground = (Boolean) value;
             case NO_FID -> noFid = (Boolean) value;
             case VERBOSE -> {

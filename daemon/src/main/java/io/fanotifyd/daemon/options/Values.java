@@ -1,7 +1,5 @@
 package io.fanotifyd.daemon.options;
 
-import java.nio.file.InvalidPathException;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 
@@ -17,16 +15,18 @@ final class Values {
      * Parses {@code text} as a value of {@code option}. For {@link Option.Kind#FLAG} and
      * {@link Option.Kind#COUNTER} this is the config-file form; the command line never passes them a value.
      *
-     * @return a Boolean, Integer, Path, Optional&lt;Path&gt; (output; empty = stdout), String,
+     * @param cwd an absolute path, which relative paths are appended to
+     * @return a Boolean, Integer, String (a path, absolute, in {@link io.fanotifyd.kernel.PathCodec} form, or
+     *         a {@link Option.Kind#TEXT} value), Optional&lt;String&gt; (output path; empty = stdout),
      *         {@link EventSelection} or {@link QueueSize}
      */
-    static Object parse(Option option, String text, Path cwd) {
+    static Object parse(Option option, String text, String cwd) {
         return switch (option.kind()) {
             case FLAG -> text.isEmpty() || bool(text);
             case COUNTER -> counter(text);
             case ACTION -> throw new IllegalStateException(option + " takes no value");
             case PATH -> path(text, cwd);
-            case OUTPUT -> text.equals("-") ? Optional.<Path>empty() : Optional.of(path(text, cwd));
+            case OUTPUT -> text.equals("-") ? Optional.<String>empty() : Optional.of(path(text, cwd));
             case TEXT -> {
                 if (text.isEmpty()) {
                     throw new IllegalArgumentException("empty value");
@@ -65,20 +65,28 @@ final class Values {
     }
 
     /**
-     * Made absolute against {@code cwd} now, because the daemon changes directory when it detaches; not
-     * normalized, so a path through a symlink keeps meaning what the user typed ({@code link/..}).
+     * Made absolute against {@code cwd} now, because the daemon changes directory when it detaches. Done on
+     * the string, never through {@code java.nio.file.Path}: not normalized, so a path through a symlink keeps
+     * meaning what the user typed ({@code link/..}), and a {@link io.fanotifyd.kernel.PathCodec} string (lone
+     * surrogates for bytes that are not UTF-8) is kept exactly as given.
      */
-    static Path path(String text, Path cwd) {
+    static String path(String text, String cwd) {
         if (text.isEmpty()) {
             throw new IllegalArgumentException("empty path");
         }
-        Path p;
-        try {
-            p = Path.of(text);
-        } catch (InvalidPathException e) {
-            throw new IllegalArgumentException("not a valid path: '" + text + "' (" + e.getReason() + ")");
+        if (text.indexOf('\0') >= 0) {
+            // The one thing a Linux path cannot hold; the message is the one Path.of used to give.
+            throw new IllegalArgumentException("not a valid path: '" + text + "' (Nul character not allowed)");
         }
-        return p.isAbsolute() ? p : cwd.resolve(p);
+        return resolve(text, cwd);
+    }
+
+    /** {@code p} if absolute, else {@code cwd + "/" + p} (one slash between them). */
+    static String resolve(String p, String cwd) {
+        if (p.startsWith("/")) {
+            return p;
+        }
+        return cwd.endsWith("/") ? cwd + p : cwd + "/" + p;
     }
 
     /** Optional minus sign and ASCII digits only: no {@code +}, no {@code _}, no hex. */

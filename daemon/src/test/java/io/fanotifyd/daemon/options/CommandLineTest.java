@@ -1,11 +1,12 @@
 package io.fanotifyd.daemon.options;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
+import io.fanotifyd.kernel.PathCodec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,7 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 class CommandLineTest {
     // Need not exist: nothing here touches the disk.
-    private static final Path CWD = Path.of("/home/u/work");
+    private static final String CWD = "/home/u/work";
 
     static Settings parse(String... args) {
         return OptionParser.parse(args, CWD);
@@ -45,15 +46,15 @@ class CommandLineTest {
     @Test
     void watchLongAndShortAreRepeatableInOrder() {
         Settings s = parse("--watch", "/a", "-w", "/b", "--watch=/c", "-w/d");
-        assertEquals(List.of(Path.of("/a"), Path.of("/b"), Path.of("/c"), Path.of("/d")), s.watches());
+        assertEquals(List.of("/a", "/b", "/c", "/d"), s.watches());
         assertTrue(s.hasMarks());
     }
 
     @Test
     void mountAndFilesystemAreRepeatable() {
         Settings s = parse("--mount", "/m1", "--filesystem=/f1", "--mount=/m2", "--filesystem", "/f2");
-        assertEquals(List.of(Path.of("/m1"), Path.of("/m2")), s.mounts());
-        assertEquals(List.of(Path.of("/f1"), Path.of("/f2")), s.filesystems());
+        assertEquals(List.of("/m1", "/m2"), s.mounts());
+        assertEquals(List.of("/f1", "/f2"), s.filesystems());
         assertTrue(s.watches().isEmpty());
     }
 
@@ -67,13 +68,13 @@ class CommandLineTest {
 
     @Test
     void outputPathIsResolved() {
-        assertEquals(Optional.of(CWD.resolve("events.jsonl")), parse("--output", "events.jsonl").output());
-        assertEquals(Optional.of(Path.of("/var/log/f.jsonl")), parse("-o/var/log/f.jsonl").output());
+        assertEquals(Optional.of("/home/u/work/events.jsonl"), parse("--output", "events.jsonl").output());
+        assertEquals(Optional.of("/var/log/f.jsonl"), parse("-o/var/log/f.jsonl").output());
     }
 
     @Test
     void lastScalarWins() {
-        assertEquals(Optional.of(Path.of("/b")), parse("-o", "/a", "--output", "/b").output());
+        assertEquals(Optional.of("/b"), parse("-o", "/a", "--output", "/b").output());
         assertTrue(parse("-o", "/a", "-o", "-").outputIsStdout());
         assertEquals(QueueSize.KERNEL, parse("--queue-size", "unlimited", "--queue-size", "kernel").queueSize());
     }
@@ -81,8 +82,8 @@ class CommandLineTest {
     @Test
     void pidFileAndLogFile() {
         Settings s = parse("--pid-file", "/run/f.pid", "--log-file=f.log");
-        assertEquals(Optional.of(Path.of("/run/f.pid")), s.pidFile());
-        assertEquals(Optional.of(CWD.resolve("f.log")), s.logFile());
+        assertEquals(Optional.of("/run/f.pid"), s.pidFile());
+        assertEquals(Optional.of("/home/u/work/f.log"), s.logFile());
     }
 
     @Test
@@ -121,7 +122,7 @@ class CommandLineTest {
     @ParameterizedTest
     @MethodSource
     void everyValueSyntaxGivesTheSameResult(List<String> args) {
-        assertEquals(Optional.of(CWD.resolve("out")), parse(args.toArray(String[]::new)).output());
+        assertEquals(Optional.of("/home/u/work/out"), parse(args.toArray(String[]::new)).output());
     }
 
     static Stream<List<String>> everyValueSyntaxGivesTheSameResult() {
@@ -138,7 +139,7 @@ class CommandLineTest {
     @Test
     void valueAfterAShortOptionInAGroupTakesTheRest() {
         Settings s = parse("-fowv");
-        assertEquals(Optional.of(CWD.resolve("wv")), s.output());
+        assertEquals(Optional.of("/home/u/work/wv"), s.output());
         assertTrue(s.foreground());
         assertEquals(0, s.verbosity());
         assertTrue(s.watches().isEmpty());
@@ -146,15 +147,15 @@ class CommandLineTest {
 
     @Test
     void onlyTheFirstEqualsSignSplitsALongOption() {
-        assertEquals(List.of(Path.of("/a=b")), parse("--watch=/a=b").watches());
+        assertEquals(List.of("/a=b"), parse("--watch=/a=b").watches());
     }
 
     @Test
     void theNextArgumentIsTheValueEvenIfItLooksLikeAnOption() {
         // As getopt does: "-o -" must mean stdout, so the next word is never inspected.
-        assertEquals(Optional.of(CWD.resolve("--foreground")), parse("-o", "--foreground").output());
+        assertEquals(Optional.of("/home/u/work/--foreground"), parse("-o", "--foreground").output());
         assertFalse(parse("-o", "--foreground").foreground());
-        assertEquals(List.of(CWD.resolve("-w")), parse("--watch", "-w").watches());
+        assertEquals(List.of("/home/u/work/-w"), parse("--watch", "-w").watches());
     }
 
     @Test
@@ -172,17 +173,56 @@ class CommandLineTest {
 
     @Test
     void relativePathsAreResolvedAgainstCwdWithoutNormalizing() {
-        Settings s = parse("-w", "a/../b", "-w", "./c", "-w", "/abs/./d");
-        assertEquals(List.of("/home/u/work/a/../b", "/home/u/work/./c", "/abs/./d"),
-                s.watches().stream().map(Path::toString).toList());
-        assertTrue(s.watches().stream().allMatch(Path::isAbsolute));
+        Settings s = parse("-w", "a/../b", "-w", "./c", "-w", "/abs/./d", "-w", "e//f/", "-w", "//g/", "-w", "..");
+        assertEquals(List.of("/home/u/work/a/../b", "/home/u/work/./c", "/abs/./d", "/home/u/work/e//f/", "//g/",
+                "/home/u/work/.."), s.watches());
+        assertTrue(s.watches().stream().allMatch(p -> p.startsWith("/")));
     }
 
     @Test
-    void aRelativeCwdIsMadeAbsolute() {
-        Settings s = OptionParser.parse(new String[] {"-w", "x"}, Path.of("rel"));
-        assertEquals(Path.of("rel", "x").toAbsolutePath(), s.watches().getFirst());
-        assertTrue(s.watches().getFirst().isAbsolute());
+    void aCwdEndingInASlashGetsNoSecondOne() {
+        assertEquals(List.of("/x", "/abs"), OptionParser.parse(new String[] {"-w", "x", "-w", "/abs"}, "/").watches());
+        assertEquals(List.of("/home/u/x"), OptionParser.parse(new String[] {"-w", "x"}, "/home/u/").watches());
+        assertEquals(Optional.of("/home/u//o"), OptionParser.parse(new String[] {"-o", "o"}, "/home/u//").output());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"rel", "", "./x"})
+    void aRelativeCwdIsRefused(String cwd) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> OptionParser.parse(new String[] {"-w", "x"}, cwd));
+        assertEquals("cwd is not an absolute path: '" + cwd + "'", e.getMessage());
+    }
+
+    @Test
+    void aPathThatIsNotUtf8IsKeptExactly() {
+        // What PathCodec.decode makes of the bytes "/tmp/a", 0xFF, "b": the byte 0xFF becomes a lone surrogate.
+        String abs = "/tmp/a\udcffb";
+        assertEquals("/tmp/a\udcffb", PathCodec.decode(new byte[] {'/', 't', 'm', 'p', '/', 'a', (byte) 0xFF, 'b'}));
+        Settings s = parse("--watch", abs, "-w", "a\udcffb", "--mount=\udc80", "-o", "x\udcfe/y", "--pid-file",
+                "/p\udcc3\udca9", "--log-file", "l\udcff");
+        assertEquals(List.of("/tmp/a\udcffb", "/home/u/work/a\udcffb"), s.watches());
+        assertEquals(List.of("/home/u/work/\udc80"), s.mounts());
+        assertEquals(Optional.of("/home/u/work/x\udcfe/y"), s.output());
+        // Two escaped bytes that would be valid UTF-8 together ("é") are not merged: the string is not touched.
+        assertEquals(Optional.of("/p\udcc3\udca9"), s.pidFile());
+        assertEquals(Optional.of("/home/u/work/l\udcff"), s.logFile());
+        // And it goes back to the very bytes it came from.
+        assertArrayEquals(new byte[] {'/', 't', 'm', 'p', '/', 'a', (byte) 0xFF, 'b'},
+                PathCodec.encode(s.watches().getFirst()));
+    }
+
+    @Test
+    void aRelativeNonUtf8PathUnderANonUtf8Cwd() {
+        Settings s = OptionParser.parse(new String[] {"--filesystem", "f\udcff"}, "/d\udc80ir");
+        assertEquals(List.of("/d\udc80ir/f\udcff"), s.filesystems());
+    }
+
+    @Test
+    void aNulInAPathIsRefused() {
+        assertUsage("-w: not a valid path: '/a\0b' (Nul character not allowed)", "-w", "/a\0b");
+        assertUsage("--output: not a valid path: 'x\0' (Nul character not allowed)", "--output=x\0");
+        assertUsage("-c: not a valid path: '\0' (Nul character not allowed)", "-c", "\0");
     }
 
     @Test
@@ -341,7 +381,7 @@ class CommandLineTest {
     @Test
     void settingsListsAreImmutable() {
         Settings s = parse("-w", "/a", "--mount", "/m", "--filesystem", "/f");
-        assertThrows(UnsupportedOperationException.class, () -> s.watches().add(Path.of("/x")));
+        assertThrows(UnsupportedOperationException.class, () -> s.watches().add("/x"));
         assertThrows(UnsupportedOperationException.class, () -> s.mounts().clear());
         assertThrows(UnsupportedOperationException.class, () -> s.filesystems().clear());
     }
