@@ -280,6 +280,22 @@ class StartupErrorsIT {
         }
     }
 
+    @Test
+    void anUnreadableConfigFileIsAUsageErrorNamingIt() throws IOException {
+        // Root reads any file whatever its mode, so this runs as uid 65534 (the unit tests run as root in CI).
+        Assumptions.assumeTrue(Files.isExecutable(Path.of(SETPRIV)), "no " + SETPRIV + " (util-linux)");
+        List<String> nobody = List.of(SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=-all");
+        try (TestMount m = TestMount.tmpfs()) {
+            Files.setPosixFilePermissions(m.root().getParent(), PosixFilePermissions.fromString("rwxr-xr-x"));
+            Path conf = m.root().resolve("secret.conf");
+            Files.writeString(conf, "watch /tmp\n");
+            Files.setPosixFilePermissions(conf, PosixFilePermissions.fromString("---------"));
+            Result r = launch(nobody, m.root(), "-c", conf.toString(), "--foreground");
+            assertOneLineError(r, 2, conf + ": cannot read: Permission denied (EACCES)");
+        }
+    }
+
     // ---- daemon mode -----------------------------------------------------------------------------------
 
     @Test

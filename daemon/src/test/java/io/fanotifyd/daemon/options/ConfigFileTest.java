@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.fanotifyd.kernel.PathCodec;
 import java.io.IOException;
@@ -292,16 +291,6 @@ class ConfigFileTest {
         UsageException e = assertThrows(UsageException.class,
                 () -> OptionParser.parse(new String[] {"-c", conf + "/x"}, dir.toString()));
         assertEquals(conf + "/x: cannot read: Not a directory (ENOTDIR)", e.getMessage());
-    }
-
-    @Test
-    void anUnreadableFileCannotBeRead() throws IOException {
-        assumeFalse("root".equals(System.getProperty("user.name")), "root reads files whatever their mode");
-        Files.writeString(conf, "watch /a\n");
-        Files.setPosixFilePermissions(conf, Set.of());
-        UsageException e = assertThrows(UsageException.class,
-                () -> OptionParser.parse(new String[] {"-c", conf.toString()}, dir.toString()));
-        assertEquals(conf + ": cannot read: Permission denied (EACCES)", e.getMessage());
     }
 
     @Test
