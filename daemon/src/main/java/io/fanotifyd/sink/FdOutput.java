@@ -12,8 +12,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The JSONL output: a file opened for appending, or stdout. Records accumulate in a {@link JsonWriter}; a flush
- * writes them with as few {@code write(2)} calls as possible, always whole lines, so a reader (or another
- * writer appending to the same file) never sees a torn record.
+ * writes them with as few {@code write(2)} calls as possible, each carrying only whole lines: once a flush has
+ * returned the output ends with a complete record, and another process appending to the same file never lands
+ * inside one of ours. (A reader racing a write in progress can still see its first part, as with any file.)
  */
 public final class FdOutput implements AutoCloseable {
     private final String name;

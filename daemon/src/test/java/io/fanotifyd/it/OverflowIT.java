@@ -29,12 +29,26 @@ class OverflowIT {
      * for the daemon's start only and puts it back at once.
      */
     static Daemon startWithKernelQueue(Path out, int depth, String... args) throws IOException {
-        String old = Files.readString(MAX_QUEUED).trim();
+        String old = readSysctl(MAX_QUEUED);
         Files.writeString(MAX_QUEUED, Integer.toString(depth));
         try {
             return Daemon.start(out, 1, args);
         } finally {
             Files.writeString(MAX_QUEUED, old);
+            assertEquals(old, readSysctl(MAX_QUEUED), "sysctl restored");
+        }
+    }
+
+    /**
+     * One read(2) with room for the whole value: a sysctl file answers a read at a non-zero offset with EOF,
+     * so a reader that starts with a small chunk (Files.readString does, on a file of size 0) gets "1" out
+     * of "16384" and, written back, would leave the host with a one-event queue.
+     */
+    static String readSysctl(Path p) throws IOException {
+        try (var in = new java.io.FileInputStream(p.toFile())) {
+            byte[] buf = new byte[64];
+            int n = in.read(buf);
+            return new String(buf, 0, Math.max(0, n), java.nio.charset.StandardCharsets.US_ASCII).trim();
         }
     }
 
