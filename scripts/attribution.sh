@@ -34,9 +34,10 @@ for r in $(seq "$rounds"); do
 import json,sys
 rs=[json.loads(l) for l in open('$base/out$r.jsonl')]
 miss=sum(1 for r in rs if r['comm'] is None)
-print(f'{100*miss/len(rs):.1f} {miss} {len(rs)}')")
+wrong=sum(1 for r in rs if r['comm'] not in (None, 'touch') or (r['exe'] not in (None, '/usr/bin/touch')))
+print(f'{100*miss/len(rs):.1f} {miss} {len(rs)} {wrong}')")
   set -- $line
-  echo "round $r: $2 of $3 records without comm ($1%)"
+  echo "round $r: $2 of $3 records without comm ($1%), $4 naming another program"
   results+=("$1")
 done
 printf '%s\n' "${results[@]}" | sort -n | awk -v load="$load" '{a[NR]=$1} END {printf "median: %.1f%% of records without comm (%d rounds, load %d)\n", a[int((NR+1)/2)], NR, load}'
