@@ -8,22 +8,39 @@ import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
+import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
+import io.fanotifyd.policy.BurstDetector;
+import io.fanotifyd.policy.CanaryMatcher;
+import io.fanotifyd.policy.HookCooldown;
+import io.fanotifyd.policy.Policy;
 import io.fanotifyd.sink.FdOutput;
+import io.fanotifyd.sink.HookRunner;
 import io.fanotifyd.sink.RecordEncoder;
 
 import java.lang.foreign.Arena;
 
 import sun.misc.Signal;
 
-/** Wires the layers together for one run: output, group, marks, enrichment, the loop, signals, clean-up. */
+/**
+ * Wires the layers together for one run: groups and marks, enrichment, policy, output, hooks, the loop,
+ * signals and clean-up.
+ *
+ * <p>Permission mode runs two groups: a content-class group in FD mode that answers open permission events
+ * (the kernel refuses FID reporting there), and beside it the usual FID notification group, so names,
+ * renames, deletes, modifications and bursts work as in observe mode.
+ */
 final class Daemon {
     static final int READ_BUFFER_BYTES = 1 << 20;
     static final int FLUSH_MS = 10;
     static final int WARMUP_ITERATIONS = 3000;
+    static final int OUTPUT_BUFFERS = 4;
+    static final int HOOKS_RUNNING = 4;
+    static final int HOOKS_QUEUED = 256;
+    static final long STOP_FLUSH_TIMEOUT_MS = 5000;
 
     private final Settings settings;
     private final boolean detached;
@@ -34,15 +51,20 @@ final class Daemon {
     }
 
     int run() {
+        Settings.Policy policySettings = settings.policy();
         boolean fid = !settings.noFid();
-        long mask = EventSet.resolve(settings.events(), fid);
+        boolean perm = policySettings.perm();
+        long mask = EventSet.resolve(settings.events(), fid, perm);
+        long permMask = perm ? EventSet.permissionMask(settings.events()) : 0;
+        warnAboutIneffectiveSettings(policySettings);
         if (detached) {
             Detach.becomeSessionLeader();
         }
         int selfPid = Syscalls.getpid();
         String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
-             FanotifyGroup group = openGroup(fid, settings.queueSize());
+             FanotifyGroup notify = openGroup(fid, settings.queueSize());
+             FanotifyGroup permGroup = perm ? openPermissionGroup(settings.queueSize()) : null;
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile.
@@ -51,45 +73,83 @@ final class Daemon {
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
-            marks.apply(group, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(), fid,
-                    mask);
-            // After the marks: a start-up that fails there leaves no empty output file behind.
-            FdOutput output = openOutput(outputPath);
-            DirPathCache dirs = new DirPathCache(16384, 1000);
-            ProcessCache processes = new ProcessCache(8192, 1000, arena);
-            Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena), processes,
-                    scope);
-            int wakeFd = Syscalls.eventfd();
-            EventLoop.Counters counters = new EventLoop.Counters();
-            EventLoop loop = new EventLoop(group, wakeFd, enricher, new RecordEncoder("observe"), output,
-                    READ_BUFFER_BYTES, FLUSH_MS, counters);
-            Signal.handle(new Signal("TERM"), s -> loop.stop());
-            Signal.handle(new Signal("INT"), s -> loop.stop());
-            Signal.handle(new Signal("HUP"), s -> Log.warn("SIGHUP ignored: reloading is not supported; restart"));
-            Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, events "
-                    + io.fanotifyd.kernel.EventMask.names(mask) + ", output " + output.name());
-            if (detached) {
-                Log.info("detached");
-                if (settings.logFile().isEmpty()) {
-                    Log.toSyslog();
-                }
-                Detach.announceReady("-".equals(outputPath));
+            marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(),
+                    fid, mask);
+            if (permGroup != null) {
+                marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
+                        settings.filesystems(), false, permMask);
             }
-            loop.run();
-            Log.info("stopping: " + counters.records + " records, " + counters.overflows + " overflows, "
-                    + counters.errors + " errors, " + enricher.ownEvents() + " own events skipped, "
-                    + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved() + " paths unresolved, "
-                    + "dir cache " + dirs.hits() + " hits / " + dirs.misses() + " misses, " + processes.refreshes()
-                    + " /proc reads, " + processes.unknown() + " processes unknown");
-            Syscalls.closeQuietly(wakeFd);
-            output.close();
-            return 0;
+            // After the marks: a start-up that fails there leaves no empty output file behind.
+            try (FdOutput output = openOutput(outputPath, perm);
+                 AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
+                         new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
+                         new HookCooldown(policySettings.hookCooldownMs(), 65536))).orElse(null)) {
+                DirPathCache dirs = new DirPathCache(16384, 1000);
+                ProcessCache processes = new ProcessCache(8192, 1000, arena);
+                Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
+                        processes, scope);
+                Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
+                        new HandleResolver(filesystems, arena), processes, new MountScope()) : null;
+                Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
+                        policySettings.burstThreshold() == 0 ? null : new BurstDetector(
+                                policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384),
+                        policySettings.denyOnAlert(), (mask & EventMask.RENAME) != 0);
+                int wakeFd = Syscalls.eventfd();
+                EventLoop.Counters counters = new EventLoop.Counters();
+                EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
+                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid),
+                        READ_BUFFER_BYTES, FLUSH_MS, counters);
+                Signal.handle(new Signal("TERM"), s -> loop.stop());
+                Signal.handle(new Signal("INT"), s -> loop.stop());
+                Signal.handle(new Signal("HUP"), s -> Log.warn("SIGHUP ignored: reloading is not supported; restart"));
+                Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
+                        + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
+                        : "") + ", output " + output.name());
+                if (detached) {
+                    Log.info("detached");
+                    if (settings.logFile().isEmpty()) {
+                        Log.toSyslog();
+                    }
+                    Detach.announceReady("-".equals(outputPath));
+                }
+                try {
+                    loop.run();
+                } finally {
+                    if (!output.finish(STOP_FLUSH_TIMEOUT_MS)) {
+                        Log.warn("output " + output.name() + " did not take the last records within "
+                                + STOP_FLUSH_TIMEOUT_MS + " ms; stopping without them");
+                    }
+                    Syscalls.closeQuietly(wakeFd);
+                }
+                if (output.failure() != null) {
+                    throw output.failure();
+                }
+                Log.info("stopping: " + counters.records + " records, " + counters.alerts + " alerts, "
+                        + counters.overflows + " overflows, " + counters.errors + " errors, " + output.dropped()
+                        + " records dropped by a slow output, " + enricher.ownEvents() + " own events skipped, "
+                        + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved()
+                        + " paths unresolved, dir cache " + dirs.hits() + " hits / " + dirs.misses() + " misses, "
+                        + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
+                        + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
+                        + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
+                        + " alerts caused by hooks themselves"));
+                return 0;
+            }
         }
     }
 
-    private static FdOutput openOutput(String path) {
+    private static void warnAboutIneffectiveSettings(Settings.Policy p) {
+        if (!p.perm() && p.denyOnAlert()) {
+            Log.warn("deny_on_alert has no effect without perm (observe mode only records alerts)");
+        }
+        if (!p.perm() && p.failClosed()) {
+            Log.warn("fail_closed has no effect without perm");
+        }
+    }
+
+    private static FdOutput openOutput(String path, boolean perm) {
         try {
-            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2);
+            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, OUTPUT_BUFFERS, perm);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }
@@ -101,6 +161,23 @@ final class Daemon {
         if (fid) {
             flags |= Fanotify.FAN_REPORT_DFID_NAME | Fanotify.FAN_REPORT_FID;
         }
+        return open(flags, queueSize);
+    }
+
+    /**
+     * The permission group. With a bounded queue the kernel, finding it full, drops a permission event and
+     * lets the access through unasked: hence unlimited unless the user insists (and is warned).
+     */
+    static FanotifyGroup openPermissionGroup(QueueSize queueSize) {
+        if (queueSize instanceof QueueSize.KernelDefault) {
+            Log.warn("--queue-size kernel in permission mode: when the kernel queue is full, opens are allowed"
+                    + " without being asked");
+        }
+        return open(Fanotify.FAN_CLASS_CONTENT | Fanotify.FAN_CLOEXEC | Fanotify.FAN_NONBLOCK
+                | Fanotify.FAN_REPORT_PIDFD | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
+    }
+
+    private static FanotifyGroup open(int flags, QueueSize queueSize) {
         int eventFlags = Fanotify.O_RDONLY | Fanotify.O_LARGEFILE | Fanotify.O_CLOEXEC;
         try {
             return switch (queueSize) {

@@ -3,11 +3,14 @@ package io.fanotifyd.daemon;
 import io.fanotifyd.enrich.Enricher;
 import io.fanotifyd.enrich.Event;
 import io.fanotifyd.kernel.CorruptEventException;
+import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.EventCursor;
+import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.Libc;
-import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
+import io.fanotifyd.policy.Alerts;
+import io.fanotifyd.policy.Policy;
 import io.fanotifyd.sink.FdOutput;
 import io.fanotifyd.sink.JsonWriter;
 import io.fanotifyd.sink.RecordEncoder;
@@ -16,40 +19,52 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The reading thread: {@code poll} on the fanotify fd and a wake-up eventfd, read a batch, enrich and encode
- * each event into the output buffer, close the fds the kernel handed over. Output is written in large writes:
- * when the buffer passes {@link #FLUSH_BYTES}, and otherwise at most {@code flushMs} after the first unwritten
- * record, so a quiet stream still appears promptly.
+ * The reading thread: {@code poll} on the notification group, the permission group (in permission mode) and a
+ * wake-up eventfd; read a batch; enrich, evaluate, encode; close the fds the kernel handed over.
+ *
+ * <p>Permission events come first and each is answered before anything else is done with it: the decision is
+ * made in memory ({@link Policy}) and written to the group in a {@code finally}, so an exception still answers
+ * (allow, or deny with {@code --fail-closed}). Records, alerts and hooks come after the answer, and output is
+ * written by {@link FdOutput}'s own thread, so no sink can hold an open.
+ *
+ * <p>Output is handed over when the buffer passes {@link #FLUSH_BYTES}, and otherwise at most {@code flushMs}
+ * after the first unwritten record, so a quiet stream still appears promptly.
  */
 final class EventLoop {
     static final int FLUSH_BYTES = 256 * 1024;
     private static final short POLLIN = 1;
 
-    private final FanotifyGroup group;
+    /** What the loop needs besides its groups; built by {@link Daemon}. */
+    record Parts(Enricher notifyEnricher, Enricher permEnricher, Policy policy, RecordEncoder encoder,
+                 FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid) {}
+
+    private final FanotifyGroup notify;
+    private final FanotifyGroup perm;
     private final int wakeFd;
-    private final Enricher enricher;
-    private final RecordEncoder encoder;
-    private final FdOutput output;
+    private final Parts parts;
     private final int flushMs;
     private final Arena arena = Arena.ofConfined();
-    private final MemorySegment readBuffer;
-    private final MemorySegment pollFds = arena.allocate(16, 8);
+    private final MemorySegment notifyBuffer;
+    private final MemorySegment permBuffer;
+    private final MemorySegment pollFds = arena.allocate(24, 8);
     private final MemorySegment scratch = arena.allocate(8, 8);
     private final EventCursor cursor = new EventCursor();
     private final Event event = new Event();
+    private final Alerts alerts = new Alerts();
     private final Counters counters;
     private volatile boolean stopping;
     private long batch;
 
-    EventLoop(FanotifyGroup group, int wakeFd, Enricher enricher, RecordEncoder encoder, FdOutput output,
-              int readBufferBytes, int flushMs, Counters counters) {
-        this.group = group;
+    EventLoop(FanotifyGroup notify, FanotifyGroup perm, int wakeFd, Parts parts, int readBufferBytes, int flushMs,
+              Counters counters) {
+        this.notify = notify;
+        this.perm = perm;
         this.wakeFd = wakeFd;
-        this.enricher = enricher;
-        this.encoder = encoder;
-        this.output = output;
+        this.parts = parts;
         this.flushMs = flushMs;
-        this.readBuffer = arena.allocate(readBufferBytes, 8);
+        this.notifyBuffer = arena.allocate(readBufferBytes, 8);
+        // Permission events are never merged and each holds an open: read them in small batches, answer fast.
+        this.permBuffer = perm == null ? null : arena.allocate(64 * 1024, 8);
         this.counters = counters;
     }
 
@@ -59,92 +74,94 @@ final class EventLoop {
         Syscalls.signalEventfd(wakeFd);
     }
 
-    /** Runs until {@link #stop()}; then writes out what is buffered. */
+    boolean stopping() {
+        return stopping;
+    }
+
+    /** Runs until {@link #stop()}. The caller then finishes the output. */
     void run() {
-        int[] fds = {group.fd(), wakeFd};
-        short[] revents = new short[2];
+        int[] fds = perm == null ? new int[] {notify.fd(), wakeFd} : new int[] {perm.fd(), notify.fd(), wakeFd};
+        short[] revents = new short[fds.length];
+        int permIdx = perm == null ? -1 : 0;
+        int notifyIdx = perm == null ? 0 : 1;
+        int wakeIdx = fds.length - 1;
+        FdOutput output = parts.output();
         long flushDeadline = 0;
-        try {
-            while (!stopping) {
-                int timeout = -1;
-                if (output.pending() > 0) {
-                    timeout = (int) Math.max(0, flushDeadline - System.nanoTime() / 1_000_000);
-                }
-                Syscalls.pollIn(pollFds, fds, revents, timeout);
-                if (stopping) {
-                    break;
-                }
-                if ((revents[1] & POLLIN) != 0) {
-                    Syscalls.drainEventfd(wakeFd, scratch);
-                }
-                boolean hadPending = output.pending() > 0;
-                if ((revents[0] & POLLIN) != 0) {
-                    drain();
-                }
-                long nowMs = System.nanoTime() / 1_000_000;
-                if (!hadPending && output.pending() > 0) {
-                    flushDeadline = nowMs + flushMs;
-                }
-                if (output.pending() >= FLUSH_BYTES || (output.pending() > 0 && nowMs >= flushDeadline)) {
-                    output.flush();
-                }
+        while (!stopping) {
+            int timeout = -1;
+            if (output.pending() > 0) {
+                timeout = (int) Math.max(0, flushDeadline - System.nanoTime() / 1_000_000);
             }
-        } finally {
-            output.flush();
+            Syscalls.pollIn(pollFds, fds, revents, timeout);
+            if (stopping) {
+                break;
+            }
+            if ((revents[wakeIdx] & POLLIN) != 0) {
+                Syscalls.drainEventfd(wakeFd, scratch);
+            }
+            boolean hadPending = output.pending() > 0;
+            if (permIdx >= 0 && (revents[permIdx] & POLLIN) != 0) {
+                drainPermission();
+            }
+            if ((revents[notifyIdx] & POLLIN) != 0) {
+                drainNotifications();
+            }
+            long nowMs = System.nanoTime() / 1_000_000;
+            if (!hadPending && output.pending() > 0) {
+                flushDeadline = nowMs + flushMs;
+            }
+            if (output.pending() >= FLUSH_BYTES || (output.pending() > 0 && nowMs >= flushDeadline)) {
+                flush();
+            }
         }
     }
 
-    private void drain() {
+    private void flush() {
+        FdOutput output = parts.output();
+        output.flush(this::stopping);
+        long dropped = output.takeUnreportedDrops();
+        if (dropped > 0) {
+            parts.encoder().dropped(System.currentTimeMillis(), dropped, output.buffer());
+            output.recordAdded();
+            Log.warn("output too slow: " + dropped + " records dropped (permission events were answered)");
+        }
+    }
+
+    private void drainNotifications() {
         while (true) {
-            long n = group.read(readBuffer);
+            long n = notify.read(notifyBuffer);
             if (n == 0) {
                 return;
             }
-            process(n);
-            if (output.pending() >= FLUSH_BYTES) {
-                output.flush();
+            process(notifyBuffer, n, parts.notifyEnricher());
+            if (parts.output().pending() >= FLUSH_BYTES) {
+                flush();
             }
-            // A batch well short of the buffer means the queue is (nearly) empty: back to poll rather
-            // than pay a read that returns EAGAIN.
-            if (n < readBuffer.byteSize() / 2) {
+            // A batch well short of the buffer means the queue is (nearly) empty: back to poll rather than
+            // pay a read that returns EAGAIN.
+            if (n < notifyBuffer.byteSize() / 2) {
                 return;
             }
         }
     }
 
-    private void process(long length) {
+    private void process(MemorySegment buffer, long length, Enricher enricher) {
         batch++;
         long nowMs = System.currentTimeMillis();
-        JsonWriter w = output.buffer();
-        cursor.reset(readBuffer, length);
+        cursor.reset(buffer, length);
         try {
             while (cursor.next()) {
                 int fd = cursor.fd();
                 int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
-                int mark = w.length();
                 try {
                     if (enricher.fill(cursor, event, batch, nowMs)) {
-                        if (event.kind() == Event.KIND_OVERFLOW) {
-                            counters.overflows++;
-                            encoder.overflow(nowMs, event.mask(), counters.overflows, w);
-                            Log.warn("kernel queue overflowed: events were lost (overflow #" + counters.overflows
-                                    + "); see --queue-size");
-                        } else {
-                            encoder.event(event, w);
-                            counters.records++;
-                        }
+                        report(nowMs, parts.policy().evaluate(event, alerts, nowMs), false);
                     }
                 } catch (RuntimeException e) {
-                    w.truncate(mark);
                     counters.errors++;
                     Log.error("event at byte " + cursor.offset() + " dropped: " + e);
                 } finally {
-                    if (fd >= 0) {
-                        Libc.close(fd);
-                    }
-                    if (pidfd >= 0) {
-                        Libc.close(pidfd);
-                    }
+                    closeFds(fd, pidfd);
                 }
             }
         } catch (CorruptEventException e) {
@@ -153,14 +170,112 @@ final class EventLoop {
         }
     }
 
+    private void drainPermission() {
+        while (true) {
+            long n = perm.read(permBuffer);
+            if (n == 0) {
+                return;
+            }
+            batch++;
+            long nowMs = System.currentTimeMillis();
+            cursor.reset(permBuffer, n);
+            try {
+                while (cursor.next()) {
+                    answerAndReport(nowMs);
+                }
+            } catch (CorruptEventException e) {
+                // Cannot happen with a kernel buffer; if it did, the events after it cannot be found to be
+                // answered, and closing the group is what releases them.
+                counters.errors++;
+                Log.error(e.getMessage() + "; rest of the permission batch skipped");
+            }
+        }
+    }
+
+    private void answerAndReport(long nowMs) {
+        int fd = cursor.fd();
+        int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
+        int decision = parts.failClosed() ? Policy.DENY : Policy.ALLOW;
+        boolean report = false;
+        try {
+            if (cursor.pid() == parts.selfPid()) {
+                decision = Policy.ALLOW; // our own accesses: never wait on ourselves
+            } else if (parts.permEnricher().fill(cursor, event, batch, nowMs)) {
+                decision = parts.policy().evaluate(event, alerts, nowMs);
+                report = true;
+            } else {
+                decision = Policy.ALLOW;
+            }
+        } catch (RuntimeException e) {
+            counters.errors++;
+            Log.error("permission event for pid " + cursor.pid() + " answered "
+                    + (decision == Policy.DENY ? "deny" : "allow") + " after an error: " + e);
+        } finally {
+            if (fd >= 0) {
+                int err = perm.respond(fd, decision == Policy.DENY ? Fanotify.FAN_DENY : Fanotify.FAN_ALLOW);
+                if (err != 0) {
+                    counters.errors++;
+                    Log.error("answering a permission event failed: " + Errno.describe(err));
+                }
+            }
+        }
+        try {
+            if (report) {
+                report(nowMs, decision, true);
+            }
+        } catch (RuntimeException e) {
+            counters.errors++;
+            Log.error("permission event record dropped: " + e);
+        } finally {
+            closeFds(fd, pidfd);
+        }
+    }
+
+    /** Writes the event record (or overflow record), its alerts, and runs hooks; after any answer. */
+    private void report(long nowMs, int decision, boolean permission) {
+        FdOutput output = parts.output();
+        JsonWriter w = output.buffer();
+        int mark = w.length();
+        try {
+            if (event.kind() == Event.KIND_OVERFLOW) {
+                counters.overflows++;
+                parts.encoder().overflow(nowMs, event.mask(), counters.overflows, w);
+                output.recordAdded();
+                Log.warn("kernel queue overflowed: events were lost (overflow #" + counters.overflows
+                        + "); see --queue-size");
+                return;
+            }
+            parts.encoder().event(event, !permission ? "observe" : decision == Policy.DENY ? "deny" : "allow", w);
+            output.recordAdded();
+            counters.records++;
+            for (int i = 0; i < alerts.size(); i++) {
+                parts.encoder().alert(event, alerts, i, w);
+                output.recordAdded();
+                counters.alerts++;
+            }
+        } catch (RuntimeException e) {
+            w.truncate(mark);
+            throw e;
+        }
+        if (alerts.size() > 0 && parts.hooks() != null) {
+            parts.hooks().onAlerts(event, alerts, parts.encoder().lastSeq(), nowMs);
+        }
+    }
+
+    private static void closeFds(int fd, int pidfd) {
+        if (fd >= 0) {
+            Libc.close(fd);
+        }
+        if (pidfd >= 0) {
+            Libc.close(pidfd);
+        }
+    }
+
     /** What the loop counted; read after it stopped, or racily for stats. */
     static final class Counters {
         long records;
+        long alerts;
         long overflows;
         long errors;
-    }
-
-    static boolean isOutputFailure(RuntimeException e) {
-        return e instanceof NativeCallException n && "write".equals(n.call());
     }
 }

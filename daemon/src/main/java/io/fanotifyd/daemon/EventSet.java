@@ -28,9 +28,49 @@ final class EventSet {
 
     private EventSet() {}
 
-    /** The mask for {@code selection}; a usage error if it is empty or asks FD mode for FID-only events. */
-    static long resolve(EventSelection selection, boolean fid) {
-        long mask = fid ? DEFAULT_FID : DEFAULT_FD;
+    /** Permission mode's default: opens and executions; {@code ACCESS_PERM} (every read) only on request. */
+    static final long DEFAULT_PERM = EventMask.OPEN_PERM | EventMask.OPEN_EXEC_PERM;
+
+    /**
+     * The events of {@code selection} that are permission events, for the permission group; the default ones
+     * if the selection names none.
+     */
+    static long permissionMask(EventSelection selection) {
+        long all = resolveAll(selection, DEFAULT_FID | DEFAULT_PERM);
+        long perm = all & EventMask.PERM_EVENTS;
+        if (perm == 0) {
+            throw new UsageException("--events: no permission events left for --perm (open_perm, open_exec_perm, "
+                    + "access_perm)");
+        }
+        return perm;
+    }
+
+    /**
+     * The notification mask for {@code selection}; a usage error if it is empty or asks FD mode for FID-only
+     * events. In permission mode opens are reported by the permission group, so {@code open} is left out here.
+     */
+    static long resolve(EventSelection selection, boolean fid, boolean perm) {
+        long mask = resolveAll(selection, (fid ? DEFAULT_FID : DEFAULT_FD) | (perm ? DEFAULT_PERM : 0))
+                & ~EventMask.PERM_EVENTS;
+        if (perm) {
+            mask &= ~EventMask.OPEN;
+        } else if ((resolveAll(selection, 0) & EventMask.PERM_EVENTS) != 0) {
+            throw new UsageException("--events: permission events need --perm");
+        }
+        if ((mask & ~ONDIR) == 0) {
+            throw new UsageException("--events: no events left to watch");
+        }
+        if (!fid && (mask & EventMask.FID_ONLY_EVENTS) != 0) {
+            long fidOnly = mask & EventMask.FID_ONLY_EVENTS;
+            throw new UsageException("--events: " + EventMask.names(fidOnly).toLowerCase()
+                    + (Long.bitCount(fidOnly) == 1 ? " needs" : " need") + " FID mode; drop --no-fid or remove "
+                    + (Long.bitCount(fidOnly) == 1 ? "it" : "them"));
+        }
+        return mask;
+    }
+
+    private static long resolveAll(EventSelection selection, long defaults) {
+        long mask = defaults;
         if (!selection.isDefault()) {
             if (!selection.relative()) {
                 mask = 0;
@@ -45,15 +85,6 @@ final class EventSet {
                     mask &= ~EventMask.parse(n);
                 }
             }
-        }
-        if ((mask & ~ONDIR) == 0) {
-            throw new UsageException("--events: no events left to watch");
-        }
-        if (!fid && (mask & EventMask.FID_ONLY_EVENTS) != 0) {
-            long fidOnly = mask & EventMask.FID_ONLY_EVENTS;
-            throw new UsageException("--events: " + EventMask.names(fidOnly).toLowerCase()
-                    + (Long.bitCount(fidOnly) == 1 ? " needs" : " need") + " FID mode; drop --no-fid or remove "
-                    + (Long.bitCount(fidOnly) == 1 ? "it" : "them"));
         }
         return mask;
     }

@@ -15,12 +15,17 @@ import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.policy.Alerts;
+import io.fanotifyd.policy.BurstDetector;
+import io.fanotifyd.policy.CanaryMatcher;
+import io.fanotifyd.policy.Policy;
 import io.fanotifyd.sink.JsonWriter;
 import io.fanotifyd.sink.RecordEncoder;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * Runs the decode → enrich → encode path on synthetic events before the daemon reports ready, with throwaway
@@ -43,7 +48,11 @@ final class Warmup {
                     new MountScope());
             EventCursor cursor = new EventCursor();
             Event event = new Event();
-            RecordEncoder encoder = new RecordEncoder("observe");
+            RecordEncoder encoder = new RecordEncoder();
+            // A pattern that matches the synthetic paths and a tiny burst threshold: alerts get compiled too.
+            Policy policy = new Policy(new CanaryMatcher(List.of("/warm/up/*")), new BurstDetector(4, 1000, 64),
+                    true, true);
+            Alerts alerts = new Alerts();
             JsonWriter w = new JsonWriter(1 << 16);
             byte[] dirPath = "/warm/up".getBytes(StandardCharsets.US_ASCII);
             long now = System.currentTimeMillis();
@@ -62,7 +71,11 @@ final class Warmup {
                 w.reset();
                 while (cursor.next()) {
                     if (enricher.fill(cursor, event, i / 8, now)) {
-                        encoder.event(event, w);
+                        policy.evaluate(event, alerts, now + i);
+                        encoder.event(event, "observe", w);
+                        for (int a = 0; a < alerts.size(); a++) {
+                            encoder.alert(event, alerts, a, w);
+                        }
                     }
                 }
             }

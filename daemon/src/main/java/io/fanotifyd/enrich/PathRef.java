@@ -115,4 +115,31 @@ public final class PathRef {
         }
         return true;
     }
+
+    /**
+     * Copies the whole path, NUL-terminated, into {@code dst} (for matching it as a C string).
+     *
+     * @return its length without the NUL, or -1 if the path is unknown or does not fit
+     */
+    public int copyTo(MemorySegment dst) {
+        if (dir == null) {
+            return -1;
+        }
+        int sep = hasName() && !(dirLength == 1 && dir[0] == '/') ? 1 : 0;
+        long len = (long) dirLength + (hasName() ? sep + nameLength : 0);
+        if (len + 1 > dst.byteSize()) {
+            return -1;
+        }
+        MemorySegment.copy(dir, 0, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, dirLength);
+        long p = dirLength;
+        if (hasName()) {
+            if (sep == 1) {
+                dst.set(java.lang.foreign.ValueLayout.JAVA_BYTE, p++, (byte) '/');
+            }
+            MemorySegment.copy(nameSegment, nameOffset, dst, p, nameLength);
+            p += nameLength;
+        }
+        dst.set(java.lang.foreign.ValueLayout.JAVA_BYTE, p, (byte) 0);
+        return (int) p;
+    }
 }

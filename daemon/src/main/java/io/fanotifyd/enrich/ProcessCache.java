@@ -27,7 +27,8 @@ import java.nio.charset.StandardCharsets;
  * {@code execve} that is read after it shows the new program.
  */
 public final class ProcessCache {
-    private static final byte[] COMM = "comm".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] STAT = "stat".getBytes(StandardCharsets.US_ASCII);
+    private static final int STAT_MAX = 1024;
     private static final byte[] EXE = "exe".getBytes(StandardCharsets.US_ASCII);
     private static final int MAX_EXE = 4096;
     private static final int NO_PIDFD_INFO = Integer.MIN_VALUE;
@@ -40,6 +41,7 @@ public final class ProcessCache {
     private int size;
     private final MemorySegment path;
     private final MemorySegment buf;
+    private final MemorySegment exeBuf;
     private long refreshes;
     private long unknown;
 
@@ -50,7 +52,8 @@ public final class ProcessCache {
         this.pids = new int[capacity];
         this.entries = new ProcessInfo[capacity];
         this.path = arena.allocate(64);
-        this.buf = arena.allocate(MAX_EXE + 1);
+        this.buf = arena.allocate(STAT_MAX);
+        this.exeBuf = arena.allocate(MAX_EXE + 1);
     }
 
     /** Marker for {@link #lookup}'s pidfd argument when the group does not report pidfds. */
@@ -82,39 +85,79 @@ public final class ProcessCache {
         return null;
     }
 
+    /**
+     * Reads {@code /proc/PID/stat} (comm, process group and start time in one read) and {@code /proc/PID/exe}.
+     * Zero allocation: parsed straight from the native buffer.
+     */
     private boolean refresh(ProcessInfo e, int pid, int pidfd) {
         refreshes++;
-        ProcPaths.pidFile(path, pid, COMM);
+        ProcPaths.pidFile(path, pid, STAT);
         int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
         if (fd < 0) {
             return false;
         }
-        long n = Libc.read(fd, buf, 64);
+        long n = Libc.read(fd, buf, STAT_MAX);
         Libc.close(fd);
         if (n <= 0) {
             return false;
         }
-        int commLen = (int) n;
-        if (buf.get(JAVA_BYTE, commLen - 1) == '\n') {
-            commLen--;
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so it ends at the LAST ')'.
+        int open = -1;
+        int close = -1;
+        for (int i = 0; i < n; i++) {
+            byte b = buf.get(JAVA_BYTE, i);
+            if (b == '(' && open < 0) {
+                open = i;
+            } else if (b == ')') {
+                close = i;
+            }
         }
-        int exeLen;
+        if (open < 0 || close < open) {
+            return false;
+        }
+        int commLen = Math.min(close - open - 1, e.comm.length);
+        long pgrp = field(close, (int) n, 5);
+        long start = field(close, (int) n, 22);
         ProcPaths.pidFile(path, pid, EXE);
-        long x = Libc.readlink(path, buf.asSlice(64), MAX_EXE);
-        exeLen = x < 0 ? -1 : (int) x;
+        long x = Libc.readlink(path, exeBuf, MAX_EXE);
+        int exeLen = x < 0 ? -1 : (int) x;
         if (pidfd >= 0 && Libc.pidfdSendSignal(pidfd, 0) != 0) {
             return false; // reaped meanwhile: /proc/PID may already have been someone else
         }
-        MemorySegment.copy(buf, JAVA_BYTE, 0, e.comm, 0, commLen);
+        MemorySegment.copy(buf, JAVA_BYTE, open + 1, e.comm, 0, commLen);
         e.commLength = commLen;
+        e.processGroup = (int) pgrp;
+        e.startTime = start;
         if (exeLen >= 0) {
             if (e.exe.length < exeLen) {
                 e.exe = new byte[Math.max(exeLen, e.exe.length * 2)];
             }
-            MemorySegment.copy(buf, JAVA_BYTE, 64, e.exe, 0, exeLen);
+            MemorySegment.copy(exeBuf, JAVA_BYTE, 0, e.exe, 0, exeLen);
         }
         e.exeLength = exeLen;
         return true;
+    }
+
+    /** Numeric field {@code index} (1-based, as in proc(5)) of a stat line whose comm ends at {@code close}. */
+    private long field(int close, int n, int index) {
+        int field = 2; // the ')' ends field 2
+        long value = -1;
+        for (int i = close + 1; i < n; i++) {
+            byte b = buf.get(JAVA_BYTE, i);
+            if (b == ' ' || b == '\n') {
+                if (field == index) {
+                    return value;
+                }
+                field++;
+                value = 0;
+            } else if (field == index) {
+                if (b < '0' || b > '9') {
+                    return -1;
+                }
+                value = value * 10 + (b - '0');
+            }
+        }
+        return field == index ? value : -1;
     }
 
     private ProcessInfo entry(int pid) {

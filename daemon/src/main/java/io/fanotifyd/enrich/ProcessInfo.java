@@ -12,6 +12,8 @@ public final class ProcessInfo {
     long verifiedBatch = -1;
     long verifiedMs;
     int pid;
+    int processGroup;
+    long startTime = -1;
 
     public byte[] comm() {
         return comm;
@@ -29,5 +31,18 @@ public final class ProcessInfo {
     /** -1 if unknown (a kernel thread, a zombie, or no permission). */
     public int exeLength() {
         return exeLength;
+    }
+
+    /** The process group ({@code /proc/PID/stat} field 5). */
+    public int processGroup() {
+        return processGroup;
+    }
+
+    /**
+     * Start time in clock ticks since boot ({@code /proc/PID/stat} field 22): with the pid, it names one process
+     * for its whole life, so per-process state (burst windows, cooldowns) never passes to a reused pid.
+     */
+    public long startTime() {
+        return startTime;
     }
 }

@@ -4,71 +4,142 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.Libc;
-import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
- * The JSONL output: a file opened for appending, or stdout. Records accumulate in a {@link JsonWriter}; a flush
- * writes them with as few {@code write(2)} calls as possible, each carrying only whole lines: once a flush has
- * returned the output ends with a complete record, and another process appending to the same file never lands
- * inside one of ours. (A reader racing a write in progress can still see its first part, as with any file.)
+ * The JSONL output (a file opened for appending, or stdout), written by a thread of its own so that a slow or
+ * stuck reader of the output never holds up the thread that reads events, and above all never a pending
+ * permission event.
+ *
+ * <p>The event thread appends records to the current buffer and hands it over with {@link #flush}. Each
+ * {@code write(2)} carries only whole lines: once a buffer is written the output ends with a complete record,
+ * and another process appending to the same file never lands inside one of ours. When every buffer is still
+ * waiting to be written:
+ * <ul>
+ *   <li>observe mode ({@code dropWhenFull=false}): {@link #flush} waits for one; nothing is lost, the kernel
+ *       queue holds the events meanwhile;</li>
+ *   <li>permission mode ({@code dropWhenFull=true}): the current buffer's records are dropped and counted
+ *       ({@link #dropped()}), and the event thread goes on at once; the caller writes a {@code dropped} record
+ *       as soon as the output moves again ({@link #takeUnreportedDrops()}).</li>
+ * </ul>
  */
 public final class FdOutput implements AutoCloseable {
+    private static final class Chunk {
+        final JsonWriter writer;
+        int records;
+
+        Chunk(int capacity) {
+            writer = new JsonWriter(capacity);
+        }
+    }
+
+    private static final Chunk STOP = new Chunk(16);
+
     private final String name;
     private final int fd;
     private final boolean ownsFd;
-    private final JsonWriter buffer;
-    private final Arena arena = Arena.ofShared();
-    private MemorySegment staging;
-    private long bytesWritten;
+    private final boolean dropWhenFull;
+    private final BlockingQueue<Chunk> free;
+    private final BlockingQueue<Chunk> full;
+    private final Thread writerThread;
+    private Chunk current;
+    private volatile RuntimeException failure;
+    private volatile long bytesWritten;
+    private long dropped;
+    private long reportedDrops;
 
-    private FdOutput(String name, int fd, boolean ownsFd, int capacity) {
+    private FdOutput(String name, int fd, boolean ownsFd, int bufferBytes, int buffers, boolean dropWhenFull) {
         this.name = name;
         this.fd = fd;
         this.ownsFd = ownsFd;
-        this.buffer = new JsonWriter(capacity);
-        this.staging = arena.allocate(capacity);
-    }
-
-    /** {@code "-"} is stdout; anything else is opened {@code O_WRONLY|O_APPEND|O_CREAT}, mode 0640. */
-    public static FdOutput open(String path, int capacity) {
-        if ("-".equals(path)) {
-            return new FdOutput("stdout", 1, false, capacity);
+        this.dropWhenFull = dropWhenFull;
+        this.free = new ArrayBlockingQueue<>(buffers);
+        this.full = new ArrayBlockingQueue<>(buffers + 1);
+        for (int i = 1; i < buffers; i++) {
+            free.add(new Chunk(bufferBytes));
         }
-        int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT
-                | Fanotify.O_CLOEXEC | Fanotify.O_LARGEFILE, 0640);
-        return new FdOutput(path, fd, true, capacity);
-    }
-
-    /** Where records are appended. */
-    public JsonWriter buffer() {
-        return buffer;
-    }
-
-    public int pending() {
-        return buffer.length();
+        this.current = new Chunk(bufferBytes);
+        this.writerThread = Thread.ofPlatform().daemon().name("fanotifyd-output").start(this::writeLoop);
     }
 
     /**
-     * Writes everything buffered.
+     * {@code "-"} is stdout; anything else is opened {@code O_WRONLY|O_APPEND|O_CREAT}, mode 0640.
      *
-     * @throws NativeCallException if the write fails (disk full, reader gone): the caller decides
+     * @param buffers      buffers in flight, each of {@code bufferBytes} to start with (they grow if needed)
+     * @param dropWhenFull permission mode: never wait for the output
      */
-    public void flush() {
-        int len = buffer.length();
-        if (len == 0) {
+    public static FdOutput open(String path, int bufferBytes, int buffers, boolean dropWhenFull) {
+        if ("-".equals(path)) {
+            return new FdOutput("stdout", 1, false, bufferBytes, buffers, dropWhenFull);
+        }
+        int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT
+                | Fanotify.O_CLOEXEC | Fanotify.O_LARGEFILE, 0640);
+        return new FdOutput(path, fd, true, bufferBytes, buffers, dropWhenFull);
+    }
+
+    /** Where the event thread appends records; call {@link #recordAdded()} after each whole record. */
+    public JsonWriter buffer() {
+        return current.writer;
+    }
+
+    public void recordAdded() {
+        current.records++;
+    }
+
+    /** Bytes appended and not yet handed over. */
+    public int pending() {
+        return current.writer.length();
+    }
+
+    /**
+     * Hands the current buffer to the writer thread.
+     *
+     * @param stopping tells a waiting (observe-mode) flush to give up, so that a stuck output cannot keep the
+     *                 daemon from stopping
+     * @throws RuntimeException the writer's failure (disk full, reader gone), once it has happened
+     */
+    public void flush(BooleanSupplier stopping) {
+        throwIfFailed();
+        if (current.writer.length() == 0) {
             return;
         }
-        if (staging.byteSize() < len) {
-            staging = arena.allocate(Math.max(len, staging.byteSize() * 2));
+        Chunk next = free.poll();
+        while (next == null && !dropWhenFull && !stopping.getAsBoolean()) {
+            try {
+                next = free.poll(100, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            throwIfFailed();
         }
-        MemorySegment.copy(buffer.array(), 0, staging, JAVA_BYTE, 0, len);
-        buffer.reset();
-        Syscalls.writeFully(fd, staging, len, "output " + name);
-        bytesWritten += len;
+        if (next == null) {
+            dropped += current.records;
+            current.writer.reset();
+            current.records = 0;
+            return;
+        }
+        full.add(current);
+        current = next;
+    }
+
+    /** Records dropped since the last call (to be reported in a {@code dropped} record), and marks them told. */
+    public long takeUnreportedDrops() {
+        long n = dropped - reportedDrops;
+        reportedDrops = dropped;
+        return n;
+    }
+
+    /** Records dropped because the output did not keep up (permission mode only). */
+    public long dropped() {
+        return dropped;
     }
 
     public long bytesWritten() {
@@ -79,12 +150,72 @@ public final class FdOutput implements AutoCloseable {
         return name;
     }
 
-    public int fd() {
-        return fd;
+    private void throwIfFailed() {
+        RuntimeException f = failure;
+        if (f != null) {
+            throw f;
+        }
+    }
+
+    private void writeLoop() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(1 << 20);
+            while (true) {
+                Chunk c = full.take();
+                if (c == STOP) {
+                    return;
+                }
+                int len = c.writer.length();
+                if (staging.byteSize() < len) {
+                    staging = arena.allocate(Math.max(len, staging.byteSize() * 2));
+                }
+                MemorySegment.copy(c.writer.array(), 0, staging, JAVA_BYTE, 0, len);
+                c.writer.reset();
+                c.records = 0;
+                free.add(c);
+                if (failure == null) {
+                    try {
+                        Syscalls.writeFully(fd, staging, len, "output " + name);
+                        bytesWritten += len;
+                    } catch (RuntimeException e) {
+                        failure = e;
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Hands over what is buffered and waits up to {@code timeoutMs} for it to be written.
+     *
+     * @return false if the output did not take everything in time (records still in flight are lost then)
+     */
+    public boolean finish(long timeoutMs) {
+        if (current.writer.length() > 0) {
+            full.add(current);
+        }
+        full.add(STOP);
+        try {
+            writerThread.join(timeoutMs);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return !writerThread.isAlive();
+    }
+
+    /** The writer's failure, if any (to be reported after {@link #finish}). */
+    public RuntimeException failure() {
+        return failure;
     }
 
     @Override
     public void close() {
+        if (writerThread.isAlive()) {
+            finish(0);
+            writerThread.interrupt();
+        }
         if (ownsFd) {
             Libc.close(fd);
         }

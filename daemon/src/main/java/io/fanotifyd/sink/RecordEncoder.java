@@ -4,6 +4,7 @@ import io.fanotifyd.enrich.Event;
 import io.fanotifyd.enrich.PathRef;
 import io.fanotifyd.enrich.ProcessInfo;
 import io.fanotifyd.kernel.EventMask;
+import io.fanotifyd.policy.Alerts;
 
 import java.nio.charset.StandardCharsets;
 
@@ -38,6 +39,13 @@ public final class RecordEncoder {
     private static final byte[] OLD_PATH_B64 = JsonWriter.key("old_path_b64");
     private static final byte[] OLD_NAME_B64 = JsonWriter.key("old_name_b64");
     private static final byte[] OVERFLOWS = JsonWriter.key("overflows");
+    private static final byte[] SEQ = JsonWriter.key("seq");
+    private static final byte[] KIND = JsonWriter.key("kind");
+    private static final byte[] REASON = JsonWriter.key("reason");
+    private static final byte[] COUNT = JsonWriter.key("count");
+    private static final byte[] WINDOW_MS = JsonWriter.key("window_ms");
+    private static final byte[] EVENT_SEQ = JsonWriter.key("event_seq");
+    private static final byte[] DROPPED = JsonWriter.key("dropped");
     private static final byte[] SLASH = {'/'};
     private static final byte[] COMMA = {','};
     private static final byte[][] BIT_NAMES = new byte[64][];
@@ -49,15 +57,19 @@ public final class RecordEncoder {
         }
     }
 
-    private final String decision;
+    private long seq;
 
-    /** @param decision the {@code decision} every event record carries ("observe" in observe mode) */
-    public RecordEncoder(String decision) {
-        this.decision = decision;
+    /** The {@code seq} of the last event record written; alerts carry it as {@code event_seq}. */
+    public long lastSeq() {
+        return seq;
     }
 
-    /** Appends one event record (a whole line) to {@code w}. */
-    public void event(Event ev, JsonWriter w) {
+    /**
+     * Appends one event record (a whole line) to {@code w}.
+     *
+     * @param decision "observe", or "allow"/"deny" for a permission event
+     */
+    public void event(Event ev, String decision, JsonWriter w) {
         w.beginObject();
         w.name(SCHEMA_VERSION_KEY);
         w.number(SCHEMA_VERSION);
@@ -97,6 +109,8 @@ public final class RecordEncoder {
             w.name(OLD_NAME);
             oldNameOk = name(ev.oldPath(), w);
         }
+        w.name(SEQ);
+        w.number(++seq);
         if (!commOk) {
             base64(w, COMM_B64, p.comm(), p.commLength());
         }
@@ -115,6 +129,67 @@ public final class RecordEncoder {
         if (!oldNameOk) {
             nameBase64(w, OLD_NAME_B64, ev.oldPath());
         }
+        w.endObject();
+        w.newline();
+    }
+
+    /**
+     * Appends alert {@code i} of {@code alerts}, raised by {@code ev}: the spec's fields
+     * ({@code type, ts_ms, kind, pid, comm, exe, path, reason}, bursts add {@code count, window_ms}), then
+     * {@code event_seq}, the {@code seq} of the event record written just before it.
+     */
+    public void alert(Event ev, Alerts alerts, int i, JsonWriter w) {
+        w.beginObject();
+        w.name(TYPE);
+        w.string("alert");
+        w.name(TS_MS);
+        w.number(ev.tsMs());
+        w.name(KIND);
+        w.string(alerts.kind(i));
+        w.name(PID);
+        w.number(ev.pid());
+        ProcessInfo p = ev.process();
+        w.name(COMM);
+        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
+        w.name(EXE);
+        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        PathRef path = alerts.path(i);
+        w.name(PATH);
+        boolean pathOk = path(path, w);
+        w.name(REASON);
+        w.string(alerts.reason(i));
+        if (Alerts.BURST.equals(alerts.kind(i))) {
+            w.name(COUNT);
+            w.number(alerts.count(i));
+            w.name(WINDOW_MS);
+            w.number(alerts.windowMs(i));
+        }
+        w.name(EVENT_SEQ);
+        w.number(seq);
+        if (!commOk) {
+            base64(w, COMM_B64, p.comm(), p.commLength());
+        }
+        if (!exeOk) {
+            base64(w, EXE_B64, p.exe(), p.exeLength());
+        }
+        if (!pathOk) {
+            pathBase64(w, PATH_B64, path);
+        }
+        w.endObject();
+        w.newline();
+    }
+
+    /** Appends a record saying that {@code records} records could not be written (the output was stuck). */
+    public void dropped(long tsMs, long records, JsonWriter w) {
+        w.beginObject();
+        w.name(SCHEMA_VERSION_KEY);
+        w.number(SCHEMA_VERSION);
+        w.name(TYPE);
+        w.string("dropped");
+        w.name(TS_MS);
+        w.number(tsMs);
+        w.name(DROPPED);
+        w.number(records);
         w.endObject();
         w.newline();
     }

@@ -60,6 +60,25 @@ public final class Libc {
     private static final MethodHandle PIDFD_SEND_SIGNAL =
             errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
 
+    /**
+     * fnmatch(3) never sets errno, so nothing is captured. It is pure CPU work on two C strings (no syscall,
+     * never blocks), so it is linked as a critical downcall: no thread-state transition, which is most of the
+     * cost of a short call. The price: no safepoint can happen during the call, which is fine for path-sized
+     * strings. Heap segments are not allowed ({@code critical(false)}): callers pass native strings.
+     */
+    private static final MethodHandle FNMATCH = LINKER.downcallHandle(symbol("fnmatch"),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), Linker.Option.critical(false));
+
+    // fnmatch(3) flags, glibc's <fnmatch.h> values: FNM_PATHNAME is bit 0 and FNM_NOESCAPE bit 1 (not the reverse).
+    /** fnmatch(3) flag: a '/' in the string is matched only by a literal '/' in the pattern. */
+    public static final int FNM_PATHNAME = 1;
+    /** fnmatch(3) flag: backslash is an ordinary character, not an escape. */
+    public static final int FNM_NOESCAPE = 2;
+    /** fnmatch(3) flag: a leading '.' is matched only by a literal '.' in the pattern. */
+    public static final int FNM_PERIOD = 4;
+    /** What fnmatch(3) returns when the string does not match (any other nonzero return is an error). */
+    public static final int FNM_NOMATCH = 1;
+
     private Libc() {}
 
     private static MethodHandle errnoCall(String name, MemoryLayout ret, MemoryLayout... args) {
@@ -302,6 +321,241 @@ public final class Libc {
     public static int unlink(MemorySegment path) {
         try {
             return (int) UNLINK.invokeExact(CAPTURE.get(), path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code fnmatch(pattern, string, flags)}: 0 if {@code string} matches, {@link #FNM_NOMATCH} if not, another
+     * nonzero value on error. Both arguments must be native, NUL-terminated C strings. Does not touch errno.
+     * The result depends on the process locale (LC_CTYPE, LC_COLLATE) as for any C caller.
+     */
+    public static int fnmatch(MemorySegment pattern, MemorySegment string, int flags) {
+        try {
+            return (int) FNMATCH.invokeExact(pattern, string, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    // ---- process spawning (used by Spawn). Appended as a block so that the fields sit next to their methods.
+    // posix_spawn(3) and the posix_spawnattr/file_actions functions return the error number instead of
+    // setting errno, so they are plain calls; the others report through errno as usual.
+
+    private static final MethodHandle POSIX_SPAWN = plainCall("posix_spawn", JAVA_INT,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+    private static final MethodHandle POSIX_SPAWNATTR_INIT = plainCall("posix_spawnattr_init", JAVA_INT, ADDRESS);
+    private static final MethodHandle POSIX_SPAWNATTR_DESTROY =
+            plainCall("posix_spawnattr_destroy", JAVA_INT, ADDRESS);
+    private static final MethodHandle POSIX_SPAWNATTR_SETFLAGS = plainCall("posix_spawnattr_setflags", JAVA_INT,
+            ADDRESS, java.lang.foreign.ValueLayout.JAVA_SHORT);
+    private static final MethodHandle POSIX_SPAWNATTR_SETPGROUP =
+            plainCall("posix_spawnattr_setpgroup", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle POSIX_SPAWNATTR_SETSIGDEFAULT =
+            plainCall("posix_spawnattr_setsigdefault", JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle POSIX_SPAWNATTR_SETSIGMASK =
+            plainCall("posix_spawnattr_setsigmask", JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_INIT =
+            plainCall("posix_spawn_file_actions_init", JAVA_INT, ADDRESS);
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_DESTROY =
+            plainCall("posix_spawn_file_actions_destroy", JAVA_INT, ADDRESS);
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDOPEN = plainCall(
+            "posix_spawn_file_actions_addopen", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDDUP2 =
+            plainCall("posix_spawn_file_actions_adddup2", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE =
+            plainCall("posix_spawn_file_actions_addclose", JAVA_INT, ADDRESS, JAVA_INT);
+    /** glibc >= 2.34 only; null elsewhere. */
+    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP =
+            LINKER.defaultLookup().find("posix_spawn_file_actions_addclosefrom_np")
+                    .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
+                    .orElse(null);
+    private static final MethodHandle SIGEMPTYSET = errnoCall("sigemptyset", JAVA_INT, ADDRESS);
+    private static final MethodHandle SIGFILLSET = errnoCall("sigfillset", JAVA_INT, ADDRESS);
+    private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle WAITPID = errnoCall("waitpid", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle KILL = errnoCall("kill", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle FCNTL_INT =
+            variadicErrnoCall("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+
+    /** {@code posix_spawn(pid, path, fileActions, attr, argv, envp)}: 0 or an error number (errno is not used). */
+    public static int posixSpawn(MemorySegment pid, MemorySegment path, MemorySegment fileActions,
+                                 MemorySegment attr, MemorySegment argv, MemorySegment envp) {
+        try {
+            return (int) POSIX_SPAWN.invokeExact(pid, path, fileActions, attr, argv, envp);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrInit(MemorySegment attr) {
+        try {
+            return (int) POSIX_SPAWNATTR_INIT.invokeExact(attr);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrDestroy(MemorySegment attr) {
+        try {
+            return (int) POSIX_SPAWNATTR_DESTROY.invokeExact(attr);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrSetflags(MemorySegment attr, short flags) {
+        try {
+            return (int) POSIX_SPAWNATTR_SETFLAGS.invokeExact(attr, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrSetpgroup(MemorySegment attr, int pgroup) {
+        try {
+            return (int) POSIX_SPAWNATTR_SETPGROUP.invokeExact(attr, pgroup);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrSetsigdefault(MemorySegment attr, MemorySegment sigset) {
+        try {
+            return (int) POSIX_SPAWNATTR_SETSIGDEFAULT.invokeExact(attr, sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnattrSetsigmask(MemorySegment attr, MemorySegment sigset) {
+        try {
+            return (int) POSIX_SPAWNATTR_SETSIGMASK.invokeExact(attr, sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnFileActionsInit(MemorySegment fileActions) {
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_INIT.invokeExact(fileActions);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnFileActionsDestroy(MemorySegment fileActions) {
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_DESTROY.invokeExact(fileActions);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. {@code path} is copied by libc, so it need not outlive the call. */
+    public static int posixSpawnFileActionsAddopen(MemorySegment fileActions, int fd, MemorySegment path,
+                                                   int oflag, int mode) {
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDOPEN.invokeExact(fileActions, fd, path, oflag, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnFileActionsAdddup2(MemorySegment fileActions, int fd, int newfd) {
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDDUP2.invokeExact(fileActions, fd, newfd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** 0 or an error number. */
+    public static int posixSpawnFileActionsAddclose(MemorySegment fileActions, int fd) {
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE.invokeExact(fileActions, fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Whether this libc has {@code posix_spawn_file_actions_addclosefrom_np} (glibc >= 2.34). */
+    public static boolean hasPosixSpawnFileActionsAddclosefrom() {
+        return POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP != null;
+    }
+
+    /**
+     * 0 or an error number; {@link Errno#ENOSYS} if libc lacks the function
+     * (see {@link #hasPosixSpawnFileActionsAddclosefrom()}).
+     */
+    public static int posixSpawnFileActionsAddclosefrom(MemorySegment fileActions, int from) {
+        if (POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP == null) {
+            return Errno.ENOSYS;
+        }
+        try {
+            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP.invokeExact(fileActions, from);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int sigemptyset(MemorySegment sigset) {
+        try {
+            return (int) SIGEMPTYSET.invokeExact(CAPTURE.get(), sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int sigfillset(MemorySegment sigset) {
+        try {
+            return (int) SIGFILLSET.invokeExact(CAPTURE.get(), sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code pipe2(fds, flags)}; {@code fds} holds two ints: read end, write end. */
+    public static int pipe2(MemorySegment fds, int flags) {
+        try {
+            return (int) PIPE2.invokeExact(CAPTURE.get(), fds, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code waitpid(pid, status, options)}; {@code status} is an int or {@link MemorySegment#NULL}. */
+    public static int waitpid(int pid, MemorySegment status, int options) {
+        try {
+            return (int) WAITPID.invokeExact(CAPTURE.get(), pid, status, options);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code kill(pid, sig)}; a negative {@code pid} signals the process group {@code -pid}. */
+    public static int kill(int pid, int sig) {
+        try {
+            return (int) KILL.invokeExact(CAPTURE.get(), pid, sig);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code fcntl(fd, cmd, arg)} for the commands whose argument is an int (F_DUPFD_CLOEXEC, F_SETFD, ...). */
+    public static int fcntl(int fd, int cmd, int arg) {
+        try {
+            return (int) FCNTL_INT.invokeExact(CAPTURE.get(), fd, cmd, arg);
         } catch (Throwable t) {
             throw rethrow(t);
         }

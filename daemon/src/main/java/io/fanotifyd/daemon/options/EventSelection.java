@@ -18,7 +18,8 @@ public record EventSelection(List<String> items, boolean relative) {
     /** Names accepted in an event list, matching the kernel's {@code FAN_*} names in lower case. */
     public static final List<String> NAMES = List.of(
             "access", "modify", "attrib", "close_write", "close_nowrite", "open", "open_exec",
-            "moved_from", "moved_to", "create", "delete", "delete_self", "move_self", "rename", "ondir");
+            "moved_from", "moved_to", "create", "delete", "delete_self", "move_self", "rename", "ondir",
+            "open_perm", "open_exec_perm", "access_perm");
 
     /** No {@code --events} given: the default set, unchanged. */
     public static final EventSelection DEFAULT = new EventSelection(List.of(), true);

@@ -47,21 +47,30 @@ public enum Option {
                     + "fs.fanotify.max_queued_events, with an overflow record when full", "unlimited"),
     NO_FID("no-fid", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "FD mode instead of FID mode (no names for directory-entry events)", ""),
-    PERM("perm", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.NOT_YET,
-            "use fanotify permission events", ""),
+    PERM("perm", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "permission mode: answer open permission events (allow, or deny what alerts with "
+                    + "--deny-on-alert)", ""),
+    FAIL_CLOSED("fail-closed", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "in permission mode, deny an event whose processing failed (default: allow it)", ""),
 
-    CANARY("canary", "", Kind.TEXT, "PATTERN", Group.ALERTS, Repeat.MANY, Support.NOT_YET,
-            "alert on access to paths matching PATTERN (fnmatch)", ""),
+    CANARY("canary", "", Kind.TEXT, "PATTERN", Group.ALERTS, Repeat.MANY, Support.YES,
+            "alert when a path matching PATTERN (fnmatch, FNM_PATHNAME) is opened, modified, renamed or "
+                    + "deleted", ""),
     BURST_THRESHOLD("burst-threshold", "", Kind.NUMBER, "N", Group.ALERTS, Repeat.ONCE,
-            Support.NOT_YET, "alert after N mutating events per process and window; 0 disables", ""),
+            Support.YES, "alert when a process makes N mutating events within the window (1..65536); "
+                    + "0 disables", "0"),
     BURST_WINDOW_MS("burst-window-ms", "", Kind.NUMBER, "MS", Group.ALERTS, Repeat.ONCE,
-            Support.NOT_YET, "burst window in milliseconds", "1000"),
-    HOOK("hook", "", Kind.TEXT, "CMD", Group.ALERTS, Repeat.ONCE, Support.NOT_YET,
-            "run CMD with /bin/sh -c when an alert fires", ""),
+            Support.YES, "burst window in milliseconds (sliding)", "1000"),
+    HOOK("hook", "", Kind.TEXT, "CMD", Group.ALERTS, Repeat.ONCE, Support.YES,
+            "run CMD with /bin/sh -c when an alert fires (alert data in FAN_* environment variables)", ""),
     HOOK_COOLDOWN_MS("hook-cooldown-ms", "", Kind.NUMBER, "MS", Group.ALERTS, Repeat.ONCE,
-            Support.NOT_YET, "per-process alert cooldown in milliseconds", "5000"),
-    DENY_ON_ALERT("deny-on-alert", "", Kind.FLAG, "", Group.ALERTS, Repeat.ONCE, Support.NOT_YET,
-            "deny permission events that trigger an alert", ""),
+            Support.YES, "at most one hook run per process and alert kind per MS; alerts are always "
+                    + "recorded", "5000"),
+    HOOK_TIMEOUT_MS("hook-timeout-ms", "", Kind.NUMBER, "MS", Group.ALERTS, Repeat.ONCE,
+            Support.YES, "kill a hook's process group after MS", "10000"),
+    DENY_ON_ALERT("deny-on-alert", "", Kind.FLAG, "", Group.ALERTS, Repeat.ONCE, Support.YES,
+            "in permission mode, deny the permission events that raise an alert, and the opens of a "
+                    + "process in a write burst", ""),
 
     JOB("job", "", Kind.TEXT, "ID", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
             "tag events in the job's directories with job_id ID", ""),

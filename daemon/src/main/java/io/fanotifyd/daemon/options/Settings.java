@@ -40,7 +40,33 @@ public record Settings(
         boolean noFid,
         int verbosity,
         EventSelection events,
-        QueueSize queueSize) {
+        QueueSize queueSize,
+        Policy policy) {
+
+    /**
+     * Alerts and permission mode.
+     *
+     * @param canaries       {@code --canary}: fnmatch patterns (PathCodec strings), config entries first
+     * @param burstThreshold {@code --burst-threshold}: 0 = off
+     * @param burstWindowMs  {@code --burst-window-ms}, 1000 by default
+     * @param hook           {@code --hook}: the shell command run on alerts, if any
+     * @param hookCooldownMs {@code --hook-cooldown-ms}, 5000 by default
+     * @param hookTimeoutMs  {@code --hook-timeout-ms}, 10000 by default
+     * @param perm           {@code --perm}: permission mode
+     * @param denyOnAlert    {@code --deny-on-alert}
+     * @param failClosed     {@code --fail-closed}: deny when processing a permission event fails
+     */
+    public record Policy(List<String> canaries, int burstThreshold, int burstWindowMs, Optional<String> hook,
+                         int hookCooldownMs, int hookTimeoutMs, boolean perm, boolean denyOnAlert,
+                         boolean failClosed) {
+        public Policy {
+            canaries = List.copyOf(canaries);
+            Objects.requireNonNull(hook, "hook");
+        }
+
+        public static final Policy DEFAULT = new Policy(List.of(), 0, 1000, Optional.empty(), 5000, 10000, false,
+                false, false);
+    }
 
     public Settings {
         Objects.requireNonNull(action, "action");
@@ -56,12 +82,14 @@ public record Settings(
         }
         Objects.requireNonNull(events, "events");
         Objects.requireNonNull(queueSize, "queueSize");
+        Objects.requireNonNull(policy, "policy");
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
-                Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED);
+                Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
+                Policy.DEFAULT);
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

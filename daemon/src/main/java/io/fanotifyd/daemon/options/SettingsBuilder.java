@@ -22,6 +22,15 @@ final class SettingsBuilder {
     private int verbosity;
     private EventSelection events = EventSelection.DEFAULT;
     private QueueSize queueSize = QueueSize.UNLIMITED;
+    private final List<String> canaries = new ArrayList<>();
+    private int burstThreshold;
+    private int burstWindowMs = 1000;
+    private Optional<String> hook = Optional.empty();
+    private int hookCooldownMs = 5000;
+    private int hookTimeoutMs = 10000;
+    private boolean perm;
+    private boolean denyOnAlert;
+    private boolean failClosed;
 
     SettingsBuilder action(Action a) {
         this.action = a;
@@ -58,14 +67,23 @@ final class SettingsBuilder {
             case EVENTS -> events = (EventSelection) value;
             case QUEUE_SIZE -> queueSize = (QueueSize) value;
             case HELP, VERSION -> throw new IllegalStateException(option + " is an action, not a setting");
-            case SOCKET, PERM, CANARY, BURST_THRESHOLD, BURST_WINDOW_MS, HOOK, HOOK_COOLDOWN_MS, DENY_ON_ALERT,
-                    JOB, ROOTFS, WORKSPACE, EXPORT, CACHE ->
+            case CANARY -> canaries.add((String) value);
+            case BURST_THRESHOLD -> burstThreshold = (Integer) value;
+            case BURST_WINDOW_MS -> burstWindowMs = (Integer) value;
+            case HOOK -> hook = Optional.of((String) value);
+            case HOOK_COOLDOWN_MS -> hookCooldownMs = (Integer) value;
+            case HOOK_TIMEOUT_MS -> hookTimeoutMs = (Integer) value;
+            case PERM -> perm = (Boolean) value;
+            case DENY_ON_ALERT -> denyOnAlert = (Boolean) value;
+            case FAIL_CLOSED -> failClosed = (Boolean) value;
+            case SOCKET, JOB, ROOTFS, WORKSPACE, EXPORT, CACHE ->
                     throw new IllegalStateException(option + " has no setting yet");
         }
     }
 
     Settings build() {
         return new Settings(action, config, watches, mounts, filesystems, output, pidFile, logFile, foreground,
-                noFid, verbosity, events, queueSize);
+                noFid, verbosity, events, queueSize, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
+                        hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed));
     }
 }

@@ -33,7 +33,8 @@ final class Values {
                 }
                 yield text;
             }
-            case NUMBER -> (int) integerInRange(text, 0, Integer.MAX_VALUE);
+            case NUMBER -> (int) integerInRange(text, minimum(option), option == Option.BURST_THRESHOLD ? 65536
+                    : Integer.MAX_VALUE);
             case EVENTS -> EventSelection.parse(text);
             case QUEUE_SIZE -> QueueSize.parse(text);
         };
@@ -119,5 +120,10 @@ final class Values {
             throw new IllegalArgumentException("out of range: '" + text + "' (" + min + ".." + max + ")");
         }
         return value;
+    }
+
+    /** Windows and timeouts of 0 ms make no sense; counts and cooldowns may be 0 (off). */
+    private static long minimum(Option option) {
+        return option == Option.BURST_WINDOW_MS || option == Option.HOOK_TIMEOUT_MS ? 1 : 0;
     }
 }

@@ -364,15 +364,35 @@ class CommandLineTest {
 
     @Test
     void laterOptionsAreTheOnesTheSpecNames() {
-        assertEquals(List.of("socket", "perm", "canary", "burst-threshold", "burst-window-ms", "hook",
-                        "hook-cooldown-ms", "deny-on-alert", "job", "rootfs", "workspace", "export", "cache"),
+        assertEquals(List.of("socket", "job", "rootfs", "workspace", "export", "cache"),
                 unsupported().map(Option::longName).toList());
     }
 
     @Test
     void aBadValueOfALaterOptionIsReportedAsSuch() {
+        assertUsage("--socket: missing argument PATH", "--socket");
+        assertUsage("--job: empty value", "--job=");
+    }
+
+    @Test
+    void policyOptions() {
+        Settings s = parse("--canary", "/a/*", "--canary=/b", "--burst-threshold", "32", "--burst-window-ms", "500",
+                "--hook", "logger x", "--hook-cooldown-ms", "0", "--hook-timeout-ms", "250", "--perm",
+                "--deny-on-alert", "--fail-closed");
+        assertEquals(new Settings.Policy(List.of("/a/*", "/b"), 32, 500, Optional.of("logger x"), 0, 250, true, true,
+                true), s.policy());
+        assertEquals(Settings.Policy.DEFAULT, parse().policy());
+        assertEquals(new Settings.Policy(List.of(), 0, 1000, Optional.empty(), 5000, 10000, false, false, false),
+                Settings.Policy.DEFAULT);
+    }
+
+    @Test
+    void policyValuesAreChecked() {
         assertUsage("--burst-window-ms: not a number: 'abc'", "--burst-window-ms", "abc");
-        assertUsage("--burst-threshold: out of range: '-1' (0..2147483647)", "--burst-threshold=-1");
+        assertUsage("--burst-window-ms: out of range: '0' (1..2147483647)", "--burst-window-ms", "0");
+        assertUsage("--hook-timeout-ms: out of range: '0' (1..2147483647)", "--hook-timeout-ms=0");
+        assertUsage("--burst-threshold: out of range: '-1' (0..65536)", "--burst-threshold=-1");
+        assertUsage("--burst-threshold: out of range: '65537' (0..65536)", "--burst-threshold=65537");
         assertUsage("--perm: does not take a value", "--perm=1");
         assertUsage("--canary: missing argument PATTERN", "--canary");
         assertUsage("--hook: empty value", "--hook=");

@@ -244,7 +244,7 @@ class ConfigFileTest {
     @Test
     void badNumbers() throws IOException {
         assertError("7: burst_window_ms: not a number: 'abc'", "\n\n\n\n\n\nburst_window_ms abc\n");
-        assertError("1: burst_threshold: out of range: '99999999999999999999999' (0..2147483647)",
+        assertError("1: burst_threshold: out of range: '99999999999999999999999' (0..65536)",
                 "burst_threshold 99999999999999999999999");
         assertError("1: queue_size: not 'unlimited' or 'kernel': '1k'", "queue_size 1k");
         assertError("1: queue_size: '4096': the kernel has no per-group queue size; set sysctl"

@@ -83,7 +83,7 @@ class EventSelectionTest {
         "-Atrib|unknown event '-Atrib' (did you mean 'attrib'?)",
         "close-write|unknown event 'close-write' (did you mean 'close_write'?)",
         "q_overflow|unknown event 'q_overflow'",
-        "open_perm|unknown event 'open_perm'",
+        "pre_access|unknown event 'pre_access'",
         "opne|unknown event 'opne' (did you mean 'open'?)",
         "+|unknown event '+'",
         "+-access|unknown event '+-access' (did you mean 'access'?)",

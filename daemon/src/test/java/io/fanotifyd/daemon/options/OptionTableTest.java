@@ -32,8 +32,9 @@ class OptionTableTest {
     @Test
     void theSpecsFlags() {
         assertEquals(List.of("watch", "mount", "filesystem", "output", "log-file", "verbose", "socket",
-                        "foreground", "pid-file", "events", "queue-size", "no-fid", "perm", "canary",
-                        "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "deny-on-alert", "job",
+                        "foreground", "pid-file", "events", "queue-size", "no-fid", "perm", "fail-closed", "canary",
+                        "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
+                        "deny-on-alert", "job",
                         "rootfs", "workspace", "export", "cache", "config", "help", "version"),
                 Arrays.stream(Option.values()).map(Option::longName).toList());
         assertEquals(Set.of("-c", "-w", "-o", "-f", "-v", "-h"),

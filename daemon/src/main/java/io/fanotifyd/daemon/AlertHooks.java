@@ -1,0 +1,91 @@
+package io.fanotifyd.daemon;
+
+import io.fanotifyd.enrich.Event;
+import io.fanotifyd.enrich.PathRef;
+import io.fanotifyd.enrich.ProcessInfo;
+import io.fanotifyd.kernel.PathCodec;
+import io.fanotifyd.policy.Alerts;
+import io.fanotifyd.policy.HookCooldown;
+import io.fanotifyd.sink.HookRunner;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Starts the user's hook for alerts: at most once per process and alert kind per cooldown, never for events
+ * caused by a hook's own processes (so a hook that touches a canary cannot start an alert → hook loop; the
+ * alert is still recorded), and always through {@link HookRunner}'s queue, so the event thread never waits.
+ *
+ * <p>Environment: {@code FAN_KIND, FAN_PID, FAN_COMM, FAN_EXE, FAN_PATH, FAN_REASON} as in the specification,
+ * plus {@code FAN_TS_MS}, {@code FAN_EVENT_SEQ} (the {@code seq} of the event record), and for bursts
+ * {@code FAN_COUNT} and {@code FAN_WINDOW_MS}. Unknown values are empty strings. Values are the exact bytes.
+ */
+final class AlertHooks implements AutoCloseable {
+    private final HookRunner runner;
+    private final HookCooldown cooldown;
+    private final MemorySegment pathBuf = Arena.global().allocate(8192);
+    private long suppressedByCooldown;
+    private long suppressedHookOwn;
+
+    AlertHooks(HookRunner runner, HookCooldown cooldown) {
+        this.runner = runner;
+        this.cooldown = cooldown;
+    }
+
+    void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
+        ProcessInfo p = ev.process();
+        if (p != null && runner.isHookProcessGroup(p.processGroup())) {
+            suppressedHookOwn += alerts.size();
+            return;
+        }
+        long startTime = p == null ? -1 : p.startTime();
+        for (int i = 0; i < alerts.size(); i++) {
+            if (!cooldown.tryAcquire(ev.pid(), startTime, alerts.kind(i), nowMs)) {
+                suppressedByCooldown++;
+                continue;
+            }
+            Map<String, String> env = new LinkedHashMap<>();
+            env.put("FAN_KIND", alerts.kind(i));
+            env.put("FAN_PID", Integer.toString(ev.pid()));
+            env.put("FAN_COMM", p == null || p.commLength() < 0 ? "" : PathCodec.decode(p.comm(), 0, p.commLength()));
+            env.put("FAN_EXE", p == null || p.exeLength() < 0 ? "" : PathCodec.decode(p.exe(), 0, p.exeLength()));
+            env.put("FAN_PATH", path(alerts.path(i)));
+            env.put("FAN_REASON", alerts.reason(i));
+            env.put("FAN_TS_MS", Long.toString(ev.tsMs()));
+            env.put("FAN_EVENT_SEQ", Long.toString(eventSeq));
+            if (Alerts.BURST.equals(alerts.kind(i))) {
+                env.put("FAN_COUNT", Integer.toString(alerts.count(i)));
+                env.put("FAN_WINDOW_MS", Long.toString(alerts.windowMs(i)));
+            }
+            if (!runner.submit(env)) {
+                Log.warn("hook not run for a " + alerts.kind(i) + " alert (pid " + ev.pid()
+                        + "): too many hooks waiting");
+            }
+        }
+    }
+
+    private String path(PathRef ref) {
+        int len = ref.copyTo(pathBuf);
+        return len < 0 ? "" : PathCodec.decode(pathBuf.asSlice(0, len).toArray(ValueLayout.JAVA_BYTE));
+    }
+
+    long suppressedByCooldown() {
+        return suppressedByCooldown;
+    }
+
+    long suppressedHookOwn() {
+        return suppressedHookOwn;
+    }
+
+    HookRunner runner() {
+        return runner;
+    }
+
+    @Override
+    public void close() {
+        runner.close();
+    }
+}
