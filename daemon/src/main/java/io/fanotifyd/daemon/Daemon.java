@@ -60,6 +60,10 @@ final class Daemon {
         if (detached) {
             Detach.becomeSessionLeader();
         }
+        // This thread matches canaries: fnmatch must see bytes, as in the C reference, not the JVM's locale.
+        if (!io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
+            Log.warn("could not switch to the C locale: canary patterns match by the process locale");
+        }
         int selfPid = Syscalls.getpid();
         String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
@@ -75,11 +79,8 @@ final class Daemon {
             Marks marks = new Marks();
             marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(),
                     fid, mask);
-            if (permGroup != null) {
-                marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
-                        settings.filesystems(), false, permMask);
-            }
-            // After the marks: a start-up that fails there leaves no empty output file behind.
+            // After the notification marks (a start-up that fails there leaves no empty output file behind),
+            // before the permission marks: from then on, a file this thread opens could wait for its own answer.
             try (FdOutput output = openOutput(outputPath, perm);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
@@ -95,6 +96,11 @@ final class Daemon {
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384),
                         policySettings.denyOnAlert(), (mask & EventMask.RENAME) != 0);
                 int wakeFd = Syscalls.eventfd();
+                if (permGroup != null) {
+                    Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
+                    marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
+                            settings.filesystems(), false, permMask);
+                }
                 EventLoop.Counters counters = new EventLoop.Counters();
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
                         policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid),

@@ -34,10 +34,13 @@ final class Detach {
     }
 
     /** In the first process: start the daemon copy and wait until it is ready or has failed. */
-    static int spawnAndWait() throws IOException, InterruptedException {
+    static int spawnAndWait(String[] rawArgs) throws IOException, InterruptedException {
         List<String> cmd = ownCommandLine();
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put(ENV, "1");
+        // ProcessBuilder re-encodes arguments with the JVM's charset, which would mangle bytes that are not
+        // UTF-8 (a path is any bytes): the copy takes its arguments from here instead.
+        pb.environment().put(RawArguments.ENV, RawArguments.toHex(rawArgs));
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
         pb.redirectError(ProcessBuilder.Redirect.PIPE);

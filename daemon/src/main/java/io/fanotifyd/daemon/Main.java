@@ -26,7 +26,8 @@ public final class Main {
     static int run(String[] args) {
         int verbosity = 0;
         try {
-            Settings settings = OptionParser.parse(RawArguments.of(args), Syscalls.realPath("."));
+            String[] rawArgs = RawArguments.of(args);
+            Settings settings = OptionParser.parse(rawArgs, Syscalls.realPath("."));
             verbosity = settings.verbosity();
             if (settings.action() == Action.HELP) {
                 System.out.print(HelpText.render());
@@ -53,7 +54,7 @@ public final class Main {
                     throw new UsageException("records would go to the terminal the daemon leaves: give --output PATH,"
                             + " redirect stdout, or use --foreground");
                 }
-                return Detach.spawnAndWait();
+                return Detach.spawnAndWait(rawArgs);
             }
             return new Daemon(settings, detachedChild && !settings.foreground()).run();
         } catch (UsageException e) {

@@ -15,7 +15,14 @@ import java.util.List;
 final class RawArguments {
     private RawArguments() {}
 
+    /** The daemon copy gets its arguments' exact bytes from here (see {@link Detach}), hex-encoded. */
+    static final String ENV = "FANOTIFYD_ARGV_HEX";
+
     static String[] of(String[] jvmDecoded) {
+        String hex = System.getenv(ENV);
+        if (hex != null) {
+            return fromHex(hex);
+        }
         try {
             byte[] raw = Syscalls.readFile("/proc/self/cmdline", 1 << 22);
             List<String> all = new ArrayList<>();
@@ -40,6 +47,31 @@ final class RawArguments {
         } catch (RuntimeException e) {
             return jvmDecoded;
         }
+    }
+
+    /** NUL-separated argument bytes as hex: survives any charset the JVM uses for the environment. */
+    static String toHex(String[] args) {
+        StringBuilder sb = new StringBuilder();
+        for (String a : args) {
+            for (byte b : PathCodec.encode(a)) {
+                sb.append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
+            }
+            sb.append("00");
+        }
+        return sb.toString();
+    }
+
+    private static String[] fromHex(String hex) {
+        byte[] raw = java.util.HexFormat.of().parseHex(hex);
+        List<String> out = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < raw.length; i++) {
+            if (raw[i] == 0) {
+                out.add(PathCodec.decode(raw, start, i - start));
+                start = i + 1;
+            }
+        }
+        return out.toArray(String[]::new);
     }
 
     private static boolean isAscii(String s) {

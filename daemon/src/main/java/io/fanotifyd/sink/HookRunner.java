@@ -45,7 +45,9 @@ public final class HookRunner implements AutoCloseable {
 
     private static final String SHELL = "/bin/sh";
     /** Internal to the launcher's detach handshake; a hook that inherited it could confuse a nested daemon. */
-    private static final String DETACHED_VARIABLE = "FANOTIFYD_DETACHED";
+    /** The daemon's own start-up plumbing (see the daemon's Detach): not for hooks. */
+    private static final java.util.Set<String> PRIVATE_VARIABLES = java.util.Set.of("FANOTIFYD_DETACHED",
+            "FANOTIFYD_ARGV_HEX");
     /** How long a finished hook's process group still counts as the hook's: its children may outlive it. */
     private static final long RECENT_GROUP_NANOS = TimeUnit.SECONDS.toNanos(10);
     /**
@@ -133,7 +135,7 @@ public final class HookRunner implements AutoCloseable {
         Map<String, String> result = new LinkedHashMap<>();
         env.forEach((key, value) -> {
             // Entries that cannot be passed on (only possible with a hand-made map) are left out.
-            if (!key.equals(DETACHED_VARIABLE) && !key.isEmpty() && key.indexOf('=') < 0 && key.indexOf('\0') < 0
+            if (!PRIVATE_VARIABLES.contains(key) && !key.isEmpty() && key.indexOf('=') < 0 && key.indexOf('\0') < 0
                     && value != null && value.indexOf('\0') < 0) {
                 result.put(key, value);
             }

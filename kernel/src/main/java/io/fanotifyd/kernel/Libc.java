@@ -560,4 +560,29 @@ public final class Libc {
             throw rethrow(t);
         }
     }
+
+    private static final int LC_ALL_MASK = 0x1fbf; // glibc: every category bit but LC_ALL's own (6)
+    private static final MethodHandle NEWLOCALE = plainCall("newlocale", ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle USELOCALE = plainCall("uselocale", ADDRESS, ADDRESS);
+
+    /**
+     * Switches the calling thread (only) to the "C" locale ({@code newlocale} + {@code uselocale}), so that
+     * locale-dependent functions such as {@code fnmatch} treat strings as bytes, as a C program that never
+     * calls {@code setlocale} does; the JVM itself sets the process locale from the environment.
+     *
+     * @return false if libc refused
+     */
+    public static boolean useCLocaleOnThisThread() {
+        try {
+            MemorySegment c = (MemorySegment) NEWLOCALE.invokeExact(LC_ALL_MASK, Arena.global().allocateFrom("C"),
+                    MemorySegment.NULL);
+            if (c.equals(MemorySegment.NULL)) {
+                return false;
+            }
+            MemorySegment old = (MemorySegment) USELOCALE.invokeExact(c);
+            return !old.equals(MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }
