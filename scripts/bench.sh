@@ -17,4 +17,8 @@ echo "bench: results in $work/results" >&2
 exec "$work/run.sh" \
   --watcher "fanotifyd=$here/fanotifyd --foreground --mount {MNT} --output {OUT}" \
   --watcher-opt 'fanotifyd:parse=jsonl:events,expect=fan-fid,stop=TERM' \
+  --perm-watcher "fanotifyd-perm=$here/fanotifyd --foreground --mount {MNT} --perm --output {OUT}" \
+  --watcher-opt 'fanotifyd-perm:parse=jsonl:events,expect=perm,stop=TERM' \
+  --perm-watcher "fanotifyd-perm-same=$here/fanotifyd --foreground --mount {MNT} --perm --output {OUT}" \
+  --watcher-opt 'fanotifyd-perm-same:parse=jsonl:events,expect=perm,stop=TERM,pin=same' \
   "$@"

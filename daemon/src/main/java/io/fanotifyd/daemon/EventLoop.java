@@ -200,7 +200,7 @@ final class EventLoop {
         try {
             if (cursor.pid() == parts.selfPid()) {
                 decision = Policy.ALLOW; // our own accesses: never wait on ourselves
-            } else if (parts.permEnricher().fill(cursor, event, batch, nowMs)) {
+            } else if (parts.permEnricher().fillForDecision(cursor, event, nowMs)) {
                 decision = parts.policy().evaluate(event, alerts, nowMs);
                 report = true;
             } else {
@@ -221,6 +221,7 @@ final class EventLoop {
         }
         try {
             if (report) {
+                parts.permEnricher().completeAfterAnswer(cursor, event, batch, nowMs);
                 report(nowMs, decision, true);
             }
         } catch (RuntimeException e) {

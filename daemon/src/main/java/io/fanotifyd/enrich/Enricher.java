@@ -68,6 +68,45 @@ public final class Enricher {
         return true;
     }
 
+    /**
+     * The part of {@link #fill} a permission decision needs: the path from the event fd, nothing else (no
+     * {@code statx}, no {@code /proc}); the caller answers, then calls {@link #completeAfterAnswer}.
+     *
+     * @return false for the daemon's own events
+     */
+    public boolean fillForDecision(EventCursor c, Event ev, long nowMs) {
+        long mask = c.mask();
+        ev.reset(mask, c.pid(), nowMs);
+        if ((mask & EventMask.Q_OVERFLOW) != 0) {
+            ev.kind = Event.KIND_OVERFLOW;
+            return true;
+        }
+        if (ev.pid == selfPid) {
+            ownEvents++;
+            return false;
+        }
+        if (c.fd() >= 0) {
+            if (resolver.resolveFd(c.fd())) {
+                ev.path.set(resolver.bytes(), resolver.length());
+            } else {
+                unresolved++;
+            }
+        }
+        return true;
+    }
+
+    /** The rest of a permission event's enrichment, once it has been answered: is_dir and the process. */
+    public void completeAfterAnswer(EventCursor c, Event ev, long batch, long nowMs) {
+        if (ev.kind == Event.KIND_OVERFLOW) {
+            return;
+        }
+        if (c.fd() >= 0 && (ev.mask & FD_DIR_POSSIBLE) != 0) {
+            ev.dir = resolver.isDirectory(c.fd());
+        }
+        int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
+        ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs);
+    }
+
     private boolean fillFid(EventCursor c, Event ev, long nowMs) {
         long fsid;
         if (c.newDir().present()) {
