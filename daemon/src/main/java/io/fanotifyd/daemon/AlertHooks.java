@@ -37,7 +37,9 @@ final class AlertHooks implements AutoCloseable {
 
     void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
         ProcessInfo p = ev.process();
-        if (p != null && runner.isHookProcessGroup(p.processGroup())) {
+        // A hook's shell leads its own process group, so its pid is a hook group too: that catches a hook
+        // that had already exited (no process info) when its own event was read.
+        if (runner.isHookProcessGroup(ev.pid()) || (p != null && runner.isHookProcessGroup(p.processGroup()))) {
             suppressedHookOwn += alerts.size();
             return;
         }

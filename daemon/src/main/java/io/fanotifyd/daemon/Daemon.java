@@ -103,7 +103,8 @@ final class Daemon {
                 }
                 EventLoop.Counters counters = new EventLoop.Counters();
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
-                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid),
+                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
+                        perm && policySettings.burstThreshold() > 0),
                         READ_BUFFER_BYTES, FLUSH_MS, counters);
                 Signal.handle(new Signal("TERM"), s -> loop.stop());
                 Signal.handle(new Signal("INT"), s -> loop.stop());
@@ -155,7 +156,7 @@ final class Daemon {
 
     private static FdOutput openOutput(String path, boolean perm) {
         try {
-            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, OUTPUT_BUFFERS, perm);
+            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, OUTPUT_BUFFERS, perm, Log::warn);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }

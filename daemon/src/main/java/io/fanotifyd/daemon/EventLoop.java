@@ -36,7 +36,7 @@ final class EventLoop {
 
     /** What the loop needs besides its groups; built by {@link Daemon}. */
     record Parts(Enricher notifyEnricher, Enricher permEnricher, Policy policy, RecordEncoder encoder,
-                 FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid) {}
+                 FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid, boolean notificationsFirst) {}
 
     private final FanotifyGroup notify;
     private final FanotifyGroup perm;
@@ -117,14 +117,7 @@ final class EventLoop {
     }
 
     private void flush() {
-        FdOutput output = parts.output();
-        output.flush(this::stopping);
-        long dropped = output.takeUnreportedDrops();
-        if (dropped > 0) {
-            parts.encoder().dropped(System.currentTimeMillis(), dropped, output.buffer());
-            output.recordAdded();
-            Log.warn("output too slow: " + dropped + " records dropped (permission events were answered)");
-        }
+        parts.output().flush(this::stopping);
     }
 
     private void drainNotifications() {
@@ -145,17 +138,23 @@ final class EventLoop {
         }
     }
 
+    /** A monotonic clock for windows, cooldowns and cache expiry; the wall clock is only for ts_ms. */
+    private static long monotonicMs() {
+        return System.nanoTime() / 1_000_000;
+    }
+
     private void process(MemorySegment buffer, long length, Enricher enricher) {
         batch++;
-        long nowMs = System.currentTimeMillis();
+        long wallMs = System.currentTimeMillis();
+        long nowMs = monotonicMs();
         cursor.reset(buffer, length);
         try {
             while (cursor.next()) {
                 int fd = cursor.fd();
                 int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
                 try {
-                    if (enricher.fill(cursor, event, batch, nowMs)) {
-                        report(nowMs, parts.policy().evaluate(event, alerts, nowMs), false);
+                    if (enricher.fill(cursor, event, batch, wallMs, nowMs)) {
+                        report(wallMs, nowMs, parts.policy().evaluate(event, alerts, nowMs), false);
                     }
                 } catch (RuntimeException e) {
                     counters.errors++;
@@ -176,12 +175,18 @@ final class EventLoop {
             if (n == 0) {
                 return;
             }
+            if (parts.notificationsFirst()) {
+                // A process's writes and creates are queued in the notification group before its next open
+                // reaches the permission group: count them first, or a burst is seen an open too late.
+                drainNotifications();
+            }
             batch++;
-            long nowMs = System.currentTimeMillis();
+            long wallMs = System.currentTimeMillis();
+            long nowMs = monotonicMs();
             cursor.reset(permBuffer, n);
             try {
                 while (cursor.next()) {
-                    answerAndReport(nowMs);
+                    answerAndReport(wallMs, nowMs);
                 }
             } catch (CorruptEventException e) {
                 // Cannot happen with a kernel buffer; if it did, the events after it cannot be found to be
@@ -192,7 +197,7 @@ final class EventLoop {
         }
     }
 
-    private void answerAndReport(long nowMs) {
+    private void answerAndReport(long wallMs, long nowMs) {
         int fd = cursor.fd();
         int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
         int decision = parts.failClosed() ? Policy.DENY : Policy.ALLOW;
@@ -200,7 +205,7 @@ final class EventLoop {
         try {
             if (cursor.pid() == parts.selfPid()) {
                 decision = Policy.ALLOW; // our own accesses: never wait on ourselves
-            } else if (parts.permEnricher().fillForDecision(cursor, event, nowMs)) {
+            } else if (parts.permEnricher().fillForDecision(cursor, event, batch, wallMs, nowMs)) {
                 decision = parts.policy().evaluate(event, alerts, nowMs);
                 report = true;
             } else {
@@ -221,8 +226,8 @@ final class EventLoop {
         }
         try {
             if (report) {
-                parts.permEnricher().completeAfterAnswer(cursor, event, batch, nowMs);
-                report(nowMs, decision, true);
+                parts.permEnricher().completeAfterAnswer(cursor, event);
+                report(wallMs, nowMs, decision, true);
             }
         } catch (RuntimeException e) {
             counters.errors++;
@@ -233,14 +238,14 @@ final class EventLoop {
     }
 
     /** Writes the event record (or overflow record), its alerts, and runs hooks; after any answer. */
-    private void report(long nowMs, int decision, boolean permission) {
+    private void report(long wallMs, long nowMs, int decision, boolean permission) {
         FdOutput output = parts.output();
         JsonWriter w = output.buffer();
         int mark = w.length();
         try {
             if (event.kind() == Event.KIND_OVERFLOW) {
                 counters.overflows++;
-                parts.encoder().overflow(nowMs, event.mask(), counters.overflows, w);
+                parts.encoder().overflow(wallMs, event.mask(), counters.overflows, w);
                 output.recordAdded();
                 Log.warn("kernel queue overflowed: events were lost (overflow #" + counters.overflows
                         + "); see --queue-size");

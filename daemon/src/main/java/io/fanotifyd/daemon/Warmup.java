@@ -70,7 +70,7 @@ final class Warmup {
                 cursor.reset(buf, len);
                 w.reset();
                 while (cursor.next()) {
-                    if (enricher.fill(cursor, event, i / 8, now)) {
+                    if (enricher.fill(cursor, event, i / 8, now, now)) {
                         policy.evaluate(event, alerts, now + i);
                         encoder.event(event, "observe", w);
                         for (int a = 0; a < alerts.size(); a++) {

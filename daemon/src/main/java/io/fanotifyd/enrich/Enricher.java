@@ -34,11 +34,13 @@ public final class Enricher {
     }
 
     /**
+     * @param wallMs the wall-clock time of the read (the record's {@code ts_ms})
+     * @param nowMs  a monotonic millisecond clock, for cache expiry (a wall-clock jump must not matter)
      * @return false if the event is not to be reported (the daemon's own, or outside a marked mount)
      */
-    public boolean fill(EventCursor c, Event ev, long batch, long nowMs) {
+    public boolean fill(EventCursor c, Event ev, long batch, long wallMs, long nowMs) {
         long mask = c.mask();
-        ev.reset(mask, c.pid(), nowMs);
+        ev.reset(mask, c.pid(), wallMs);
         if ((mask & EventMask.Q_OVERFLOW) != 0) {
             ev.kind = Event.KIND_OVERFLOW;
             return true;
@@ -68,15 +70,20 @@ public final class Enricher {
         return true;
     }
 
+    /** A process seen within this long is not read from /proc again for its next permission event. */
+    private static final long PERMISSION_PROCESS_MAX_AGE_MS = 100;
+
     /**
-     * The part of {@link #fill} a permission decision needs: the path from the event fd, nothing else (no
-     * {@code statx}, no {@code /proc}); the caller answers, then calls {@link #completeAfterAnswer}.
+     * The part of {@link #fill} a permission event needs before it is answered: the path from the event fd,
+     * and the process, read now because the opener is certainly alive while it waits for the answer (a
+     * short-lived one is often gone a moment later); at most one {@code /proc} read per process per 100 ms.
+     * The caller answers, then calls {@link #completeAfterAnswer}.
      *
      * @return false for the daemon's own events
      */
-    public boolean fillForDecision(EventCursor c, Event ev, long nowMs) {
+    public boolean fillForDecision(EventCursor c, Event ev, long batch, long wallMs, long nowMs) {
         long mask = c.mask();
-        ev.reset(mask, c.pid(), nowMs);
+        ev.reset(mask, c.pid(), wallMs);
         if ((mask & EventMask.Q_OVERFLOW) != 0) {
             ev.kind = Event.KIND_OVERFLOW;
             return true;
@@ -92,19 +99,16 @@ public final class Enricher {
                 unresolved++;
             }
         }
+        int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
+        ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs, PERMISSION_PROCESS_MAX_AGE_MS);
         return true;
     }
 
-    /** The rest of a permission event's enrichment, once it has been answered: is_dir and the process. */
-    public void completeAfterAnswer(EventCursor c, Event ev, long batch, long nowMs) {
-        if (ev.kind == Event.KIND_OVERFLOW) {
-            return;
-        }
-        if (c.fd() >= 0 && (ev.mask & FD_DIR_POSSIBLE) != 0) {
+    /** The rest of a permission event's enrichment, once it has been answered: is_dir. */
+    public void completeAfterAnswer(EventCursor c, Event ev) {
+        if (ev.kind != Event.KIND_OVERFLOW && c.fd() >= 0 && (ev.mask & FD_DIR_POSSIBLE) != 0) {
             ev.dir = resolver.isDirectory(c.fd());
         }
-        int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
-        ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs);
     }
 
     private boolean fillFid(EventCursor c, Event ev, long nowMs) {

@@ -66,7 +66,19 @@ public final class ProcessCache {
      * @return what is known of the process, or null
      */
     public ProcessInfo lookup(int pid, int pidfd, long batch, long nowMs) {
+        return lookup(pid, pidfd, batch, nowMs, -1);
+    }
+
+    /**
+     * As {@link #lookup(int, int, long, long)}, but an entry verified within the last {@code maxAgeMs} is used
+     * without reading {@code /proc} again, whatever the batch: for permission events, where every event is a
+     * batch of its own and the opener waits for the answer.
+     */
+    public ProcessInfo lookup(int pid, int pidfd, long batch, long nowMs, long maxAgeMs) {
         ProcessInfo e = entry(pid);
+        if (maxAgeMs >= 0 && e.commLength >= 0 && e.verifiedBatch >= 0 && nowMs - e.verifiedMs <= maxAgeMs) {
+            return e;
+        }
         boolean alive = pidfd >= 0 || pidfd == NO_PIDFD_INFO;
         if (alive) {
             if (e.verifiedBatch == batch && e.commLength >= 0) {

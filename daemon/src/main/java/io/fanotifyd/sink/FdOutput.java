@@ -26,8 +26,9 @@ import java.util.function.BooleanSupplier;
  *   <li>observe mode ({@code dropWhenFull=false}): {@link #flush} waits for one; nothing is lost, the kernel
  *       queue holds the events meanwhile;</li>
  *   <li>permission mode ({@code dropWhenFull=true}): the current buffer's records are dropped and counted
- *       ({@link #dropped()}), and the event thread goes on at once; the caller writes a {@code dropped} record
- *       as soon as the output moves again ({@link #takeUnreportedDrops()}).</li>
+ *       ({@link #dropped()}), and the event thread goes on at once. The writer thread writes a {@code dropped}
+ *       record with the count as soon as the output takes data again, so the count itself cannot be lost,
+ *       and one log line marks the start and one the end of each episode.</li>
  * </ul>
  */
 public final class FdOutput implements AutoCloseable {
@@ -52,10 +53,14 @@ public final class FdOutput implements AutoCloseable {
     private Chunk current;
     private volatile RuntimeException failure;
     private volatile long bytesWritten;
-    private long dropped;
-    private long reportedDrops;
+    private final java.util.concurrent.atomic.AtomicLong dropped = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.function.Consumer<String> warn;
+    private boolean dropping;
+    private boolean finished;
 
-    private FdOutput(String name, int fd, boolean ownsFd, int bufferBytes, int buffers, boolean dropWhenFull) {
+    private FdOutput(String name, int fd, boolean ownsFd, int bufferBytes, int buffers, boolean dropWhenFull,
+                     java.util.function.Consumer<String> warn) {
+        this.warn = warn;
         this.name = name;
         this.fd = fd;
         this.ownsFd = ownsFd;
@@ -74,14 +79,16 @@ public final class FdOutput implements AutoCloseable {
      *
      * @param buffers      buffers in flight, each of {@code bufferBytes} to start with (they grow if needed)
      * @param dropWhenFull permission mode: never wait for the output
+     * @param warn         where the start and end of a dropping episode are told
      */
-    public static FdOutput open(String path, int bufferBytes, int buffers, boolean dropWhenFull) {
+    public static FdOutput open(String path, int bufferBytes, int buffers, boolean dropWhenFull,
+                                java.util.function.Consumer<String> warn) {
         if ("-".equals(path)) {
-            return new FdOutput("stdout", 1, false, bufferBytes, buffers, dropWhenFull);
+            return new FdOutput("stdout", 1, false, bufferBytes, buffers, dropWhenFull, warn);
         }
         int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT
                 | Fanotify.O_CLOEXEC | Fanotify.O_LARGEFILE, 0640);
-        return new FdOutput(path, fd, true, bufferBytes, buffers, dropWhenFull);
+        return new FdOutput(path, fd, true, bufferBytes, buffers, dropWhenFull, warn);
     }
 
     /** Where the event thread appends records; call {@link #recordAdded()} after each whole record. */
@@ -121,25 +128,24 @@ public final class FdOutput implements AutoCloseable {
             throwIfFailed();
         }
         if (next == null) {
-            dropped += current.records;
+            if (!dropping) {
+                dropping = true;
+                warn.accept("output " + name + " is not keeping up: dropping records until it does (permission"
+                        + " events are still answered)");
+            }
+            dropped.addAndGet(current.records);
             current.writer.reset();
             current.records = 0;
             return;
         }
+        dropping = false;
         full.add(current);
         current = next;
     }
 
-    /** Records dropped since the last call (to be reported in a {@code dropped} record), and marks them told. */
-    public long takeUnreportedDrops() {
-        long n = dropped - reportedDrops;
-        reportedDrops = dropped;
-        return n;
-    }
-
     /** Records dropped because the output did not keep up (permission mode only). */
     public long dropped() {
-        return dropped;
+        return dropped.get();
     }
 
     public long bytesWritten() {
@@ -158,6 +164,9 @@ public final class FdOutput implements AutoCloseable {
     }
 
     private void writeLoop() {
+        RecordEncoder encoder = new RecordEncoder();
+        JsonWriter notice = new JsonWriter(256);
+        long reported = 0;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment staging = arena.allocate(1 << 20);
             while (true) {
@@ -165,11 +174,20 @@ public final class FdOutput implements AutoCloseable {
                 if (c == STOP) {
                     return;
                 }
-                int len = c.writer.length();
+                // Drops since the last write: told first, by the thread that now knows the output moves.
+                long lost = dropped.get() - reported;
+                notice.reset();
+                if (lost > 0) {
+                    encoder.dropped(System.currentTimeMillis(), lost, notice);
+                    reported += lost;
+                    warn.accept("output " + name + " is moving again: " + lost + " records were dropped");
+                }
+                int len = notice.length() + c.writer.length();
                 if (staging.byteSize() < len) {
                     staging = arena.allocate(Math.max(len, staging.byteSize() * 2));
                 }
-                MemorySegment.copy(c.writer.array(), 0, staging, JAVA_BYTE, 0, len);
+                MemorySegment.copy(notice.array(), 0, staging, JAVA_BYTE, 0, notice.length());
+                MemorySegment.copy(c.writer.array(), 0, staging, JAVA_BYTE, notice.length(), c.writer.length());
                 c.writer.reset();
                 c.records = 0;
                 free.add(c);
@@ -193,12 +211,17 @@ public final class FdOutput implements AutoCloseable {
      * @return false if the output did not take everything in time (records still in flight are lost then)
      */
     public boolean finish(long timeoutMs) {
-        if (current.writer.length() > 0) {
-            full.add(current);
+        if (!finished) {
+            finished = true;
+            if (current.writer.length() > 0) {
+                full.add(current);
+            }
+            full.add(STOP);
         }
-        full.add(STOP);
         try {
-            writerThread.join(timeoutMs);
+            if (timeoutMs > 0) { // join(0) would wait forever on an output that never moves
+                writerThread.join(timeoutMs);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -210,12 +233,11 @@ public final class FdOutput implements AutoCloseable {
         return failure;
     }
 
+    /** Stops the writer (waiting for nothing: call {@link #finish} first to keep what is buffered). */
     @Override
     public void close() {
-        if (writerThread.isAlive()) {
-            finish(0);
-            writerThread.interrupt();
-        }
+        finish(0);
+        writerThread.interrupt();
         if (ownsFd) {
             Libc.close(fd);
         }
