@@ -77,10 +77,9 @@ final class Daemon {
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
-            marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(), settings.filesystems(),
-                    fid, mask);
-            // After the notification marks (a start-up that fails there leaves no empty output file behind),
-            // before the permission marks: from then on, a file this thread opens could wait for its own answer.
+            // Everything slow happens before the first mark, so that all marks appear together and readers of
+            // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
+            // then on a file this thread opened could wait for its own answer.
             try (FdOutput output = openOutput(outputPath, perm);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
@@ -98,8 +97,18 @@ final class Daemon {
                 int wakeFd = Syscalls.eventfd();
                 if (permGroup != null) {
                     Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
-                    marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
-                            settings.filesystems(), false, permMask);
+                }
+                try {
+                    // Permission marks first: the security-relevant one is in place before anything is reported.
+                    if (permGroup != null) {
+                        marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
+                                settings.filesystems(), false, permMask);
+                    }
+                    marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(),
+                            settings.filesystems(), fid, mask);
+                } catch (StartupException e) {
+                    output.removeIfCreatedAndEmpty();
+                    throw e;
                 }
                 EventLoop.Counters counters = new EventLoop.Counters();
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,

@@ -86,9 +86,33 @@ public final class FdOutput implements AutoCloseable {
         if ("-".equals(path)) {
             return new FdOutput("stdout", 1, false, bufferBytes, buffers, dropWhenFull, warn);
         }
-        int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT
-                | Fanotify.O_CLOEXEC | Fanotify.O_LARGEFILE, 0640);
-        return new FdOutput(path, fd, true, bufferBytes, buffers, dropWhenFull, warn);
+        int flags = Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CLOEXEC | Fanotify.O_LARGEFILE;
+        // O_EXCL first: knowing we created the file lets a failed start-up remove it again.
+        boolean created = true;
+        int fd;
+        try {
+            fd = Syscalls.open(path, flags | Fanotify.O_CREAT | Fanotify.O_EXCL, 0640);
+        } catch (io.fanotifyd.kernel.NativeCallException e) {
+            if (e.errno() != io.fanotifyd.kernel.Errno.EEXIST) {
+                throw e;
+            }
+            created = false;
+            fd = Syscalls.open(path, flags | Fanotify.O_CREAT, 0640);
+        }
+        FdOutput out = new FdOutput(path, fd, true, bufferBytes, buffers, dropWhenFull, warn);
+        out.created = created;
+        return out;
+    }
+
+    private boolean created;
+
+    /** After a failed start-up: removes the output file if this process created it and wrote nothing. */
+    public void removeIfCreatedAndEmpty() {
+        if (created && bytesWritten == 0 && current.writer.length() == 0) {
+            try (Arena arena = Arena.ofConfined()) {
+                Libc.unlink(Libc.cString(arena, name));
+            }
+        }
     }
 
     /** Where the event thread appends records; call {@link #recordAdded()} after each whole record. */
