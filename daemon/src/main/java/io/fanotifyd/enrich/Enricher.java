@@ -39,16 +39,11 @@ public final class Enricher {
      * @return false if the event is not to be reported (the daemon's own, or outside a marked mount)
      */
     public boolean fill(EventCursor c, Event ev, long batch, long wallMs, long nowMs) {
-        long mask = c.mask();
-        ev.reset(mask, c.pid(), wallMs);
-        if ((mask & EventMask.Q_OVERFLOW) != 0) {
-            ev.kind = Event.KIND_OVERFLOW;
-            return true;
+        int start = start(c, ev, wallMs);
+        if (start != CONTINUE) {
+            return start == REPORT;
         }
-        if (ev.pid == selfPid) {
-            ownEvents++;
-            return false;
-        }
+        long mask = ev.mask;
         if (fidMode) {
             if (!fillFid(c, ev, nowMs)) {
                 outOfScope++;
@@ -82,15 +77,9 @@ public final class Enricher {
      * @return false for the daemon's own events
      */
     public boolean fillForDecision(EventCursor c, Event ev, long batch, long wallMs, long nowMs) {
-        long mask = c.mask();
-        ev.reset(mask, c.pid(), wallMs);
-        if ((mask & EventMask.Q_OVERFLOW) != 0) {
-            ev.kind = Event.KIND_OVERFLOW;
-            return true;
-        }
-        if (ev.pid == selfPid) {
-            ownEvents++;
-            return false;
+        int start = start(c, ev, wallMs);
+        if (start != CONTINUE) {
+            return start == REPORT;
         }
         if (c.fd() >= 0) {
             if (resolver.resolveFd(c.fd())) {
@@ -109,6 +98,25 @@ public final class Enricher {
         if (ev.kind != Event.KIND_OVERFLOW && c.fd() >= 0 && (ev.mask & FD_DIR_POSSIBLE) != 0) {
             ev.dir = resolver.isDirectory(c.fd());
         }
+    }
+
+    private static final int CONTINUE = 0;
+    private static final int REPORT = 1;
+    private static final int SKIP = 2;
+
+    /** Resets {@code ev} for the event under {@code c}: an overflow is reported as is, our own is skipped. */
+    private int start(EventCursor c, Event ev, long wallMs) {
+        long mask = c.mask();
+        ev.reset(mask, c.pid(), wallMs);
+        if ((mask & EventMask.Q_OVERFLOW) != 0) {
+            ev.kind = Event.KIND_OVERFLOW;
+            return REPORT;
+        }
+        if (ev.pid == selfPid) {
+            ownEvents++;
+            return SKIP;
+        }
+        return CONTINUE;
     }
 
     private boolean fillFid(EventCursor c, Event ev, long nowMs) {

@@ -90,10 +90,7 @@ public final class RecordEncoder {
         w.name(PID);
         w.number(ev.pid());
         ProcessInfo p = ev.process();
-        w.name(COMM);
-        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
-        w.name(EXE);
-        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        int processInvalid = process(p, w);
         PathRef path = ev.path();
         w.name(PATH);
         boolean pathOk = path(path, w);
@@ -111,12 +108,7 @@ public final class RecordEncoder {
         }
         w.name(SEQ);
         w.number(++seq);
-        if (!commOk) {
-            base64(w, COMM_B64, p.comm(), p.commLength());
-        }
-        if (!exeOk) {
-            base64(w, EXE_B64, p.exe(), p.exeLength());
-        }
+        processBase64(p, processInvalid, w);
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
         }
@@ -149,10 +141,7 @@ public final class RecordEncoder {
         w.name(PID);
         w.number(ev.pid());
         ProcessInfo p = ev.process();
-        w.name(COMM);
-        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
-        w.name(EXE);
-        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        int processInvalid = process(p, w);
         PathRef path = alerts.path(i);
         w.name(PATH);
         boolean pathOk = path(path, w);
@@ -166,12 +155,7 @@ public final class RecordEncoder {
         }
         w.name(EVENT_SEQ);
         w.number(seq);
-        if (!commOk) {
-            base64(w, COMM_B64, p.comm(), p.commLength());
-        }
-        if (!exeOk) {
-            base64(w, EXE_B64, p.exe(), p.exeLength());
-        }
+        processBase64(p, processInvalid, w);
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
         }
@@ -225,6 +209,28 @@ public final class RecordEncoder {
             w.bytes(n, 0, n.length);
         }
         w.endString();
+    }
+
+    private static final int COMM_INVALID = 1;
+    private static final int EXE_INVALID = 2;
+
+    /** Writes the {@code comm} and {@code exe} fields; returns which of them were not valid UTF-8. */
+    private static int process(ProcessInfo p, JsonWriter w) {
+        w.name(COMM);
+        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
+        w.name(EXE);
+        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        return (commOk ? 0 : COMM_INVALID) | (exeOk ? 0 : EXE_INVALID);
+    }
+
+    /** The lossless {@code comm_b64}/{@code exe_b64} additions for what {@link #process} found invalid. */
+    private static void processBase64(ProcessInfo p, int invalid, JsonWriter w) {
+        if ((invalid & COMM_INVALID) != 0) {
+            base64(w, COMM_B64, p.comm(), p.commLength());
+        }
+        if ((invalid & EXE_INVALID) != 0) {
+            base64(w, EXE_B64, p.exe(), p.exeLength());
+        }
     }
 
     private static boolean nullValue(JsonWriter w) {
