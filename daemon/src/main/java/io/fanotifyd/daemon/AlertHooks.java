@@ -58,6 +58,9 @@ final class AlertHooks implements AutoCloseable {
             env.put("FAN_REASON", alerts.reason(i));
             env.put("FAN_TS_MS", Long.toString(ev.tsMs()));
             env.put("FAN_EVENT_SEQ", Long.toString(eventSeq));
+            io.fanotifyd.enrich.JobIndex.Root job = ev.jobOf(alerts.path(i));
+            env.put("FAN_JOB_ID", job == null ? "" : job.jobId());
+            env.put("FAN_PATH_ROLE", job == null ? "" : job.role());
             if (Alerts.BURST.equals(alerts.kind(i))) {
                 env.put("FAN_COUNT", Integer.toString(alerts.count(i)));
                 env.put("FAN_WINDOW_MS", Long.toString(alerts.windowMs(i)));

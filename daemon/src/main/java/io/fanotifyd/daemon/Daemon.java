@@ -6,6 +6,7 @@ import io.fanotifyd.enrich.DirPathCache;
 import io.fanotifyd.enrich.Enricher;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
+import io.fanotifyd.enrich.JobIndex;
 import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventMask;
@@ -86,10 +87,11 @@ final class Daemon {
                          new HookCooldown(policySettings.hookCooldownMs(), 65536))).orElse(null)) {
                 DirPathCache dirs = new DirPathCache(16384, 1000);
                 ProcessCache processes = new ProcessCache(8192, 1000, arena);
+                JobIndex jobs = jobIndex(settings.jobs());
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
-                        processes, scope);
+                        processes, scope, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
-                        new HandleResolver(filesystems, arena), processes, new MountScope()) : null;
+                        new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384),
@@ -151,6 +153,35 @@ final class Daemon {
                         + " alerts caused by hooks themselves"));
                 return 0;
             }
+        }
+    }
+
+    /**
+     * The jobs' directories as the kernel names them: symlinks resolved where the directory exists (event
+     * paths are resolved too), else as given, without trailing slashes.
+     */
+    static JobIndex jobIndex(java.util.List<Settings.Job> jobs) {
+        java.util.List<JobIndex.Root> roots = new java.util.ArrayList<>();
+        for (Settings.Job job : jobs) {
+            for (Settings.JobRoot r : job.roots()) {
+                String path;
+                try {
+                    path = Syscalls.realPath(r.path());
+                } catch (NativeCallException e) {
+                    path = r.path();
+                    Log.info("job " + job.id() + " " + r.role() + " " + path + " does not exist (yet): "
+                            + e.getMessage());
+                }
+                while (path.length() > 1 && path.endsWith("/")) {
+                    path = path.substring(0, path.length() - 1);
+                }
+                roots.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(path), job.id(), r.role()));
+            }
+        }
+        try {
+            return new JobIndex(roots);
+        } catch (IllegalArgumentException e) {
+            throw new StartupException("jobs: " + e.getMessage());
         }
     }
 

@@ -10,6 +10,7 @@ import io.fanotifyd.enrich.Enricher;
 import io.fanotifyd.enrich.Event;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
+import io.fanotifyd.enrich.JobIndex;
 import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
@@ -45,7 +46,8 @@ final class Warmup {
             DirPathCache dirs = new DirPathCache(64, Long.MAX_VALUE);
             HandleResolver resolver = new HandleResolver(none, arena);
             Enricher enricher = new Enricher(fid, -1, dirs, resolver, new ProcessCache(64, 1000, arena),
-                    new MountScope());
+                    new MountScope(), new JobIndex(List.of(new JobIndex.Root(
+                            "/warm".getBytes(StandardCharsets.US_ASCII), "warm", "rootfs"))));
             EventCursor cursor = new EventCursor();
             Event event = new Event();
             RecordEncoder encoder = new RecordEncoder();

@@ -19,12 +19,14 @@ public final class Enricher {
     private final HandleResolver resolver;
     private final ProcessCache processes;
     private final MountScope scope;
+    private final JobIndex jobs;
     private long ownEvents;
     private long outOfScope;
     private long unresolved;
 
     public Enricher(boolean fidMode, int selfPid, DirPathCache dirs, HandleResolver resolver,
-                    ProcessCache processes, MountScope scope) {
+                    ProcessCache processes, MountScope scope, JobIndex jobs) {
+        this.jobs = jobs;
         this.fidMode = fidMode;
         this.selfPid = selfPid;
         this.dirs = dirs;
@@ -62,7 +64,15 @@ public final class Enricher {
         }
         int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
         ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs);
+        tagJobs(ev);
         return true;
+    }
+
+    private void tagJobs(Event ev) {
+        if (!jobs.isEmpty()) {
+            ev.job = jobs.lookup(ev.path);
+            ev.oldJob = ev.rename ? jobs.lookup(ev.oldPath) : null;
+        }
     }
 
     /** A process seen within this long is not read from /proc again for its next permission event. */
@@ -90,6 +100,7 @@ public final class Enricher {
         }
         int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
         ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs, PERMISSION_PROCESS_MAX_AGE_MS);
+        tagJobs(ev);
         return true;
     }
 

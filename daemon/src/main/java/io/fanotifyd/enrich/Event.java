@@ -17,8 +17,12 @@ public final class Event {
     final PathRef path = new PathRef();
     final PathRef oldPath = new PathRef();
     boolean rename;
+    JobIndex.Root job;
+    JobIndex.Root oldJob;
 
     void reset(long mask, int pid, long tsMs) {
+        this.job = null;
+        this.oldJob = null;
         this.kind = KIND_EVENT;
         this.mask = mask;
         this.pid = pid;
@@ -69,5 +73,20 @@ public final class Event {
 
     public PathRef oldPath() {
         return oldPath;
+    }
+
+    /** The job root containing {@link #path()}, or null. */
+    public JobIndex.Root job() {
+        return job;
+    }
+
+    /** The job root containing {@link #oldPath()} (renames), or null. */
+    public JobIndex.Root oldJob() {
+        return oldJob;
+    }
+
+    /** The job root of one of this event's paths. */
+    public JobIndex.Root jobOf(PathRef p) {
+        return p == oldPath ? oldJob : job;
     }
 }

@@ -1,6 +1,7 @@
 package io.fanotifyd.sink;
 
 import io.fanotifyd.enrich.Event;
+import io.fanotifyd.enrich.JobIndex;
 import io.fanotifyd.enrich.PathRef;
 import io.fanotifyd.enrich.ProcessInfo;
 import io.fanotifyd.kernel.EventMask;
@@ -40,6 +41,8 @@ public final class RecordEncoder {
     private static final byte[] OLD_NAME_B64 = JsonWriter.key("old_name_b64");
     private static final byte[] OVERFLOWS = JsonWriter.key("overflows");
     private static final byte[] SEQ = JsonWriter.key("seq");
+    private static final byte[] OLD_JOB_ID = JsonWriter.key("old_job_id");
+    private static final byte[] OLD_PATH_ROLE = JsonWriter.key("old_path_role");
     private static final byte[] KIND = JsonWriter.key("kind");
     private static final byte[] REASON = JsonWriter.key("reason");
     private static final byte[] COUNT = JsonWriter.key("count");
@@ -83,10 +86,7 @@ public final class RecordEncoder {
         events(ev.mask(), w);
         w.name(DECISION);
         w.string(decision);
-        w.name(JOB_ID);
-        w.nullValue();
-        w.name(PATH_ROLE);
-        w.nullValue();
+        job(ev.job(), JOB_ID, PATH_ROLE, w);
         w.name(PID);
         w.number(ev.pid());
         ProcessInfo p = ev.process();
@@ -105,6 +105,7 @@ public final class RecordEncoder {
             oldPathOk = path(ev.oldPath(), w);
             w.name(OLD_NAME);
             oldNameOk = name(ev.oldPath(), w);
+            job(ev.oldJob(), OLD_JOB_ID, OLD_PATH_ROLE, w);
         }
         w.name(SEQ);
         w.number(++seq);
@@ -155,6 +156,7 @@ public final class RecordEncoder {
         }
         w.name(EVENT_SEQ);
         w.number(seq);
+        job(ev.jobOf(path), JOB_ID, PATH_ROLE, w);
         processBase64(p, processInvalid, w);
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
@@ -209,6 +211,20 @@ public final class RecordEncoder {
             w.bytes(n, 0, n.length);
         }
         w.endString();
+    }
+
+    /** {@code job_id} and {@code path_role}: the root's, or null and null. */
+    private static void job(JobIndex.Root root, byte[] idKey, byte[] roleKey, JsonWriter w) {
+        w.name(idKey);
+        if (root == null) {
+            w.nullValue();
+            w.name(roleKey);
+            w.nullValue();
+        } else {
+            w.string(root.jobId());
+            w.name(roleKey);
+            w.string(root.role());
+        }
     }
 
     private static final int COMM_INVALID = 1;

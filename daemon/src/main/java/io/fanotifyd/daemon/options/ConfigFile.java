@@ -23,7 +23,8 @@ import java.util.List;
  */
 final class ConfigFile {
     /** A parsed line: the option and its typed value. */
-    record Entry(Option option, Object value) {}
+    /** One line's setting; {@code where} is {@code FILE:LINE}, for errors found when it is applied. */
+    record Entry(Option option, Object value, String where) {}
 
     // Guards against "-c /dev/zero" without refusing pipes such as "-c <(generate-config)".
     static final int MAX_BYTES = 4 << 20;
@@ -125,7 +126,7 @@ final class ConfigFile {
         if (!option.supported()) {
             throw new UsageException(where + ": " + key + ": not supported yet");
         }
-        return new Entry(option, parsed);
+        return new Entry(option, parsed, where);
     }
 
     private static String stripComment(String line) {

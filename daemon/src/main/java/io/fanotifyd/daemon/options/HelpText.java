@@ -52,6 +52,11 @@ public final class HelpText {
                 + "Then a value given on the command line replaces the config file's, and repeatable options ("
                 + repeatables() + ") from both are combined, config file first; each -v adds one to the "
                 + "config file's verbose level. Relative paths are resolved against the current directory.");
+        out.append('\n');
+        paragraph(out, "Jobs: each job (job ID) owns the rootfs, workspace, export and cache entries that follow it, "
+                + "up to the next job; command-line entries continue the config file's last job unless a --job "
+                + "comes first. Events under a job's directory carry its job_id and the directory's role "
+                + "(path_role); the longest matching directory wins.");
         return out.toString();
     }
 

@@ -72,16 +72,17 @@ public enum Option {
             "in permission mode, deny the permission events that raise an alert, and the opens of a "
                     + "process in a write burst", ""),
 
-    JOB("job", "", Kind.TEXT, "ID", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
-            "tag events in the job's directories with job_id ID", ""),
-    ROOTFS("rootfs", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
-            "the job's root directory", ""),
-    WORKSPACE("workspace", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
-            "the job's workspace directory", ""),
-    EXPORT("export", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
-            "the job's export directory", ""),
-    CACHE("cache", "", Kind.PATH, "PATH", Group.JOBS, Repeat.ONCE, Support.NOT_YET,
-            "the job's cache directory", ""),
+    JOB("job", "", Kind.TEXT, "ID", Group.JOBS, Repeat.MANY, Support.YES,
+            "start job ID: the rootfs, workspace, export and cache after it (up to the next job) are its "
+                    + "directories; events under them carry job_id ID and their path_role", ""),
+    ROOTFS("rootfs", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
+            "the current job's root filesystem (repeatable)", ""),
+    WORKSPACE("workspace", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
+            "the current job's workspace (repeatable)", ""),
+    EXPORT("export", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
+            "the current job's export directory (repeatable)", ""),
+    CACHE("cache", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
+            "the current job's cache directory (repeatable)", ""),
 
     CONFIG("config", "c", Kind.PATH, "FILE", Group.GENERAL, Repeat.ONCE, Support.YES,
             "load settings from FILE (command line only; at most once)", ""),

@@ -64,11 +64,12 @@ public final class OptionParser {
         if (config != null) {
             // Messages name the file as typed, like compilers do; Settings.config keeps the absolute path.
             for (ConfigFile.Entry e : ConfigFile.load((String) config.value(), config.text(), base)) {
-                builder.apply(e.option(), e.value(), SettingsBuilder.Source.CONFIG_FILE);
+                builder.apply(e.option(), e.value(), SettingsBuilder.Source.CONFIG_FILE, e.where() + ": "
+                        + e.option().configKey().orElseThrow());
             }
         }
         for (Occurrence o : occurrences) {
-            builder.apply(o.option(), o.value(), SettingsBuilder.Source.COMMAND_LINE);
+            builder.apply(o.option(), o.value(), SettingsBuilder.Source.COMMAND_LINE, o.flag());
         }
         return builder.build();
     }

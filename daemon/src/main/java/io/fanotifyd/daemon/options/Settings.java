@@ -41,7 +41,14 @@ public record Settings(
         int verbosity,
         EventSelection events,
         QueueSize queueSize,
-        Policy policy) {
+        Policy policy,
+        List<Job> jobs) {
+
+    /** One root of a job: its role ("rootfs", "workspace", "export" or "cache") and its absolute path. */
+    public record JobRoot(String role, String path) {}
+
+    /** A job ({@code job ID} and the directories after it), in the order given. */
+    public record Job(String id, List<JobRoot> roots) {}
 
     /**
      * Alerts and permission mode.
@@ -83,13 +90,14 @@ public record Settings(
         Objects.requireNonNull(events, "events");
         Objects.requireNonNull(queueSize, "queueSize");
         Objects.requireNonNull(policy, "policy");
+        jobs = List.copyOf(jobs);
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
-                Policy.DEFAULT);
+                Policy.DEFAULT, List.of());
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

@@ -31,6 +31,7 @@ final class SettingsBuilder {
     private boolean perm;
     private boolean denyOnAlert;
     private boolean failClosed;
+    private final List<Settings.Job> jobs = new ArrayList<>();
 
     SettingsBuilder action(Action a) {
         this.action = a;
@@ -43,7 +44,8 @@ final class SettingsBuilder {
      * returned for {@code option}.
      */
     @SuppressWarnings("unchecked")
-    void apply(Option option, Object value, Source source) {
+    /** @param where how to name this setting in an error: {@code --flag} or {@code FILE:LINE: key} */
+    void apply(Option option, Object value, Source source, String where) {
         if (!option.supported()) {
             throw new IllegalStateException(option + " is not supported and must be rejected before apply");
         }
@@ -76,7 +78,22 @@ final class SettingsBuilder {
             case PERM -> perm = (Boolean) value;
             case DENY_ON_ALERT -> denyOnAlert = (Boolean) value;
             case FAIL_CLOSED -> failClosed = (Boolean) value;
-            case SOCKET, JOB, ROOTFS, WORKSPACE, EXPORT, CACHE ->
+            case JOB -> {
+                String id = (String) value;
+                for (Settings.Job j : jobs) {
+                    if (j.id().equals(id)) {
+                        throw new UsageException(where + ": job '" + id + "' is defined twice");
+                    }
+                }
+                jobs.add(new Settings.Job(id, new ArrayList<>()));
+            }
+            case ROOTFS, WORKSPACE, EXPORT, CACHE -> {
+                if (jobs.isEmpty()) {
+                    throw new UsageException(where + ": needs a job before it (job ID, then its directories)");
+                }
+                jobs.getLast().roots().add(new Settings.JobRoot(option.longName(), (String) value));
+            }
+            case SOCKET ->
                     throw new IllegalStateException(option + " has no setting yet");
         }
     }
@@ -84,6 +101,7 @@ final class SettingsBuilder {
     Settings build() {
         return new Settings(action, config, watches, mounts, filesystems, output, pidFile, logFile, foreground,
                 noFid, verbosity, events, queueSize, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
-                        hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed));
+                        hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
+                jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList());
     }
 }

@@ -364,13 +364,27 @@ class CommandLineTest {
 
     @Test
     void laterOptionsAreTheOnesTheSpecNames() {
-        assertEquals(List.of("socket", "job", "rootfs", "workspace", "export", "cache"),
+        assertEquals(List.of("socket"),
                 unsupported().map(Option::longName).toList());
     }
 
     @Test
     void aBadValueOfALaterOptionIsReportedAsSuch() {
         assertUsage("--socket: missing argument PATH", "--socket");
+    }
+
+    @Test
+    void jobsTakeTheDirectoriesThatFollowThem() {
+        Settings s = parse("--job", "a", "--rootfs", "/a/root", "--workspace", "ws", "--job", "b", "--cache", "/c",
+                "--export", "/b/out", "--cache", "/c2");
+        assertEquals(List.of(
+                new Settings.Job("a", List.of(new Settings.JobRoot("rootfs", "/a/root"),
+                        new Settings.JobRoot("workspace", "/home/u/work/ws"))),
+                new Settings.Job("b", List.of(new Settings.JobRoot("cache", "/c"),
+                        new Settings.JobRoot("export", "/b/out"), new Settings.JobRoot("cache", "/c2")))),
+                s.jobs());
+        assertUsage("--rootfs: needs a job before it (job ID, then its directories)", "--rootfs", "/r");
+        assertUsage("--job: job 'a' is defined twice", "--job", "a", "--job", "a");
         assertUsage("--job: empty value", "--job=");
     }
 

@@ -43,7 +43,8 @@ class OptionTableTest {
 
     @Test
     void repeatableOptions() {
-        assertEquals(Set.of(Option.WATCH, Option.MOUNT, Option.FILESYSTEM, Option.CANARY, Option.VERBOSE),
+        assertEquals(Set.of(Option.WATCH, Option.MOUNT, Option.FILESYSTEM, Option.CANARY, Option.VERBOSE,
+                        Option.JOB, Option.ROOTFS, Option.WORKSPACE, Option.EXPORT, Option.CACHE),
                 Set.copyOf(Arrays.stream(Option.values()).filter(Option::repeatable).toList()));
     }
 
