@@ -21,6 +21,7 @@ import io.fanotifyd.policy.Policy;
 import io.fanotifyd.sink.FdOutput;
 import io.fanotifyd.sink.HookRunner;
 import io.fanotifyd.sink.RecordEncoder;
+import io.fanotifyd.sink.SocketHub;
 
 import java.lang.foreign.Arena;
 
@@ -82,6 +83,7 @@ final class Daemon {
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
             try (FdOutput output = openOutput(outputPath, perm);
+                 SocketHub hub = openSocket(settings.socket());
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536))).orElse(null)) {
@@ -96,6 +98,9 @@ final class Daemon {
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384),
                         policySettings.denyOnAlert(), (mask & EventMask.RENAME) != 0);
+                if (hub != null) {
+                    output.subscribers(hub);
+                }
                 int wakeFd = Syscalls.eventfd();
                 if (permGroup != null) {
                     Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
@@ -191,6 +196,29 @@ final class Daemon {
         }
         if (!p.perm() && p.failClosed()) {
             Log.warn("fail_closed has no effect without perm");
+        }
+    }
+
+    static final int SOCKET_MAX_SUBSCRIBERS = 64;
+    static final long SOCKET_BACKLOG_BYTES = 8L << 20;
+
+    private static SocketHub openSocket(Settings.Socket s) {
+        if (s.path().isEmpty()) {
+            return null;
+        }
+        String path = s.path().get();
+        int gid = -1;
+        if (s.group().isPresent()) {
+            String g = s.group().get();
+            gid = g.matches("[0-9]+") ? Integer.parseInt(g) : io.fanotifyd.kernel.Libc.groupId(g);
+            if (gid < 0) {
+                throw new StartupException("--socket-group " + g + ": no such group");
+            }
+        }
+        try {
+            return SocketHub.open(path, s.mode(), gid, SOCKET_MAX_SUBSCRIBERS, SOCKET_BACKLOG_BYTES, Log::info);
+        } catch (NativeCallException | IllegalArgumentException e) {
+            throw new StartupException("--socket " + path + ": " + e.getMessage());
         }
     }
 

@@ -37,6 +37,9 @@ public final class Main {
                 System.out.println("fanotifyd " + VERSION);
                 return 0;
             }
+            if (settings.subscribe().isPresent()) {
+                return Subscribe.run(settings.subscribe().get());
+            }
             if (!settings.hasMarks()) {
                 throw new UsageException("nothing to watch: give --watch, --mount or --filesystem (see --help)");
             }

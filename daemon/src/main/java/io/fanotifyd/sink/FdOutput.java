@@ -57,6 +57,12 @@ public final class FdOutput implements AutoCloseable {
     private final java.util.function.Consumer<String> warn;
     private boolean dropping;
     private boolean finished;
+    private volatile SocketHub hub;
+
+    /** Subscribers that get every byte written from now on (set once, before events flow). */
+    public void subscribers(SocketHub hub) {
+        this.hub = hub;
+    }
 
     private FdOutput(String name, int fd, boolean ownsFd, int bufferBytes, int buffers, boolean dropWhenFull,
                      java.util.function.Consumer<String> warn) {
@@ -212,6 +218,7 @@ public final class FdOutput implements AutoCloseable {
                 }
                 MemorySegment.copy(notice.array(), 0, staging, JAVA_BYTE, 0, notice.length());
                 MemorySegment.copy(c.writer.array(), 0, staging, JAVA_BYTE, notice.length(), c.writer.length());
+                int records = c.records + (lost > 0 ? 1 : 0);
                 c.writer.reset();
                 c.records = 0;
                 free.add(c);
@@ -219,6 +226,10 @@ public final class FdOutput implements AutoCloseable {
                     try {
                         Syscalls.writeFully(fd, staging, len, "output " + name);
                         bytesWritten += len;
+                        SocketHub h = hub;
+                        if (h != null) {
+                            h.publish(staging, len, records);
+                        }
                     } catch (RuntimeException e) {
                         failure = e;
                     }

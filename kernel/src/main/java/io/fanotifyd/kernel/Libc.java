@@ -585,4 +585,96 @@ public final class Libc {
             throw rethrow(t);
         }
     }
+
+    private static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle BIND = errnoCall("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle ACCEPT4 = errnoCall("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
+    private static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle GETSOCKOPT =
+            errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+
+    public static int socket(int domain, int type, int protocol) {
+        try {
+            return (int) SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int bind(int fd, MemorySegment addr, int len) {
+        try {
+            return (int) BIND.invokeExact(CAPTURE.get(), fd, addr, len);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int listen(int fd, int backlog) {
+        try {
+            return (int) LISTEN.invokeExact(CAPTURE.get(), fd, backlog);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int accept4(int fd, MemorySegment addr, MemorySegment len, int flags) {
+        try {
+            return (int) ACCEPT4.invokeExact(CAPTURE.get(), fd, addr, len, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int connect(int fd, MemorySegment addr, int len) {
+        try {
+            return (int) CONNECT.invokeExact(CAPTURE.get(), fd, addr, len);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getsockopt(int fd, int level, int name, MemorySegment value, MemorySegment len) {
+        try {
+            return (int) GETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int chmod(MemorySegment path, int mode) {
+        try {
+            return (int) CHMOD.invokeExact(CAPTURE.get(), path, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int chown(MemorySegment path, int uid, int gid) {
+        try {
+            return (int) CHOWN.invokeExact(CAPTURE.get(), path, uid, gid);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static final MethodHandle GETGRNAM = errnoCall("getgrnam", ADDRESS, ADDRESS);
+
+    /**
+     * The gid of group {@code name} ({@code getgrnam}, so NSS sources count), or -1 if there is none.
+     * {@code struct group} starts with two pointers, then {@code gid_t gr_gid}.
+     */
+    public static int groupId(String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment g = (MemorySegment) GETGRNAM.invokeExact(CAPTURE.get(), cString(arena, name));
+            if (g.equals(MemorySegment.NULL)) {
+                return -1;
+            }
+            return g.reinterpret(24).get(JAVA_INT, 16);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }

@@ -42,7 +42,20 @@ public record Settings(
         EventSelection events,
         QueueSize queueSize,
         Policy policy,
-        List<Job> jobs) {
+        List<Job> jobs,
+        Socket socket,
+        Optional<String> subscribe) {
+
+    /**
+     * Subscribers.
+     *
+     * @param path  {@code --socket}: where to listen, if at all
+     * @param mode  {@code --socket-mode}, 0660 by default
+     * @param group {@code --socket-group}: name or number
+     */
+    public record Socket(Optional<String> path, int mode, Optional<String> group) {
+        public static final Socket NONE = new Socket(Optional.empty(), 0660, Optional.empty());
+    }
 
     /** One root of a job: its role ("rootfs", "workspace", "export" or "cache") and its absolute path. */
     public record JobRoot(String role, String path) {}
@@ -91,13 +104,15 @@ public record Settings(
         Objects.requireNonNull(queueSize, "queueSize");
         Objects.requireNonNull(policy, "policy");
         jobs = List.copyOf(jobs);
+        Objects.requireNonNull(socket, "socket");
+        Objects.requireNonNull(subscribe, "subscribe");
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
-                Policy.DEFAULT, List.of());
+                Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty());
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

@@ -32,6 +32,17 @@ final class SettingsBuilder {
     private boolean denyOnAlert;
     private boolean failClosed;
     private final List<Settings.Job> jobs = new ArrayList<>();
+    private Optional<String> socket = Optional.empty();
+    private int socketMode = 0660;
+    private Optional<String> socketGroup = Optional.empty();
+    private Optional<String> subscribe = Optional.empty();
+
+    private static int octalMode(String text, String where) {
+        if (!text.matches("0?[0-7]{1,4}")) {
+            throw new UsageException(where + ": not an octal mode: '" + text + "'");
+        }
+        return Integer.parseInt(text, 8);
+    }
 
     SettingsBuilder action(Action a) {
         this.action = a;
@@ -93,8 +104,10 @@ final class SettingsBuilder {
                 }
                 jobs.getLast().roots().add(new Settings.JobRoot(option.longName(), (String) value));
             }
-            case SOCKET ->
-                    throw new IllegalStateException(option + " has no setting yet");
+            case SOCKET -> socket = Optional.of((String) value);
+            case SOCKET_MODE -> socketMode = octalMode((String) value, where);
+            case SOCKET_GROUP -> socketGroup = Optional.of((String) value);
+            case SUBSCRIBE -> subscribe = Optional.of((String) value);
         }
     }
 
@@ -102,6 +115,7 @@ final class SettingsBuilder {
         return new Settings(action, config, watches, mounts, filesystems, output, pidFile, logFile, foreground,
                 noFid, verbosity, events, queueSize, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
                         hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
-                jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList());
+                jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
+                new Settings.Socket(socket, socketMode, socketGroup), subscribe);
     }
 }
