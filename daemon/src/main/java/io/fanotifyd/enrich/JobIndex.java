@@ -34,6 +34,10 @@ public final class JobIndex {
         Root slash = null;
         for (Root r : roots) {
             if (r.path.length == 1 && r.path[0] == '/') {
+                if (slash != null) {
+                    throw new IllegalArgumentException("the same directory is given twice: / (job " + slash.jobId
+                            + " " + slash.role + ", job " + r.jobId + " " + r.role + ")");
+                }
                 slash = r;
                 continue;
             }
