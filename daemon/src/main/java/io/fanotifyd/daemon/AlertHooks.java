@@ -30,16 +30,22 @@ final class AlertHooks implements AutoCloseable {
     private long suppressedByCooldown;
     private long suppressedHookOwn;
 
-    AlertHooks(HookRunner runner, HookCooldown cooldown) {
+    private final int selfPid;
+
+    AlertHooks(HookRunner runner, HookCooldown cooldown, int selfPid) {
+        this.selfPid = selfPid;
         this.runner = runner;
         this.cooldown = cooldown;
     }
 
     void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
         ProcessInfo p = ev.process();
-        // A hook's shell leads its own process group, so its pid is a hook group too: that catches a hook
-        // that had already exited (no process info) when its own event was read.
-        if (runner.isHookProcessGroup(ev.pid()) || (p != null && runner.isHookProcessGroup(p.processGroup()))) {
+        // Hooks are the daemon's only children, so a child of ours is a hook, even before its worker thread
+        // has registered its process group; a hook's shell leads its own group, so its pid is a hook group
+        // too, which catches a hook that had already exited when its own event was read; and the group
+        // catches what the hook started.
+        if ((p != null && (p.parentPid() == selfPid || runner.isHookProcessGroup(p.processGroup())))
+                || runner.isHookProcessGroup(ev.pid())) {
             suppressedHookOwn += alerts.size();
             return;
         }

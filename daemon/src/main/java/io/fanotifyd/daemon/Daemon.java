@@ -59,6 +59,7 @@ final class Daemon {
         long mask = EventSet.resolve(settings.events(), fid, perm);
         long permMask = perm ? EventSet.permissionMask(settings.events()) : 0;
         warnAboutIneffectiveSettings(policySettings);
+        JobIndex jobs = jobIndex(settings.jobs()); // a bad job configuration stops us before anything is created
         if (detached) {
             Detach.becomeSessionLeader();
         }
@@ -86,10 +87,9 @@ final class Daemon {
                  SocketHub hub = openSocket(settings.socket());
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
-                         new HookCooldown(policySettings.hookCooldownMs(), 65536))).orElse(null)) {
+                         new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
                 DirPathCache dirs = new DirPathCache(16384, 1000);
                 ProcessCache processes = new ProcessCache(8192, 1000, arena);
-                JobIndex jobs = jobIndex(settings.jobs());
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
                         processes, scope, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,

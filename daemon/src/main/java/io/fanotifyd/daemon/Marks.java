@@ -28,14 +28,22 @@ final class Marks {
                List<String> mounts, List<String> fss, boolean fid, long mask) {
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
         for (String path : mounts) {
-            String root;
+            MountInfo.Mount mount;
             try {
-                root = MountInfo.mountPointOf(path);
+                mount = MountInfo.mountOf(path);
             } catch (NativeCallException e) {
                 throw new StartupException("--mount " + path + ": " + e.getMessage());
             }
+            String root = mount.mountPoint();
             long fsid = register(filesystems, "--mount", root);
             scope.addMountRoot(fsid, root);
+            if (mount.showsWholeFilesystem()) {
+                // A mount mark belongs to one mount instance: a workload that unshares its mount namespace (a
+                // container, pivot_root) works on copies it does not cover. When the mount shows its whole
+                // filesystem, a filesystem mark means the same and covers every copy.
+                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
+                continue;
+            }
             long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
             if ((mountMask & ~EventMask.ONDIR) != 0) {
                 mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);

@@ -14,17 +14,31 @@ final class MountInfo {
      *
      * @throws io.fanotifyd.kernel.NativeCallException if the path does not exist or cannot be opened
      */
+    /**
+     * A mount: where it is mounted, and which directory of its filesystem it shows ("/" when the whole
+     * filesystem is there, a subdirectory for a bind mount of one).
+     */
+    record Mount(String mountPoint, String fsRoot) {
+        boolean showsWholeFilesystem() {
+            return fsRoot.equals("/");
+        }
+    }
+
     static String mountPointOf(String path) {
+        return mountOf(path).mountPoint();
+    }
+
+    static Mount mountOf(String path) {
         String real = Syscalls.realPath(path);
         byte[] info = Syscalls.readFile("/proc/self/mountinfo", 1 << 24);
-        String best = "/";
+        Mount best = new Mount("/", "/");
         int start = 0;
         for (int i = 0; i <= info.length; i++) {
             if (i == info.length || info[i] == '\n') {
-                String mp = mountPoint(info, start, i);
+                String mp = field(info, start, i, 4);
                 // Later lines are mounted on top of earlier ones: on equal length, the last match wins.
-                if (mp != null && isUnder(real, mp) && mp.length() >= best.length()) {
-                    best = mp;
+                if (mp != null && isUnder(real, mp) && mp.length() >= best.mountPoint().length()) {
+                    best = new Mount(mp, field(info, start, i, 3));
                 }
                 start = i + 1;
             }
@@ -32,16 +46,16 @@ final class MountInfo {
         return best;
     }
 
-    /** Field 5 of a mountinfo line, with its {@code \ooo} escapes undone. */
-    private static String mountPoint(byte[] b, int from, int to) {
+    /** Field {@code index} (0-based) of a mountinfo line, with its {@code \ooo} escapes undone. */
+    private static String field(byte[] b, int from, int to, int index) {
         int field = 0;
         int p = from;
-        while (p < to && field < 4) {
+        while (p < to && field < index) {
             if (b[p++] == ' ') {
                 field++;
             }
         }
-        if (field < 4) {
+        if (field < index) {
             return null;
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream();

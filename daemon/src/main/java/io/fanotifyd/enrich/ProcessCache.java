@@ -128,6 +128,7 @@ public final class ProcessCache {
             return false;
         }
         int commLen = Math.min(close - open - 1, e.comm.length);
+        long ppid = field(close, (int) n, 4);
         long pgrp = field(close, (int) n, 5);
         long start = field(close, (int) n, 22);
         ProcPaths.pidFile(path, pid, EXE);
@@ -139,6 +140,7 @@ public final class ProcessCache {
         MemorySegment.copy(buf, JAVA_BYTE, open + 1, e.comm, 0, commLen);
         e.commLength = commLen;
         e.processGroup = (int) pgrp;
+        e.parentPid = (int) ppid;
         e.startTime = start;
         if (exeLen >= 0) {
             if (e.exe.length < exeLen) {

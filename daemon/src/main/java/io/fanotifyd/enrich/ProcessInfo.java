@@ -13,6 +13,7 @@ public final class ProcessInfo {
     long verifiedMs;
     int pid;
     int processGroup;
+    int parentPid;
     long startTime = -1;
 
     public byte[] comm() {
@@ -31,6 +32,11 @@ public final class ProcessInfo {
     /** -1 if unknown (a kernel thread, a zombie, or no permission). */
     public int exeLength() {
         return exeLength;
+    }
+
+    /** The parent's pid ({@code /proc/PID/stat} field 4). */
+    public int parentPid() {
+        return parentPid;
     }
 
     /** The process group ({@code /proc/PID/stat} field 5). */

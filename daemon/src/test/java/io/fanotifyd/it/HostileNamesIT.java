@@ -335,7 +335,7 @@ class HostileNamesIT {
             }
             args.add("--mount");
             args.add(m.root().toString());
-            int marks = fid ? 2 : 1; // FID mode adds a filesystem mark for directory-entry events
+            int marks = 1; // a whole tmpfs under --mount: one filesystem mark (see Marks)
             try (Daemon d = Daemon.start(out, marks, args.toArray(String[]::new))) {
                 byte[] name = b("leaf-", 0xe2, 0x82, 0x0a, "\u2028");
                 Shell.run("cd " + m.root() + " && " + cdDeep(dirs) + setName(name) + ": > \"$n\"");
@@ -395,7 +395,7 @@ class HostileNamesIT {
             List<byte[]> dirs = makeDeep(m.root(), 16); // about 4060 bytes
             byte[] dir = joined(m.root(), dirs);
             assertTrue(dir.length < 4095, "directory path of " + dir.length + " bytes");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 2, "--mount", m.root().toString())) {
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", m.root().toString())) {
                 byte[] name = b("n".repeat(250), 0xff, 0x0a, "end");
                 Shell.run("cd " + m.root() + " && " + cdDeep(dirs) + setName(name) + ": > \"$n\"");
                 byte[] path = concat(concat(dir, b("/")), name);
@@ -420,7 +420,7 @@ class HostileNamesIT {
         try (TestMount m = TestMount.tmpfs()) {
             List<byte[]> dirs = makeDeep(m.root(), 17); // about 4310 bytes
             assertTrue(joined(m.root(), dirs).length > 4096, "directory path not beyond PATH_MAX");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 2, "--mount", m.root().toString())) {
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", m.root().toString())) {
                 long pid = Shell.run("cd " + m.root() + " && " + cdDeep(dirs) + ": > leaf-in-too-deep-dir");
                 JsonNode r = d.await(r2 -> has(r2, "CREATE") && r2.get("pid").asLong() == pid, "CREATE by the shell",
                         10);

@@ -40,7 +40,8 @@ class PermissionIT {
      * {@code --mount} in permission mode: the FID notification group's filesystem mark and mount mark, and the
      * permission group's mount mark (placed last: once three are there, opens are being asked about).
      */
-    static final int PERM_MOUNT_MARKS = 3;
+    /** --perm --mount on a whole tmpfs: one filesystem mark per group (see Marks: it covers namespace copies). */
+    static final int PERM_MOUNT_MARKS = 2;
     static final long FAN_OPEN_PERM = 0x10000;
     /** How long one access to the marked mount may take before it counts as hung. */
     static final int ACCESS_BOUND_S = 10;

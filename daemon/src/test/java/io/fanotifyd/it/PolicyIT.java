@@ -50,9 +50,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Tag("kernel")
 class PolicyIT {
     static final List<String> CANARY_ALERT_FIELDS = List.of("type", "ts_ms", "kind", "pid", "comm", "exe", "path",
-            "reason", "event_seq");
+            "reason", "event_seq", "job_id", "path_role");
     static final List<String> BURST_ALERT_FIELDS = List.of("type", "ts_ms", "kind", "pid", "comm", "exe", "path",
-            "reason", "count", "window_ms", "event_seq");
+            "reason", "count", "window_ms", "event_seq", "job_id", "path_role");
     static final Set<String> MUTATIONS = Set.of("MODIFY", "CLOSE_WRITE", "CREATE", "DELETE", "RENAME", "ATTRIB");
 
     @BeforeAll
@@ -872,7 +872,7 @@ class PolicyIT {
                 List<String> names = fieldNames(r);
                 int at = names.indexOf("seq");
                 assertTrue(at > 0, "seq in " + r);
-                assertEquals(r.has("old_path") ? "old_name" : "is_dir", names.get(at - 1), "seq's place in " + r);
+                assertEquals(r.has("old_path") ? "old_path_role" : "is_dir", names.get(at - 1), "seq's place in " + r);
                 assertTrue(names.subList(at + 1, names.size()).stream().allMatch(n -> n.endsWith("_b64")),
                         "only *_b64 after seq: " + r);
                 assertEquals(++seq, r.get("seq").asLong(), "seq in output order: " + r);
@@ -918,7 +918,7 @@ class PolicyIT {
                 assertTrue(kind.equals("burst") || kind.equals("canary"), "kind: " + r);
                 assertEquals(spec, names.subList(0, Math.min(spec.size(), names.size())), "field order: " + r);
                 assertTrue(names.subList(spec.size(), names.size()).stream().allMatch(n -> n.endsWith("_b64")),
-                        "only *_b64 after event_seq: " + r);
+                        "only *_b64 after path_role: " + r);
                 assertEquals(lastEvent.get("seq").asLong(), r.get("event_seq").asLong(), "event_seq of " + r);
                 assertEquals(lastEvent.get("pid").asLong(), r.get("pid").asLong(), "pid of " + r);
                 assertEquals(lastEvent.get("comm"), r.get("comm"), "comm of " + r);

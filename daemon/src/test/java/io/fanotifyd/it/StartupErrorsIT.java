@@ -143,22 +143,6 @@ class StartupErrorsIT {
     }
 
     @Test
-    void laterIssueKeyInConfigExits2NotSupportedYet() throws IOException {
-        Path cfg = scratch.resolve("later.conf");
-        Files.writeString(cfg, "# later\nsocket /run/f.sock\n");
-        Result r = launch("--foreground", "-c", cfg.toString());
-        assertOneLineError(r, 2, cfg + ":2:", "socket", "not supported yet");
-    }
-
-    @ParameterizedTest
-    @ValueSource(strings = {"--socket /nonexistent-sock", "--job j1", "--rootfs /r", "--workspace /w",
-        "--export /e", "--cache /c"})
-    void laterIssueOptionExits2NotSupportedYet(String option) throws IOException {
-        Result r = launch(option.split(" "));
-        assertOneLineError(r, 2, option.split(" ")[0], "not supported yet");
-    }
-
-    @Test
     void noMarksExits2() throws IOException {
         Result r = launch("--foreground", "-o", scratch.resolve("never.jsonl").toString());
         assertOneLineError(r, 2, "nothing to watch");
