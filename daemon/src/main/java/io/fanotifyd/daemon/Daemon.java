@@ -39,7 +39,9 @@ final class Daemon {
     static final int READ_BUFFER_BYTES = 1 << 20;
     static final int FLUSH_MS = 10;
     static final int WARMUP_ITERATIONS = 3000;
+    /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
+    static final int OUTPUT_BUFFERS_PERMISSION = 64;
     static final int HOOKS_RUNNING = 4;
     static final int HOOKS_QUEUED = 256;
     static final long STOP_FLUSH_TIMEOUT_MS = 5000;
@@ -224,7 +226,8 @@ final class Daemon {
 
     private static FdOutput openOutput(String path, boolean perm) {
         try {
-            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, OUTPUT_BUFFERS, perm, Log::warn);
+            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS,
+                    perm, Log::warn);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }

@@ -35,7 +35,7 @@ final class Marks {
                 throw new StartupException("--mount " + path + ": " + e.getMessage());
             }
             String root = mount.mountPoint();
-            long fsid = register(filesystems, "--mount", root);
+            long fsid = register(filesystems, "--mount", root, root);
             scope.addMountRoot(fsid, root);
             if (mount.showsWholeFilesystem()) {
                 // A mount mark belongs to one mount instance: a workload that unshares its mount namespace (a
@@ -54,11 +54,11 @@ final class Marks {
             }
         }
         for (String path : fss) {
-            scope.addFilesystem(register(filesystems, "--filesystem", path));
+            scope.addFilesystem(register(filesystems, "--filesystem", path, null));
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
         }
         for (String path : watches) {
-            long fsid = register(filesystems, "--watch", path);
+            long fsid = register(filesystems, "--watch", path, null);
             try {
                 scope.addWatch(fsid, Syscalls.realPath(path));
             } catch (NativeCallException e) {
@@ -68,9 +68,9 @@ final class Marks {
         }
     }
 
-    private static long register(Filesystems filesystems, String flag, String path) {
+    private static long register(Filesystems filesystems, String flag, String path, String mountPoint) {
         try {
-            return filesystems.register(path);
+            return filesystems.register(path, mountPoint);
         } catch (NativeCallException e) {
             throw new StartupException(flag + " " + path + ": " + e.getMessage());
         }

@@ -55,21 +55,54 @@ public final class HandleResolver {
      *     an object already gone, ENODEV for a filesystem that was never registered)
      */
     public boolean resolve(FidRecord record) {
-        int mountFd = filesystems.mountFd(record.fsid());
-        if (mountFd < 0) {
+        long fsid = record.fsid();
+        int first = filesystems.next(fsid, -1);
+        if (first < 0) {
             lastErrno = io.fanotifyd.kernel.Errno.ENODEV;
             return false;
         }
-        int fd = Libc.openByHandleAt(mountFd, record.handle(), Fanotify.O_PATH | Fanotify.O_CLOEXEC);
-        if (fd < 0) {
-            lastErrno = Libc.errno();
+        MemorySegment handle = record.handle();
+        boolean any = false;
+        // Through each mount of this filesystem we marked, until one shows the object under its own path (a
+        // bind mount of another subdirectory shows it disconnected, as if at "/"); else the first answer.
+        for (int i = first; i >= 0; i = filesystems.next(fsid, i)) {
+            int fd = Libc.openByHandleAt(filesystems.fd(i), handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
+            if (fd < 0) {
+                lastErrno = Libc.errno();
+                continue;
+            }
+            try {
+                if (resolveFd(fd) && (isUnder(filesystems.prefix(i)) || filesystems.next(fsid, i) < 0)) {
+                    return true;
+                }
+                any |= length > 0;
+            } finally {
+                Libc.close(fd);
+            }
+        }
+        if (any && first >= 0) {
+            int fd = Libc.openByHandleAt(filesystems.fd(first), handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
+            if (fd >= 0) {
+                try {
+                    return resolveFd(fd);
+                } finally {
+                    Libc.close(fd);
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether the last resolved path is {@code prefix} or below it. */
+    private boolean isUnder(byte[] prefix) {
+        int n = prefix.length;
+        if (n == 1 && prefix[0] == '/') {
+            return true;
+        }
+        if (length < n || !java.util.Arrays.equals(out, 0, n, prefix, 0, n)) {
             return false;
         }
-        try {
-            return resolveFd(fd);
-        } finally {
-            Libc.close(fd);
-        }
+        return length == n || out[n] == '/';
     }
 
     /** Resolves an open fd (an FD-mode event's fd, or one from {@link #resolve}). */

@@ -57,6 +57,9 @@ public final class FdOutput implements AutoCloseable {
     private final java.util.function.Consumer<String> warn;
     private boolean dropping;
     private boolean finished;
+    private final int maxBuffers;
+    private final int bufferBytes;
+    private int allocated;
     private volatile SocketHub hub;
 
     /** Subscribers that get every byte written from now on (set once, before events flow). */
@@ -73,17 +76,18 @@ public final class FdOutput implements AutoCloseable {
         this.dropWhenFull = dropWhenFull;
         this.free = new ArrayBlockingQueue<>(buffers);
         this.full = new ArrayBlockingQueue<>(buffers + 1);
-        for (int i = 1; i < buffers; i++) {
-            free.add(new Chunk(bufferBytes));
-        }
+        this.maxBuffers = buffers;
+        this.bufferBytes = bufferBytes;
         this.current = new Chunk(bufferBytes);
+        this.allocated = 1;
         this.writerThread = Thread.ofPlatform().daemon().name("fanotifyd-output").start(this::writeLoop);
     }
 
     /**
      * {@code "-"} is stdout; anything else is opened {@code O_WRONLY|O_APPEND|O_CREAT}, mode 0640.
      *
-     * @param buffers      buffers in flight, each of {@code bufferBytes} to start with (they grow if needed)
+     * @param buffers      at most this many buffers in flight, made as needed, each of {@code bufferBytes} to
+     *                     start with (they grow if needed)
      * @param dropWhenFull permission mode: never wait for the output
      * @param warn         where the start and end of a dropping episode are told
      */
@@ -148,6 +152,12 @@ public final class FdOutput implements AutoCloseable {
             return;
         }
         Chunk next = free.poll();
+        if (next == null && allocated < maxBuffers) {
+            // Buffers are made as the output falls behind, up to the limit: a short stall of the writer
+            // (a slow disk write, a busy CPU) costs memory for a moment, not records.
+            next = new Chunk(bufferBytes);
+            allocated++;
+        }
         while (next == null && !dropWhenFull && !stopping.getAsBoolean()) {
             try {
                 next = free.poll(100, TimeUnit.MILLISECONDS);

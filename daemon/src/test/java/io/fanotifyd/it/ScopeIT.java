@@ -122,4 +122,23 @@ class ScopeIT {
             }
         }
     }
+
+    @Test
+    void twoBindMountsOfOneFilesystemEachShowTheirOwnPaths() throws IOException {
+        try (TestMount m = TestMount.tmpfs()) {
+            Path a = m.bind(Files.createDirectory(m.root().resolve("a")), "A");
+            Path b = m.bind(Files.createDirectory(m.root().resolve("b")), "B");
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 2, "--mount", a.toString(), "--mount", b.toString())) {
+                Shell.run("echo x > " + a + "/one; echo y > " + b + "/two; mkdir " + b + "/dir");
+                List<JsonNode> rs = settle(d, b.resolve("sentinel"));
+                for (String[] e : new String[][] {{"CREATE", a + "/one"}, {"CLOSE_WRITE", a + "/one"},
+                        {"CREATE", b + "/two"}, {"CLOSE_WRITE", b + "/two"}, {"CREATE", b + "/dir"}}) {
+                    assertTrue(rs.stream().anyMatch(r -> has(r, e[0]) && e[1].equals(r.path("path").asText())),
+                            e[0] + " " + e[1] + " in " + rs);
+                }
+                assertTrue(rs.stream().allMatch(r -> r.path("path").asText().startsWith(a.toString())
+                        || r.path("path").asText().startsWith(b.toString())), "paths through the marked mounts: " + rs);
+            }
+        }
+    }
 }
