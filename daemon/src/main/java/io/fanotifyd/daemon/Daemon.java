@@ -25,8 +25,6 @@ import io.fanotifyd.sink.SocketHub;
 
 import java.lang.foreign.Arena;
 
-import sun.misc.Signal;
-
 /**
  * Wires the layers together for one run: groups and marks, enrichment, policy, output, hooks, the loop,
  * signals and clean-up.
@@ -65,6 +63,8 @@ final class Daemon {
         if (detached) {
             Detach.becomeSessionLeader();
         }
+        StopRequest stop = new StopRequest();
+        stop.install();
         // This thread matches canaries: fnmatch must see bytes, as in the C reference, not the JVM's locale.
         if (!io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
             Log.warn("could not switch to the C locale: canary patterns match by the process locale");
@@ -85,8 +85,8 @@ final class Daemon {
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
-            try (FdOutput output = openOutput(outputPath, perm);
-                 SocketHub hub = openSocket(settings.socket());
+            try (SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
+                 FdOutput output = openOutput(outputPath, perm);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
@@ -124,9 +124,7 @@ final class Daemon {
                         policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
                         perm && policySettings.burstThreshold() > 0),
                         READ_BUFFER_BYTES, FLUSH_MS, counters);
-                Signal.handle(new Signal("TERM"), s -> loop.stop());
-                Signal.handle(new Signal("INT"), s -> loop.stop());
-                Signal.handle(new Signal("HUP"), s -> Log.warn("SIGHUP ignored: reloading is not supported; restart"));
+                stop.attach(loop);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -202,7 +200,11 @@ final class Daemon {
     }
 
     static final int SOCKET_MAX_SUBSCRIBERS = 64;
-    static final long SOCKET_BACKLOG_BYTES = 8L << 20;
+    /**
+     * Per subscriber. The bytes are shared between subscribers (each piece is one array, referenced by every
+     * backlog it fits in), so this bounds the hub's memory once, not once per subscriber.
+     */
+    static final long SOCKET_BACKLOG_BYTES = 32L << 20;
 
     private static SocketHub openSocket(Settings.Socket s) {
         if (s.path().isEmpty()) {

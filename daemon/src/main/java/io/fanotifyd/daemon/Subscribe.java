@@ -20,7 +20,7 @@ final class Subscribe {
         int fd;
         try {
             fd = UnixSocket.connect(path, false);
-        } catch (NativeCallException e) {
+        } catch (NativeCallException | IllegalArgumentException e) {
             throw new StartupException("--subscribe " + path + ": " + e.getMessage());
         }
         try (Arena arena = Arena.ofConfined()) {

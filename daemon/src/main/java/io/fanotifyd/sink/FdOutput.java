@@ -233,15 +233,22 @@ public final class FdOutput implements AutoCloseable {
                 c.records = 0;
                 free.add(c);
                 if (failure == null) {
+                    SocketHub h = hub;
+                    if (h != null) {
+                        h.streamLock().lock();
+                    }
                     try {
                         Syscalls.writeFully(fd, staging, len, "output " + name);
                         bytesWritten += len;
-                        SocketHub h = hub;
                         if (h != null) {
                             h.publish(staging, len, records);
                         }
                     } catch (RuntimeException e) {
                         failure = e;
+                    } finally {
+                        if (h != null) {
+                            h.streamLock().unlock();
+                        }
                     }
                 }
             }

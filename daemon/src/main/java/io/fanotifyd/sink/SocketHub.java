@@ -33,6 +33,7 @@ public final class SocketHub implements AutoCloseable {
     private static final short POLLOUT = 4;
     private static final short POLLERR = 8;
     private static final short POLLHUP = 16;
+    private static final int ECONNRESET = 104;
 
     private static final class Client {
         final int fd;
@@ -60,6 +61,17 @@ public final class SocketHub implements AutoCloseable {
     private final long maxBacklogBytes;
     private final Consumer<String> log;
     private final List<Client> clients = new CopyOnWriteArrayList<>();
+    private final List<Client> pending = new java.util.ArrayList<>();
+    private final MemorySegment roomScratch = Arena.global().allocate(8, 4);
+    /**
+     * Held by the output's writer around "write a chunk, publish it", and taken (tried, never waited for) by
+     * this hub to register a subscriber: a subscriber gets a chunk if and only if the chunk was written after
+     * it connected. A hub that finds it taken registers the subscriber a moment later.
+     */
+    private final java.util.concurrent.locks.ReentrantLock stream = new java.util.concurrent.locks.ReentrantLock();
+    private static final int PIECE_BYTES = 1 << 20;
+    /** Room always left in a subscriber's socket, so that a last {@code dropped} record fits at exit. */
+    private static final int RESERVE = 512;
     private final Thread thread;
     private final long inode;
     private volatile boolean stopping;
@@ -93,28 +105,59 @@ public final class SocketHub implements AutoCloseable {
         return new SocketHub(path, l.fd(), maxClients, maxBacklogBytes, log);
     }
 
+    /** The output's writer takes this around writing a chunk and {@link #publish publishing} it. */
+    public java.util.concurrent.locks.Lock streamLock() {
+        return stream;
+    }
+
     /**
      * Hands whole records just written to the output to every subscriber connected now. Called by the output's
-     * writer thread; never blocks on a subscriber.
+     * writer thread, holding {@link #streamLock()}; never blocks on a subscriber. Large chunks are cut into
+     * pieces of whole lines (at most 1 MiB each), so a backlog takes what fits rather than all or nothing.
      */
     public void publish(MemorySegment bytes, long length, int records) {
         if (clients.isEmpty() || length == 0) {
             return;
         }
-        byte[] copy = bytes.asSlice(0, length).toArray(JAVA_BYTE); // one copy, shared by all subscribers
+        long start = 0;
+        while (start < length) {
+            long end = Math.min(length, start + PIECE_BYTES);
+            if (end < length) {
+                long cut = end;
+                while (cut > start && bytes.get(JAVA_BYTE, cut - 1) != '\n') {
+                    cut--;
+                }
+                end = cut > start ? cut : end; // a single line over 1 MiB stays whole
+                while (end < length && bytes.get(JAVA_BYTE, end - 1) != '\n') {
+                    end++;
+                }
+            }
+            byte[] piece = bytes.asSlice(start, end - start).toArray(JAVA_BYTE); // shared by all subscribers
+            int lines = 0;
+            for (byte b : piece) {
+                if (b == '\n') {
+                    lines++;
+                }
+            }
+            offer(piece, lines);
+            start = end;
+        }
+        Syscalls.signalEventfd(wakeFd);
+    }
+
+    private void offer(byte[] piece, int lines) {
         for (Client c : clients) {
             synchronized (c) {
-                if (c.backlogBytes + copy.length > maxBacklogBytes) {
-                    c.droppedRecords += records;
-                    c.droppedTotal += records;
-                    droppedRecords += records;
+                if (c.backlogBytes + piece.length > maxBacklogBytes) {
+                    c.droppedRecords += lines;
+                    c.droppedTotal += lines;
+                    droppedRecords += lines;
                 } else {
-                    c.backlog.add(copy);
-                    c.backlogBytes += copy.length;
+                    c.backlog.add(piece);
+                    c.backlogBytes += piece.length;
                 }
             }
         }
-        Syscalls.signalEventfd(wakeFd);
     }
 
     public int subscribers() {
@@ -150,7 +193,9 @@ public final class SocketHub implements AutoCloseable {
                     }
                     set(fds, i + 2, snapshot[i].fd, (short) (POLLIN | (pending ? POLLOUT : 0)));
                 }
-                if (Libc.poll(fds, snapshot.length + 2, -1) < 0 && Libc.errno() != Errno.EINTR) {
+                registerPending();
+                if (Libc.poll(fds, snapshot.length + 2, pending.isEmpty() ? -1 : 5) < 0
+                        && Libc.errno() != Errno.EINTR) {
                     log.accept("socket " + path + ": poll failed: " + Errno.describe(Libc.errno()));
                     return;
                 }
@@ -207,7 +252,7 @@ public final class SocketHub implements AutoCloseable {
             } catch (RuntimeException e) {
                 peer = new UnixSocket.PeerCredentials(-1, -1, -1);
             }
-            if (clients.size() >= maxClients) {
+            if (clients.size() + pending.size() >= maxClients) {
                 refused++;
                 log.accept("socket " + path + ": refused subscriber pid " + peer.pid() + " uid " + peer.uid()
                         + ": already " + maxClients + " subscribers");
@@ -215,9 +260,25 @@ public final class SocketHub implements AutoCloseable {
                 continue;
             }
             Client c = new Client(fd, peer);
-            clients.add(c);
-            connected++;
-            log.accept("socket " + path + ": " + c.who() + " connected (" + clients.size() + " now)");
+            log.accept("socket " + path + ": " + c.who() + " connected (" + (clients.size() + pending.size() + 1)
+                    + " now)");
+            pending.add(c);
+            registerPending();
+        }
+    }
+
+    private void registerPending() {
+        if (pending.isEmpty() || !stream.tryLock()) {
+            return;
+        }
+        try {
+            for (Client c : pending) {
+                clients.add(c);
+                connected++;
+            }
+            pending.clear();
+        } finally {
+            stream.unlock();
         }
     }
 
@@ -227,7 +288,8 @@ public final class SocketHub implements AutoCloseable {
         if (n > 0 || (n < 0 && Libc.errno() == Errno.EAGAIN)) {
             return true;
         }
-        disconnect(c, n == 0 ? "disconnected" : "read failed: " + Errno.describe(Libc.errno()));
+        int errno = n < 0 ? Libc.errno() : 0;
+        disconnect(c, n == 0 || errno == ECONNRESET ? "disconnected" : "read failed: " + Errno.describe(errno));
         return false;
     }
 
@@ -252,6 +314,20 @@ public final class SocketHub implements AutoCloseable {
                 return;
             }
             int len = Math.min(head.length - offset, (int) out.byteSize());
+            // Only whole lines, and only as many as the socket takes without cutting the write short: a
+            // subscriber that stops reading, or a daemon that exits, then never leaves half a record behind.
+            long measured = UnixSocket.sendRoom(c.fd, roomScratch);
+            long room = measured < 0 ? len : measured - RESERVE; // unmeasurable: plain writes
+            if (room < len) {
+                int cut = (int) Math.max(0, room);
+                while (cut > 0 && head[offset + cut - 1] != '\n') {
+                    cut--;
+                }
+                if (cut == 0) {
+                    return; // not even one line fits: wait until the subscriber has read (POLLOUT)
+                }
+                len = cut;
+            }
             MemorySegment.copy(head, offset, out, JAVA_BYTE, 0, len);
             long n = Libc.write(c.fd, out, len);
             if (n < 0) {
@@ -259,7 +335,8 @@ public final class SocketHub implements AutoCloseable {
                 if (errno == Errno.EAGAIN) {
                     return;
                 }
-                disconnect(c, "write failed: " + Errno.describe(errno));
+                disconnect(c, errno == Errno.EPIPE || errno == ECONNRESET ? "disconnected"
+                        : "write failed: " + Errno.describe(errno));
                 return;
             }
             synchronized (c) {
@@ -273,6 +350,37 @@ public final class SocketHub implements AutoCloseable {
         }
     }
 
+    /**
+     * At exit: a subscriber that has not taken everything learns how many records it will not get, in the
+     * room kept free for that, so it ends with whole records and an exact count.
+     */
+    private void tellWhatIsLeft(Client c) {
+        long left;
+        synchronized (c) {
+            left = c.droppedRecords;
+            boolean first = true;
+            for (byte[] piece : c.backlog) {
+                for (int i = first ? c.headOffset : 0; i < piece.length; i++) {
+                    if (piece[i] == '\n') {
+                        left++;
+                    }
+                }
+                first = false;
+            }
+        }
+        if (left == 0) {
+            return;
+        }
+        JsonWriter w = new JsonWriter(128);
+        new RecordEncoder().dropped(System.currentTimeMillis(), left, w);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(w.length());
+            MemorySegment.copy(w.array(), 0, seg, JAVA_BYTE, 0, w.length());
+            Libc.write(c.fd, seg, w.length());
+        }
+        log.accept("socket " + path + ": " + c.who() + " did not take " + left + " records before the exit");
+    }
+
     private void disconnect(Client c, String why) {
         if (clients.remove(c)) {
             Libc.close(c.fd);
@@ -284,6 +392,17 @@ public final class SocketHub implements AutoCloseable {
     /** Stops the hub, closes every connection and removes the socket file (if it is still ours). */
     @Override
     public void close() {
+        // Let subscribers take what is queued for them (bounded: one that stopped reading does not hold up the
+        // exit), so a reading subscriber ends with the last record, not part of it.
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (System.nanoTime() < deadline && thread.isAlive() && clients.stream().anyMatch(SocketHub::hasPending)) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         stopping = true;
         Syscalls.signalEventfd(wakeFd);
         try {
@@ -292,9 +411,14 @@ public final class SocketHub implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         for (Client c : clients) {
+            tellWhatIsLeft(c);
+            Libc.close(c.fd);
+        }
+        for (Client c : pending) {
             Libc.close(c.fd);
         }
         clients.clear();
+        pending.clear();
         Libc.close(listenFd);
         try {
             if (Syscalls.stat(path, true).inode() == inode) {

@@ -677,4 +677,15 @@ public final class Libc {
             throw rethrow(t);
         }
     }
+
+    private static final MethodHandle IOCTL_INT = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
+
+    /** {@code ioctl(fd, request, int *out)}. */
+    public static int ioctl(int fd, long request, MemorySegment out) {
+        try {
+            return (int) IOCTL_INT.invokeExact(CAPTURE.get(), fd, request, out);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }

@@ -136,6 +136,28 @@ public final class UnixSocket {
         return fd >= 0 ? fd : -Libc.errno();
     }
 
+    private static final int SO_SNDBUF = 7;
+    private static final long TIOCOUTQ = 0x5411;
+
+    /**
+     * Bytes that can be written to a connected stream socket now without the kernel cutting the write short:
+     * the send buffer ({@code SO_SNDBUF}) less what is queued ({@code TIOCOUTQ}), less a margin for the
+     * kernel's per-buffer overhead, which both count. -1 if it cannot be told.
+     */
+    public static long sendRoom(int fd, MemorySegment scratch8) {
+        MemorySegment len = scratch8.asSlice(4, 4);
+        len.set(JAVA_INT, 0, 4);
+        if (Libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, scratch8, len) != 0) {
+            return -1;
+        }
+        long sndbuf = scratch8.get(JAVA_INT, 0);
+        if (Libc.ioctl(fd, TIOCOUTQ, scratch8) != 0) {
+            return -1;
+        }
+        long free = sndbuf - scratch8.get(JAVA_INT, 0);
+        return Math.max(0, free - Math.max(4096, free / 4));
+    }
+
     public static PeerCredentials peer(int fd) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cred = arena.allocate(12, 4);
