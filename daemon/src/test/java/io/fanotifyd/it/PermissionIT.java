@@ -324,9 +324,15 @@ class PermissionIT {
                 + String.join("\n", all.subList(all.size() - 5, all.size()));
     }
 
-    /** 20000 opens by one shell: about 7 MB of records, far more than the pipe and the daemon's buffers hold. */
+    /**
+     * Opens by one shell: about 50 MB of records, far more than the pipe and the daemon's output buffers
+     * (up to 64 of 512 KiB in permission mode) hold.
+     */
+    static final int FLOOD = 150000;
+
     static Result floodOpens(Path file) throws IOException {
-        return Child.run("i=0; while [ $i -lt 20000 ]; do read x < " + file + " || exit 3; i=$((i+1)); done", 120);
+        return Child.run("i=0; while [ $i -lt " + FLOOD + " ]; do read x < " + file + " || exit 3; i=$((i+1)); done",
+                120);
     }
 
     @Test
@@ -339,8 +345,8 @@ class PermissionIT {
             try {
                 // The test never reads p's stdout.
                 Result flood = floodOpens(f);
-                assertEquals(0, flood.code(), "20000 opens with stdout stalled: " + flood);
-                System.out.println("stalled stdout: 20000 opens took " + flood.ms() + " ms");
+                assertEquals(0, flood.code(), FLOOD + " opens with stdout stalled: " + flood);
+                System.out.println("stalled stdout: " + FLOOD + " opens took " + flood.ms() + " ms");
                 String stack = null;
                 for (int i = 0; i < 100 && (stack == null || !stack.contains("pipe_write")); i++) {
                     stack = outputThreadStack(p.pid());
@@ -417,12 +423,12 @@ class PermissionIT {
                         .mapToLong(r -> r.path("dropped").asLong()).sum();
                 System.out.println("drops: " + rs.stream().filter(r -> "dropped".equals(r.path("type").asText()))
                         .count() + " dropped records telling " + told + " records lost; " + events
-                        + " of the 20000 flood records written");
+                        + " of the " + FLOOD + " flood records written");
                 assertTrue(dropped.get("dropped").asLong() > 0, dropped.toString());
-                assertTrue(events < 20000, "all flood records arrived, nothing was dropped? " + events);
+                assertTrue(events < FLOOD, "all flood records arrived, nothing was dropped? " + events);
                 // Every flood record is either in the output or counted in a dropped record.
-                assertTrue(events + told >= 20000, events + " flood records written, " + told
-                        + " records reported dropped: " + (20000 - events - told) + " lost silently");
+                assertTrue(events + told >= FLOOD, events + " flood records written, " + told
+                        + " records reported dropped: " + (FLOOD - events - told) + " lost silently");
                 p.toHandle().destroy();
                 assertTrue(p.waitFor(20, TimeUnit.SECONDS), "SIGTERM");
                 assertEquals(0, p.exitValue(), Files.readString(err));
