@@ -56,16 +56,12 @@ public final class HandleResolver {
      */
     public boolean resolve(FidRecord record) {
         long fsid = record.fsid();
-        int first = filesystems.next(fsid, -1);
-        if (first < 0) {
-            lastErrno = io.fanotifyd.kernel.Errno.ENODEV;
-            return false;
-        }
         MemorySegment handle = record.handle();
-        boolean any = false;
-        // Through each mount of this filesystem we marked, until one shows the object under its own path (a
-        // bind mount of another subdirectory shows it disconnected, as if at "/"); else the first answer.
-        for (int i = first; i >= 0; i = filesystems.next(fsid, i)) {
+        lastErrno = io.fanotifyd.kernel.Errno.ENODEV;
+        // Through each mount of this filesystem that we marked, until one shows the object under its own path
+        // (a bind mount of another subdirectory shows it disconnected, as if at "/"); the last one's answer
+        // stands if none does.
+        for (int i = filesystems.next(fsid, -1); i >= 0; i = filesystems.next(fsid, i)) {
             int fd = Libc.openByHandleAt(filesystems.fd(i), handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
             if (fd < 0) {
                 lastErrno = Libc.errno();
@@ -75,19 +71,8 @@ public final class HandleResolver {
                 if (resolveFd(fd) && (isUnder(filesystems.prefix(i)) || filesystems.next(fsid, i) < 0)) {
                     return true;
                 }
-                any |= length > 0;
             } finally {
                 Libc.close(fd);
-            }
-        }
-        if (any && first >= 0) {
-            int fd = Libc.openByHandleAt(filesystems.fd(first), handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
-            if (fd >= 0) {
-                try {
-                    return resolveFd(fd);
-                } finally {
-                    Libc.close(fd);
-                }
             }
         }
         return false;
