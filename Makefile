@@ -13,7 +13,7 @@ MVN = $(MVN_BASE) -q
 MVN_TEST = $(MVN_BASE) --no-transfer-progress
 SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom.xml kernel/pom.xml daemon/pom.xml
 
-.PHONY: all demo test integration check install uninstall clean bench
+.PHONY: all demo test integration check install uninstall clean bench bench-jmh
 
 all: fanotifyd
 
@@ -39,6 +39,11 @@ demo: fanotifyd
 # The shared side-by-side benchmark with ./fanotifyd plugged in (root; ARGS=--quick for a short run).
 bench: fanotifyd
 	@scripts/bench.sh $(ARGS)
+
+# JMH benchmarks of the per-event path, with allocation profiling (not part of make check).
+bench-jmh:
+	@$(MVN) -P jmh -DskipTests package
+	@$(FIND_JAVA); "$$FANOTIFYD_JAVA" -jar bench/target/benchmarks.jar -prof gc $(ARGS)
 
 test:
 	@$(MVN_TEST) test -Dtest.excludedGroups=kernel | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}

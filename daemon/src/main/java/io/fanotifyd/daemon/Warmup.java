@@ -84,8 +84,11 @@ final class Warmup {
         }
     }
 
-    /** MODIFY|CLOSE_WRITE with DFID_NAME+FID, CREATE with DFID_NAME, RENAME with OLD/NEW_DFID_NAME; pid 1. */
-    private static int fidEvents(MemorySegment b) {
+    /**
+     * MODIFY|CLOSE_WRITE with DFID_NAME+FID, CREATE with DFID_NAME, RENAME with OLD/NEW_DFID_NAME; pid 1.
+     * Package-private: the JMH benchmarks drive the same path with it.
+     */
+    static int fidEvents(MemorySegment b) {
         int p = 0;
         p = event(b, p, EventMask.MODIFY | EventMask.CLOSE_WRITE,
                 (q) -> fidRecord(b, fidRecord(b, q, Fanotify.INFO_DFID_NAME, 1, "warmup-file.txt"),
