@@ -155,7 +155,9 @@ final class Daemon {
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
                         + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
-                        + " alerts caused by hooks themselves"));
+                        + " alerts caused by hooks themselves")
+                        + (hub == null ? "" : ", subscribers: " + hub.connected() + " connected, " + hub.refused()
+                        + " refused, " + hub.droppedRecords() + " records dropped for slow ones"));
                 return 0;
             }
         }

@@ -24,10 +24,6 @@ final class MountInfo {
         }
     }
 
-    static String mountPointOf(String path) {
-        return mountOf(path).mountPoint();
-    }
-
     static Mount mountOf(String path) {
         String real = Syscalls.realPath(path);
         byte[] info = Syscalls.readFile("/proc/self/mountinfo", 1 << 24);

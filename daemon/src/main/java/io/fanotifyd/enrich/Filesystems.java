@@ -61,16 +61,6 @@ public final class Filesystems implements AutoCloseable {
         return fsid;
     }
 
-    public long register(String path) {
-        return register(path, null);
-    }
-
-    /** The first fd for objects on {@code fsid} ({@code open_by_handle_at}), or -1 if unknown. */
-    public int mountFd(long fsid) {
-        int i = next(fsid, -1);
-        return i < 0 ? -1 : fds[i];
-    }
-
     /** Index of the next registration of {@code fsid} after {@code after}, or -1. */
     int next(long fsid, int after) {
         for (int i = after + 1; i < count; i++) {

@@ -150,30 +150,40 @@ public final class Daemon implements AutoCloseable {
 
     /** SIGTERM, then waits at most 20 s; returns the exit code. */
     public int stop() throws IOException {
-        process.toHandle().destroy(); // SIGTERM to this pid only
+        return terminate(process);
+    }
+
+    /** SIGTERM to {@code p} alone, then at most 20 s for it to exit (killed and failed if it does not). */
+    static int terminate(Process p) throws IOException {
+        p.toHandle().destroy(); // SIGTERM to this pid only
         try {
-            if (!process.waitFor(20, TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                process.waitFor(10, TimeUnit.SECONDS);
-                throw new AssertionError("fanotifyd " + pid() + " ignored SIGTERM for 20 s");
+            if (!p.waitFor(20, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+                throw new AssertionError("fanotifyd " + p.pid() + " ignored SIGTERM for 20 s");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException(e);
         }
-        return process.exitValue();
+        return p.exitValue();
     }
 
-    @Override
-    public void close() throws IOException {
-        if (process.isAlive()) {
-            process.destroyForcibly();
+    /** SIGKILL to {@code p} alone if it still runs, and at most 10 s to reap it. */
+    static void kill(Process p) {
+        if (p.isAlive()) {
+            p.destroyForcibly();
             try {
-                process.waitFor(10, TimeUnit.SECONDS);
+                p.waitFor(10, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    @Override
+    public void close() throws IOException {
+        kill(process);
         Files.deleteIfExists(stderr);
     }
 

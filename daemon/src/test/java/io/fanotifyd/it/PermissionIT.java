@@ -779,14 +779,7 @@ class PermissionIT {
 
         @Override
         public void close() throws IOException {
-            if (process.isAlive()) {
-                process.destroyForcibly();
-                try {
-                    process.waitFor(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
+            Daemon.kill(process);
             Files.deleteIfExists(out);
             Files.deleteIfExists(err);
         }

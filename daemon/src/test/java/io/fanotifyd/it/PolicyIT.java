@@ -1082,30 +1082,12 @@ class PolicyIT {
         }
 
         int stop() throws IOException {
-            process.toHandle().destroy(); // SIGTERM to this pid only
-            try {
-                if (!process.waitFor(20, TimeUnit.SECONDS)) {
-                    process.destroyForcibly();
-                    process.waitFor(10, TimeUnit.SECONDS);
-                    throw new AssertionError("fanotifyd " + process.pid() + " ignored SIGTERM for 20 s");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException(e);
-            }
-            return process.exitValue();
+            return Daemon.terminate(process);
         }
 
         @Override
         public void close() throws IOException {
-            if (process.isAlive()) {
-                process.destroyForcibly();
-                try {
-                    process.waitFor(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
+            Daemon.kill(process);
             Files.deleteIfExists(stderr);
         }
     }
