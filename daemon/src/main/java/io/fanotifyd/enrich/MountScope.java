@@ -51,20 +51,22 @@ public final class MountScope {
         if ((mask & ~EventMask.ONDIR & ~EventMask.FID_ONLY_EVENTS) != 0 || !path.known()) {
             return true;
         }
-        for (Rule r : rules) {
+        // Indexed loops: the launcher runs C1 only, which does not remove an iterator's allocation.
+        for (int i = 0; i < rules.size(); i++) {
+            Rule r = rules.get(i);
             if (r.fsid != fsid) {
                 continue;
             }
             if (r.whole || r.roots.isEmpty()) {
                 return true;
             }
-            for (byte[] root : r.roots) {
-                if (path.isUnder(root)) {
+            for (int k = 0; k < r.roots.size(); k++) {
+                if (path.isUnder(r.roots.get(k))) {
                     return true;
                 }
             }
-            for (byte[] w : r.watched) {
-                if (path.isInOrIs(w)) {
+            for (int k = 0; k < r.watched.size(); k++) {
+                if (path.isInOrIs(r.watched.get(k))) {
                     return true;
                 }
             }

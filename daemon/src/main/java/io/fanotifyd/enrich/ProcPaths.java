@@ -18,6 +18,12 @@ final class ProcPaths {
         out.set(JAVA_BYTE, p, (byte) 0);
     }
 
+    /** {@code <fd>}, for {@code readlinkat} relative to an open {@code /proc/self/fd}. */
+    static void fdName(MemorySegment out, int fd) {
+        int p = putInt(out, 0, fd);
+        out.set(JAVA_BYTE, p, (byte) 0);
+    }
+
     /** {@code /proc/<pid>/<leaf>}, leaf given as ASCII bytes. */
     static void pidFile(MemorySegment out, int pid, byte[] leaf) {
         int p = put(out, 0, PROC);

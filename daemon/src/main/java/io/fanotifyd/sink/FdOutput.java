@@ -207,7 +207,8 @@ public final class FdOutput implements AutoCloseable {
         RecordEncoder encoder = new RecordEncoder();
         JsonWriter notice = new JsonWriter(256);
         long reported = 0;
-        try (Arena arena = Arena.ofConfined()) {
+        Arena arena = Arena.ofConfined();
+        try {
             MemorySegment staging = arena.allocate(1 << 20);
             while (true) {
                 Chunk c = full.take();
@@ -224,6 +225,9 @@ public final class FdOutput implements AutoCloseable {
                 }
                 int len = notice.length() + c.writer.length();
                 if (staging.byteSize() < len) {
+                    // A record bigger than the buffer (long paths, many alerts): the old one is freed, not kept.
+                    arena.close();
+                    arena = Arena.ofConfined();
                     staging = arena.allocate(Math.max(len, staging.byteSize() * 2));
                 }
                 MemorySegment.copy(notice.array(), 0, staging, JAVA_BYTE, 0, notice.length());
@@ -254,6 +258,8 @@ public final class FdOutput implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } finally {
+            arena.close();
         }
     }
 

@@ -300,8 +300,9 @@ class CanaryMatcherTest {
             }
             long allocated = threads.getCurrentThreadAllocatedBytes() - before;
             assertEquals(300_000L * (9 - 1), sink);
-            // One allocation per call would be >= 16 bytes x 200000 calls; allow a few stray bytes.
-            assertTrue(allocated < 1024, "allocated " + allocated + " bytes for " + 2 * rounds + " matches");
+            // One allocation per call would be >= 16 bytes x 200000 calls = 3.2 MB. Allow stray bytes from the
+            // JIT replacing code mid-loop (seen: 3976 bytes once on a busy machine), 50x below that.
+            assertTrue(allocated < 64 * 1024, "allocated " + allocated + " bytes for " + 2 * rounds + " matches");
         }
     }
 

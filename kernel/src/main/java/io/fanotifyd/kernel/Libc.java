@@ -36,11 +36,14 @@ public final class Libc {
     private static final MethodHandle WRITE = errnoCall("write", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
     private static final MethodHandle POLL = errnoCall("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle PPOLL = errnoCall("ppoll", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
     private static final MethodHandle OPENAT = variadicErrnoCall("openat", 3,
             JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
     private static final MethodHandle OPEN_BY_HANDLE_AT =
             errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle READLINK = errnoCall("readlink", JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle READLINKAT =
+            errnoCall("readlinkat", JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle FSTATFS = errnoCall("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle STATX =
             errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
@@ -180,6 +183,15 @@ public final class Libc {
         }
     }
 
+    /** {@code ppoll} without a signal mask; {@code timeout} is a {@code struct timespec}, or NULL for none. */
+    public static int ppoll(MemorySegment fds, long nfds, MemorySegment timeout) {
+        try {
+            return (int) PPOLL.invokeExact(CAPTURE.get(), fds, nfds, timeout, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     public static int openat(int dirfd, MemorySegment path, int flags, int mode) {
         try {
             return (int) OPENAT.invokeExact(CAPTURE.get(), dirfd, path, flags, mode);
@@ -199,6 +211,14 @@ public final class Libc {
     public static long readlink(MemorySegment path, MemorySegment buf, long size) {
         try {
             return (long) READLINK.invokeExact(CAPTURE.get(), path, buf, size);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long readlinkat(int dirFd, MemorySegment path, MemorySegment buf, long size) {
+        try {
+            return (long) READLINKAT.invokeExact(CAPTURE.get(), dirFd, path, buf, size);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -122,18 +122,44 @@ public final class Syscalls {
 
     /** {@code poll} on up to a few fds; returns the revents of each in {@code revents}. */
     public static int pollIn(MemorySegment pollfds, int[] fds, short[] revents, int timeoutMs) {
+        setPollFds(pollfds, fds);
+        int rc = Libc.poll(pollfds, fds.length, timeoutMs);
+        return pollResult(rc, pollfds, fds, revents, "poll", timeoutMs + " ms");
+    }
+
+    /**
+     * As {@link #pollIn}, with a timeout in nanoseconds ({@code ppoll}; negative: none), for waits shorter than a
+     * millisecond. {@code timespec} is 16 bytes of scratch.
+     */
+    public static int pollInNanos(MemorySegment pollfds, int[] fds, short[] revents, long timeoutNs,
+                                  MemorySegment timespec) {
+        setPollFds(pollfds, fds);
+        MemorySegment tmo = MemorySegment.NULL;
+        if (timeoutNs >= 0) {
+            timespec.set(JAVA_LONG_UNALIGNED, 0, timeoutNs / 1_000_000_000L);
+            timespec.set(JAVA_LONG_UNALIGNED, 8, timeoutNs % 1_000_000_000L);
+            tmo = timespec;
+        }
+        int rc = Libc.ppoll(pollfds, fds.length, tmo);
+        return pollResult(rc, pollfds, fds, revents, "ppoll", timeoutNs + " ns");
+    }
+
+    private static void setPollFds(MemorySegment pollfds, int[] fds) {
         for (int i = 0; i < fds.length; i++) {
             pollfds.set(JAVA_INT_UNALIGNED, i * 8L, fds[i]);
             pollfds.set(JAVA_SHORT_UNALIGNED, i * 8L + 4, (short) 1); // POLLIN
             pollfds.set(JAVA_SHORT_UNALIGNED, i * 8L + 6, (short) 0);
         }
-        int rc = Libc.poll(pollfds, fds.length, timeoutMs);
+    }
+
+    private static int pollResult(int rc, MemorySegment pollfds, int[] fds, short[] revents, String call,
+                                  String timeout) {
         if (rc < 0) {
             int errno = Libc.errno();
             if (errno == Errno.EINTR) {
                 return 0;
             }
-            throw new NativeCallException("poll", fds.length + " fds, timeout=" + timeoutMs, errno);
+            throw new NativeCallException(call, fds.length + " fds, timeout=" + timeout, errno);
         }
         for (int i = 0; i < fds.length; i++) {
             revents[i] = pollfds.get(JAVA_SHORT_UNALIGNED, i * 8L + 6);

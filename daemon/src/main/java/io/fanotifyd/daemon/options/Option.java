@@ -53,11 +53,19 @@ public enum Option {
                     + "fs.fanotify.max_queued_events, with an overflow record when full", "unlimited"),
     NO_FID("no-fid", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "FD mode instead of FID mode (no names for directory-entry events)", ""),
+    BATCH_DELAY_US("batch-delay-us", "", Kind.NUMBER, "US", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "after each read of the notification queue, leave it for US microseconds (0..1000000): the kernel "
+                    + "merges events meanwhile and the next read takes more at once; less CPU per record, up "
+                    + "to US more latency (permission events are never held back)", "0"),
     PERM("perm", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "permission mode: answer open permission events (allow, or deny what alerts with "
                     + "--deny-on-alert)", ""),
     FAIL_CLOSED("fail-closed", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "in permission mode, deny an event whose processing failed (default: allow it)", ""),
+    PERM_SPIN_US("perm-spin-us", "", Kind.NUMBER, "US", Group.EVENTS, Repeat.ONCE, Support.YES,
+            "in permission mode, after answering, keep polling without sleeping for US microseconds "
+                    + "(0..1000000) so that the next open is answered without a wake-up; costs up to US of CPU "
+                    + "per quiet spell; 0 disables", "100"),
 
     CANARY("canary", "", Kind.TEXT, "PATTERN", Group.ALERTS, Repeat.MANY, Support.YES,
             "alert when a path matching PATTERN (fnmatch, FNM_PATHNAME) is opened, modified, renamed or "

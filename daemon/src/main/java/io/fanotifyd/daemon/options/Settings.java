@@ -26,6 +26,10 @@ import java.util.Optional;
  * @param verbosity   log verbosity, 0 by default: the config's {@code verbose N} plus one per {@code -v}
  * @param events      {@code --events}: the requested event list, {@link EventSelection#DEFAULT} if none
  * @param queueSize   {@code --queue-size}, {@link QueueSize#UNLIMITED} by default
+ * @param batchDelayUs {@code --batch-delay-us}: how long the notification queue is left after each read, 0 by
+ *                    default
+ * @param permSpinUs  {@code --perm-spin-us}: how long to poll without sleeping after a permission event,
+ *                    {@link #DEFAULT_PERM_SPIN_US} by default
  */
 public record Settings(
         Action action,
@@ -41,10 +45,15 @@ public record Settings(
         int verbosity,
         EventSelection events,
         QueueSize queueSize,
+        int batchDelayUs,
+        int permSpinUs,
         Policy policy,
         List<Job> jobs,
         Socket socket,
         Optional<String> subscribe) {
+
+    /** Measured: covers the gap between one open and the next of a busy process (docs/PERFORMANCE.md). */
+    public static final int DEFAULT_PERM_SPIN_US = 100;
 
     /**
      * Subscribers.
@@ -112,7 +121,7 @@ public record Settings(
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
-                Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty());
+                0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty());
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

@@ -22,6 +22,8 @@ final class SettingsBuilder {
     private int verbosity;
     private EventSelection events = EventSelection.DEFAULT;
     private QueueSize queueSize = QueueSize.UNLIMITED;
+    private int batchDelayUs;
+    private int permSpinUs = Settings.DEFAULT_PERM_SPIN_US;
     private final List<String> canaries = new ArrayList<>();
     private int burstThreshold;
     private int burstWindowMs = 1000;
@@ -79,6 +81,8 @@ final class SettingsBuilder {
             }
             case EVENTS -> events = (EventSelection) value;
             case QUEUE_SIZE -> queueSize = (QueueSize) value;
+            case BATCH_DELAY_US -> batchDelayUs = (Integer) value;
+            case PERM_SPIN_US -> permSpinUs = (Integer) value;
             case HELP, VERSION -> throw new IllegalStateException(option + " is an action, not a setting");
             case CANARY -> canaries.add((String) value);
             case BURST_THRESHOLD -> burstThreshold = (Integer) value;
@@ -113,7 +117,7 @@ final class SettingsBuilder {
 
     Settings build() {
         return new Settings(action, config, watches, mounts, filesystems, output, pidFile, logFile, foreground,
-                noFid, verbosity, events, queueSize, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
+                noFid, verbosity, events, queueSize, batchDelayUs, permSpinUs, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
                         hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
                 jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
                 new Settings.Socket(socket, socketMode, socketGroup), subscribe);

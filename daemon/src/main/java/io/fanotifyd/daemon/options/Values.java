@@ -33,8 +33,7 @@ final class Values {
                 }
                 yield text;
             }
-            case NUMBER -> (int) integerInRange(text, minimum(option), option == Option.BURST_THRESHOLD ? 65536
-                    : Integer.MAX_VALUE);
+            case NUMBER -> (int) integerInRange(text, minimum(option), maximum(option));
             case EVENTS -> EventSelection.parse(text);
             case QUEUE_SIZE -> QueueSize.parse(text);
         };
@@ -120,6 +119,14 @@ final class Values {
             throw new IllegalArgumentException("out of range: '" + text + "' (" + min + ".." + max + ")");
         }
         return value;
+    }
+
+    private static long maximum(Option option) {
+        return switch (option) {
+            case BURST_THRESHOLD -> 65536;
+            case BATCH_DELAY_US, PERM_SPIN_US -> 1_000_000; // a second: beyond it, a setting is a mistake
+            default -> Integer.MAX_VALUE;
+        };
     }
 
     /** Windows and timeouts of 0 ms make no sense; counts and cooldowns may be 0 (off). */

@@ -412,6 +412,20 @@ class CommandLineTest {
     }
 
     @Test
+    void latencyOptions() {
+        Settings defaults = parse();
+        assertEquals(0, defaults.batchDelayUs());
+        assertEquals(Settings.DEFAULT_PERM_SPIN_US, defaults.permSpinUs());
+        Settings s = parse("--batch-delay-us", "1000", "--perm-spin-us=0");
+        assertEquals(1000, s.batchDelayUs());
+        assertEquals(0, s.permSpinUs());
+        assertEquals(1_000_000, parse("--perm-spin-us", "1000000").permSpinUs());
+        assertUsage("--batch-delay-us: out of range: '1000001' (0..1000000)", "--batch-delay-us", "1000001");
+        assertUsage("--perm-spin-us: out of range: '-5' (0..1000000)", "--perm-spin-us=-5");
+        assertUsage("--perm-spin-us: not a number: '1ms'", "--perm-spin-us", "1ms");
+    }
+
+    @Test
     void settingsListsAreImmutable() {
         Settings s = parse("-w", "/a", "--mount", "/m", "--filesystem", "/f");
         assertThrows(UnsupportedOperationException.class, () -> s.watches().add("/x"));

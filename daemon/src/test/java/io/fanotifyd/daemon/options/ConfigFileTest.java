@@ -62,6 +62,8 @@ class ConfigFileTest {
                 verbose 2
                 events +access,-attrib
                 queue_size kernel
+                batch_delay_us 250
+                perm_spin_us 0
                 """);
         assertEquals(Action.RUN, s.action());
         assertEquals(Optional.of(conf.toString()), s.config());
@@ -76,6 +78,8 @@ class ConfigFileTest {
         assertEquals(2, s.verbosity());
         assertEquals(new EventSelection(List.of("+access", "-attrib"), true), s.events());
         assertEquals(QueueSize.KERNEL, s.queueSize());
+        assertEquals(250, s.batchDelayUs());
+        assertEquals(0, s.permSpinUs());
     }
 
     @Test

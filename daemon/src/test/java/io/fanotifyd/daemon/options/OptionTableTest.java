@@ -32,7 +32,8 @@ class OptionTableTest {
     @Test
     void theSpecsFlags() {
         assertEquals(List.of("watch", "mount", "filesystem", "output", "log-file", "verbose", "socket",
-                        "socket-mode", "socket-group", "subscribe", "foreground", "pid-file", "events", "queue-size", "no-fid", "perm", "fail-closed", "canary",
+                        "socket-mode", "socket-group", "subscribe", "foreground", "pid-file", "events", "queue-size", "no-fid",
+                        "batch-delay-us", "perm", "fail-closed", "perm-spin-us", "canary",
                         "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
                         "deny-on-alert", "job",
                         "rootfs", "workspace", "export", "cache", "config", "help", "version"),
