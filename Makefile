@@ -17,9 +17,11 @@ SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom
 
 all: fanotifyd
 
-# The launcher runs from exploded class directories, not jars: a JVM keeps its jars open for its whole
-# life, and tools that find fanotify users by scanning /proc/PID/fd for "fanotify" (the shared bench harness
-# does) would take a jar named fanotify*.jar for a notification fd. Class files are read and closed.
+# The JVM options of the launcher (FANOTIFYD_JVM_OPTS replaces them) and of the AOT training run, which must
+# match for the cache to be used. C1 only: C2 compiling mid-run cost more CPU than its faster code saved
+# (docs/PERFORMANCE.md).
+JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx256m
+
 build/classes/.stamp: $(SOURCES)
 	@$(MVN) -DskipTests package
 	@rm -rf build/classes && mkdir -p build/classes
@@ -27,8 +29,24 @@ build/classes/.stamp: $(SOURCES)
 	@rm -rf build/classes/META-INF
 	@touch $@
 
-fanotifyd: build/classes/.stamp scripts/fanotifyd.in scripts/find-java.sh
-	@sed -e "s|@LIBDIR@|$(CURDIR)/build/classes|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
+# One jar and the JDK's ahead-of-time cache for it (JEP 483/514), trained on the start-up path by
+# AotTraining. The jar is named app.jar, not fanotify*: tools that find fanotify users by scanning
+# /proc/PID/fd for "fanotify" (the shared bench harness does) must not take it for a notification fd. With a
+# valid cache the JVM does not even keep the jar open.
+build/app/app.jar: build/classes/.stamp
+	@mkdir -p build/app && rm -f $@ build/app/app.aot
+	@$(FIND_JAVA); "$${FANOTIFYD_JAVA%/java}/jar" --create --file $@ -C build/classes .
+
+build/app/.stamp: build/app/app.jar
+	@$(FIND_JAVA); "$$FANOTIFYD_JAVA" $(JVM_OPTS) --enable-native-access=ALL-UNNAMED \
+	  -XX:AOTCacheOutput=build/app/app.aot -Xlog:aot=warning -Xlog:cds=warning \
+	  -cp build/app/app.jar io.fanotifyd.daemon.AotTraining >/dev/null 2>&1 \
+	  || { echo "make: no AOT cache; ./fanotifyd works without it, only starts slower" >&2; rm -f build/app/app.aot; }
+	@touch $@
+
+fanotifyd: build/app/.stamp scripts/fanotifyd.in scripts/find-java.sh Makefile
+	@sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" \
+	  -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
 	@chmod 755 $@.tmp && mv $@.tmp $@
 	@echo "built ./fanotifyd"
 
@@ -56,13 +74,12 @@ integration: fanotifyd
 check: fanotifyd
 	@$(MVN_TEST) test -Dtest.excludedGroups=nothing-excluded -Dfanotifyd.launcher=$(CURDIR)/fanotifyd | grep -vE '^\[INFO\] (-+|Building|Compiling|Recompiling|Nothing|Copying|skip|--- |Changes|Using|No sources|Reactor|Total time|Finished|$$)' ; exit $${PIPESTATUS[0]}
 
-install: build/classes/.stamp
+install: build/app/.stamp
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	rm -rf $(DESTDIR)$(LIBDIR)/classes
-	cp -r build/classes $(DESTDIR)$(LIBDIR)/classes
-	rm -f $(DESTDIR)$(LIBDIR)/classes/.stamp
-	chmod -R u=rwX,go=rX $(DESTDIR)$(LIBDIR)/classes
-	sed -e "s|@LIBDIR@|$(LIBDIR)/classes|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
+	install -p -m 644 build/app/app.jar $(DESTDIR)$(LIBDIR)/app.jar
+	if [ -f build/app/app.aot ]; then install -p -m 644 build/app/app.aot $(DESTDIR)$(LIBDIR)/app.aot; else rm -f $(DESTDIR)$(LIBDIR)/app.aot; fi
+	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
 	chmod 755 $(DESTDIR)$(BINDIR)/fanotifyd
 
 uninstall:

@@ -65,16 +65,17 @@ public class PipelineBenchmark {
     private JsonWriter out;
     private long now;
 
-    @Setup(Level.Trial)
-    public void setUp() {
-        arena = Arena.ofShared();
-        filesystems = new Filesystems();
-        buffer = arena.allocate(4096, 8);
-        length = io.fanotifyd.daemon.Warmup.fidEvents(buffer);
-        DirPathCache dirs = new DirPathCache(64, Long.MAX_VALUE);
-        byte[] dirPath = "/srv/data/project".getBytes(StandardCharsets.US_ASCII);
-        now = System.nanoTime() / 1_000_000;
-        cursor = new EventCursor();
+    /** The directory all the benchmark events are in, as the warm directory cache names it. */
+    static final String EVENT_DIR = "/srv/data/project";
+
+    /**
+     * Writes the daemon's three synthetic warm-up FID events into {@code buffer} and returns their length;
+     * their directories go into {@code dirs} as {@link #EVENT_DIR}, so that enrichment takes the cache-hit path.
+     */
+    static int warmEvents(MemorySegment buffer, DirPathCache dirs, long now) {
+        int length = io.fanotifyd.daemon.Warmup.fidEvents(buffer);
+        byte[] dirPath = EVENT_DIR.getBytes(StandardCharsets.US_ASCII);
+        EventCursor cursor = new EventCursor();
         cursor.reset(buffer, length);
         while (cursor.next()) {
             if (cursor.dir().present()) {
@@ -84,9 +85,26 @@ public class PipelineBenchmark {
                 dirs.put(cursor.oldDir(), dirPath, dirPath.length, now);
             }
         }
-        enricher = new Enricher(true, -1, dirs, new HandleResolver(filesystems, arena),
-                new ProcessCache(64, 1000, arena), new MountScope(), new JobIndex(List.of(new JobIndex.Root(
-                        "/srv/data".getBytes(StandardCharsets.US_ASCII), "J", "workspace"))));
+        return length;
+    }
+
+    /** The FID-mode enricher over a warm {@code dirs}, with a small process cache and the given job roots. */
+    static Enricher enricher(DirPathCache dirs, Filesystems filesystems, Arena arena, JobIndex jobs) {
+        return new Enricher(true, -1, dirs, new HandleResolver(filesystems, arena), new ProcessCache(64, 1000, arena),
+                new MountScope(), jobs);
+    }
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        arena = Arena.ofShared();
+        filesystems = new Filesystems();
+        buffer = arena.allocate(4096, 8);
+        DirPathCache dirs = new DirPathCache(64, Long.MAX_VALUE);
+        now = System.nanoTime() / 1_000_000;
+        length = warmEvents(buffer, dirs, now);
+        cursor = new EventCursor();
+        enricher = enricher(dirs, filesystems, arena, new JobIndex(List.of(new JobIndex.Root(
+                "/srv/data".getBytes(StandardCharsets.US_ASCII), "J", "workspace"))));
         rules = "policy".equals(policy)
                 ? new Policy(new CanaryMatcher(List.of("/srv/secrets/*")), new BurstDetector(1000, 1000, 64), true,
                         true)

@@ -8,7 +8,8 @@ import java.util.stream.Stream;
 
 /**
  * Loads every class of fanotifyd before the permission marks are placed. The JVM loads classes lazily, and
- * loading one from a class directory opens its file: if that file lay on a filesystem the daemon answers
+ * loading one from a class directory opens its file (and a jar is opened on first use when the AOT cache
+ * does not hold its classes): if that file lay on a filesystem the daemon answers
  * permission events for, the event thread would wait for its own answer. (JDK classes come from the mapped
  * {@code lib/modules} image and open nothing.)
  */

@@ -36,7 +36,7 @@ import java.lang.foreign.Arena;
 final class Daemon {
     static final int READ_BUFFER_BYTES = 1 << 20;
     static final int FLUSH_MS = 10;
-    static final int WARMUP_ITERATIONS = 3000;
+    static final int WARMUP_ITERATIONS = 200;
     /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
     static final int OUTPUT_BUFFERS_PERMISSION = 64;
@@ -66,7 +66,7 @@ final class Daemon {
         StopRequest stop = new StopRequest();
         stop.install();
         // This thread matches canaries: fnmatch must see bytes, as in the C reference, not the JVM's locale.
-        if (!io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
+        if (!policySettings.canaries().isEmpty() && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
             Log.warn("could not switch to the C locale: canary patterns match by the process locale");
         }
         int selfPid = Syscalls.getpid();
@@ -78,7 +78,7 @@ final class Daemon {
              Arena arena = Arena.ofShared()) {
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile.
             long t0 = System.nanoTime();
-            Warmup.run(fid, perm, WARMUP_ITERATIONS);
+            Warmup.run(fid, perm, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
@@ -228,7 +228,7 @@ final class Daemon {
         }
     }
 
-    private static FdOutput openOutput(String path, boolean perm) {
+    static FdOutput openOutput(String path, boolean perm) {
         try {
             return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS,
                     perm, Log::warn);

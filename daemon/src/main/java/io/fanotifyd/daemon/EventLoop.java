@@ -32,6 +32,7 @@ import java.lang.foreign.MemorySegment;
  */
 final class EventLoop {
     static final int FLUSH_BYTES = 256 * 1024;
+    private static final long STOP_DRAIN_NS = 1_000_000_000L;
     private static final short POLLIN = 1;
 
     /** What the loop needs besides its groups; built by {@link Daemon}. */
@@ -56,6 +57,7 @@ final class EventLoop {
     private final Alerts alerts = new Alerts();
     private final Counters counters;
     private volatile boolean stopping;
+    private long giveUpAtNs;
     private long batch;
 
     EventLoop(FanotifyGroup notify, FanotifyGroup perm, int wakeFd, Parts parts, int readBufferBytes, int flushMs,
@@ -146,10 +148,40 @@ final class EventLoop {
                 flush();
             }
         }
+        drainBeforeStop();
+    }
+
+    /**
+     * What the kernel queued up to the stop request is still reported: with a batch delay that may be a whole
+     * delay's worth of events. Bounded in time, as a busy workload could keep the queue from ever emptying.
+     */
+    private void drainBeforeStop() {
+        if (parts.output().failure() != null) {
+            return; // nowhere to write them; the failure is what gets reported
+        }
+        long deadline = System.nanoTime() + STOP_DRAIN_NS;
+        giveUpAtNs = deadline | 1; // never 0, which means "no final drain"
+        try {
+            while (System.nanoTime() - deadline < 0) {
+                long n = notify.read(notifyBuffer);
+                if (n == 0) {
+                    return;
+                }
+                process(notifyBuffer, n, parts.notifyEnricher());
+            }
+        } catch (RuntimeException e) {
+            counters.errors++;
+            Log.error("reading the last events before stopping: " + e);
+        }
     }
 
     private void flush() {
-        parts.output().flush(this::stopping);
+        parts.output().flush(this::flushGivesUp);
+    }
+
+    /** A full output is waited for, except once stopping: then only until the final drain's deadline. */
+    private boolean flushGivesUp() {
+        return stopping && (giveUpAtNs == 0 || System.nanoTime() - giveUpAtNs > 0);
     }
 
     private void drainNotifications() {

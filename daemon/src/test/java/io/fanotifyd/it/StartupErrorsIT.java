@@ -71,13 +71,20 @@ class StartupErrorsIT {
         return launch(List.of(), null, args);
     }
 
-    /** Runs {@code prefix... launcher args...} with a bounded wait; stdout and stderr go to files. */
     static Result launch(List<String> prefix, Path cwd, String... args) throws IOException {
+        return launchIn(scratch, prefix, cwd, args);
+    }
+
+    /**
+     * Runs {@code prefix... launcher args...} with a bounded wait; stdout and stderr go to files in {@code dir}
+     * (left there: {@code dir} is the caller's scratch directory, removed with it).
+     */
+    static Result launchIn(Path dir, List<String> prefix, Path cwd, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.add(KernelSupport.launcher().toString());
         cmd.addAll(Arrays.asList(args));
-        Path out = Files.createTempFile(scratch, "stdout.", ".txt");
-        Path err = Files.createTempFile(scratch, "stderr.", ".txt");
+        Path out = Files.createTempFile(dir, "stdout.", ".txt");
+        Path err = Files.createTempFile(dir, "stderr.", ".txt");
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File(
                 "/dev/null"))).redirectOutput(out.toFile()).redirectError(err.toFile());
         pb.environment().remove("FANOTIFYD_DETACHED");

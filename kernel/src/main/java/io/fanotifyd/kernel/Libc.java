@@ -1,5 +1,10 @@
 package io.fanotifyd.kernel;
 
+import static io.fanotifyd.kernel.Downcalls.LINKER;
+import static io.fanotifyd.kernel.Downcalls.errnoCall;
+import static io.fanotifyd.kernel.Downcalls.plainCall;
+import static io.fanotifyd.kernel.Downcalls.symbol;
+import static io.fanotifyd.kernel.Downcalls.variadicErrnoCall;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -21,56 +26,12 @@ import java.lang.invoke.VarHandle;
  * {@code ...OrThrow} helpers in the higher-level classes turn failures into {@link NativeCallException}.
  */
 public final class Libc {
-    private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO =
             CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     /** One capture segment per thread: a shared one would mix up the errno of concurrent calls. */
     private static final ThreadLocal<MemorySegment> CAPTURE =
             ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE_LAYOUT));
-
-    private static final MethodHandle FANOTIFY_INIT = errnoCall("fanotify_init", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle FANOTIFY_MARK =
-            errnoCall("fanotify_mark", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS);
-    private static final MethodHandle READ = errnoCall("read", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle WRITE = errnoCall("write", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
-    private static final MethodHandle POLL = errnoCall("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
-    private static final MethodHandle PPOLL = errnoCall("ppoll", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-    private static final MethodHandle OPENAT = variadicErrnoCall("openat", 3,
-            JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle OPEN_BY_HANDLE_AT =
-            errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle READLINK = errnoCall("readlink", JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
-    private static final MethodHandle READLINKAT =
-            errnoCall("readlinkat", JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
-    private static final MethodHandle FSTATFS = errnoCall("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
-    private static final MethodHandle STATX =
-            errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
-    private static final MethodHandle EVENTFD = errnoCall("eventfd", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle GETPID = errnoCall("getpid", JAVA_INT);
-    private static final MethodHandle SETSID = errnoCall("setsid", JAVA_INT);
-    private static final MethodHandle DUP2 = errnoCall("dup2", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle CHDIR = errnoCall("chdir", JAVA_INT, ADDRESS);
-    private static final MethodHandle ISATTY = errnoCall("isatty", JAVA_INT, JAVA_INT);
-    private static final MethodHandle UNLINK = errnoCall("unlink", JAVA_INT, ADDRESS);
-    private static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
-    private static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
-    private static final MethodHandle OPENLOG = plainCall("openlog", null, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle SYSLOG = LINKER.downcallHandle(symbol("syslog"),
-            FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle PIDFD_SEND_SIGNAL =
-            errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-
-    /**
-     * fnmatch(3) never sets errno, so nothing is captured. It is pure CPU work on two C strings (no syscall,
-     * never blocks), so it is linked as a critical downcall: no thread-state transition, which is most of the
-     * cost of a short call. The price: no safepoint can happen during the call, which is fine for path-sized
-     * strings. Heap segments are not allowed ({@code critical(false)}): callers pass native strings.
-     */
-    private static final MethodHandle FNMATCH = LINKER.downcallHandle(symbol("fnmatch"),
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), Linker.Option.critical(false));
 
     // fnmatch(3) flags, glibc's <fnmatch.h> values: FNM_PATHNAME is bit 0 and FNM_NOESCAPE bit 1 (not the reverse).
     /** fnmatch(3) flag: a '/' in the string is matched only by a literal '/' in the pattern. */
@@ -82,28 +43,118 @@ public final class Libc {
     /** What fnmatch(3) returns when the string does not match (any other nonzero return is an error). */
     public static final int FNM_NOMATCH = 1;
 
+    private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
+    private static final MethodHandle OPENAT = variadicErrnoCall("openat", 3,
+            JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle READLINKAT =
+            errnoCall("readlinkat", JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle ISATTY = errnoCall("isatty", JAVA_INT, JAVA_INT);
+
+    private static final MethodHandle FANOTIFY_INIT = errnoCall("fanotify_init", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle FANOTIFY_MARK =
+            errnoCall("fanotify_mark", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS);
+    private static final MethodHandle READ = errnoCall("read", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final MethodHandle WRITE = errnoCall("write", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final MethodHandle FSTATFS = errnoCall("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
+    private static final MethodHandle STATX =
+            errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
+    private static final MethodHandle EVENTFD = errnoCall("eventfd", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle PPOLL = errnoCall("ppoll", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
+    private static final MethodHandle PIDFD_SEND_SIGNAL =
+            errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle OPEN_BY_HANDLE_AT =
+            errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+
+    // Handles the start-up path does not need are made on first use, one group at a time: each distinct
+    // signature costs 2-3 ms to link, and linking all of them at once was most of the start-up time.
+
+    /** Canary matching: only linked when canaries are configured. */
+    private static final class Matching {
+        /**
+         * fnmatch(3) never sets errno, so nothing is captured. It is pure CPU work on two C strings (no syscall,
+         * never blocks), so it is linked as a critical downcall: no thread-state transition, which is most of the
+         * cost of a short call. The price: no safepoint can happen during the call, which is fine for path-sized
+         * strings. Heap segments are not allowed ({@code critical(false)}): callers pass native strings.
+         */
+        static final MethodHandle FNMATCH = LINKER.downcallHandle(symbol("fnmatch"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), Linker.Option.critical(false));
+        static final MethodHandle NEWLOCALE = plainCall("newlocale", ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle USELOCALE = plainCall("uselocale", ADDRESS, ADDRESS);
+    }
+
+    /** Detaching and syslog. */
+    private static final class Daemonizing {
+        static final MethodHandle SETSID = errnoCall("setsid", JAVA_INT);
+        static final MethodHandle DUP2 = errnoCall("dup2", JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle CHDIR = errnoCall("chdir", JAVA_INT, ADDRESS);
+        static final MethodHandle OPENLOG = plainCall("openlog", null, ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle SYSLOG = LINKER.downcallHandle(symbol("syslog"),
+                FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS), Linker.Option.firstVariadicArg(2));
+    }
+
+    /** The pid file, socket files and output clean-up. */
+    private static final class FileOps {
+        static final MethodHandle UNLINK = errnoCall("unlink", JAVA_INT, ADDRESS);
+        static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
+        static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    }
+
+    /** Hooks: spawning, reaping and killing processes. */
+    private static final class Spawning {
+        static final MethodHandle POLL = errnoCall("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+        static final MethodHandle POSIX_SPAWN = plainCall("posix_spawn", JAVA_INT,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle POSIX_SPAWNATTR_INIT = plainCall("posix_spawnattr_init", JAVA_INT, ADDRESS);
+        static final MethodHandle POSIX_SPAWNATTR_DESTROY =
+                plainCall("posix_spawnattr_destroy", JAVA_INT, ADDRESS);
+        static final MethodHandle POSIX_SPAWNATTR_SETFLAGS = plainCall("posix_spawnattr_setflags", JAVA_INT,
+                ADDRESS, java.lang.foreign.ValueLayout.JAVA_SHORT);
+        static final MethodHandle POSIX_SPAWNATTR_SETPGROUP =
+                plainCall("posix_spawnattr_setpgroup", JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle POSIX_SPAWNATTR_SETSIGDEFAULT =
+                plainCall("posix_spawnattr_setsigdefault", JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle POSIX_SPAWNATTR_SETSIGMASK =
+                plainCall("posix_spawnattr_setsigmask", JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_INIT =
+                plainCall("posix_spawn_file_actions_init", JAVA_INT, ADDRESS);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_DESTROY =
+                plainCall("posix_spawn_file_actions_destroy", JAVA_INT, ADDRESS);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDOPEN = plainCall(
+                "posix_spawn_file_actions_addopen", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDDUP2 =
+                plainCall("posix_spawn_file_actions_adddup2", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE =
+                plainCall("posix_spawn_file_actions_addclose", JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP =
+                LINKER.defaultLookup().find("posix_spawn_file_actions_addclosefrom_np")
+                        .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
+                        .orElse(null);
+        static final MethodHandle SIGEMPTYSET = errnoCall("sigemptyset", JAVA_INT, ADDRESS);
+        static final MethodHandle SIGFILLSET = errnoCall("sigfillset", JAVA_INT, ADDRESS);
+        static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle WAITPID = errnoCall("waitpid", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle KILL = errnoCall("kill", JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle FCNTL_INT =
+                variadicErrnoCall("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+    }
+
+    /** Subscribers: the Unix socket and its group. */
+    private static final class Sockets {
+        static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle BIND = errnoCall("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle ACCEPT4 = errnoCall("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
+        static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle GETSOCKOPT =
+                errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle GETGRNAM = errnoCall("getgrnam", ADDRESS, ADDRESS);
+        static final MethodHandle IOCTL_INT = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
+    }
+
     private Libc() {}
-
-    private static MethodHandle errnoCall(String name, MemoryLayout ret, MemoryLayout... args) {
-        return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(ret, args),
-                Linker.Option.captureCallState("errno"));
-    }
-
-    private static MethodHandle plainCall(String name, MemoryLayout ret, MemoryLayout... args) {
-        FunctionDescriptor fd = ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args);
-        return LINKER.downcallHandle(symbol(name), fd);
-    }
-
-    private static MethodHandle variadicErrnoCall(String name, int firstVariadic, MemoryLayout ret,
-                                                  MemoryLayout... args) {
-        return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(ret, args),
-                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(firstVariadic));
-    }
-
-    private static MemorySegment symbol(String name) {
-        return LINKER.defaultLookup().find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name + "()"));
-    }
 
     /** The errno left by this thread's last call through this class. */
     public static int errno() {
@@ -177,7 +228,7 @@ public final class Libc {
 
     public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
         try {
-            return (int) POLL.invokeExact(CAPTURE.get(), fds, nfds, timeoutMs);
+            return (int) Spawning.POLL.invokeExact(CAPTURE.get(), fds, nfds, timeoutMs);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -210,7 +261,8 @@ public final class Libc {
 
     public static long readlink(MemorySegment path, MemorySegment buf, long size) {
         try {
-            return (long) READLINK.invokeExact(CAPTURE.get(), path, buf, size);
+            // readlinkat with AT_FDCWD: one signature less to link at start-up (each costs 2-4 ms).
+            return (long) READLINKAT.invokeExact(CAPTURE.get(), Fanotify.AT_FDCWD, path, buf, size);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -249,16 +301,13 @@ public final class Libc {
     }
 
     public static int getpid() {
-        try {
-            return (int) GETPID.invokeExact(CAPTURE.get());
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        // The JDK knows it already; linking getpid(2) would cost a downcall stub at start-up.
+        return (int) ProcessHandle.current().pid();
     }
 
     public static int setsid() {
         try {
-            return (int) SETSID.invokeExact(CAPTURE.get());
+            return (int) Daemonizing.SETSID.invokeExact(CAPTURE.get());
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -266,7 +315,7 @@ public final class Libc {
 
     public static int dup2(int oldfd, int newfd) {
         try {
-            return (int) DUP2.invokeExact(CAPTURE.get(), oldfd, newfd);
+            return (int) Daemonizing.DUP2.invokeExact(CAPTURE.get(), oldfd, newfd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -274,7 +323,7 @@ public final class Libc {
 
     public static int chdir(MemorySegment path) {
         try {
-            return (int) CHDIR.invokeExact(CAPTURE.get(), path);
+            return (int) Daemonizing.CHDIR.invokeExact(CAPTURE.get(), path);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -299,7 +348,7 @@ public final class Libc {
     /** {@code openlog(ident, option, facility)}; {@code ident} must stay allocated for the process's life. */
     public static void openlog(MemorySegment ident, int option, int facility) {
         try {
-            OPENLOG.invokeExact(ident, option, facility);
+            Daemonizing.OPENLOG.invokeExact(ident, option, facility);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -308,7 +357,7 @@ public final class Libc {
     /** {@code syslog(priority, "%s", message)}: the message is never used as a format. */
     public static void syslog(int priority, MemorySegment format, MemorySegment message) {
         try {
-            SYSLOG.invokeExact(priority, format, message);
+            Daemonizing.SYSLOG.invokeExact(priority, format, message);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -316,7 +365,7 @@ public final class Libc {
 
     public static int flock(int fd, int operation) {
         try {
-            return (int) FLOCK.invokeExact(CAPTURE.get(), fd, operation);
+            return (int) FileOps.FLOCK.invokeExact(CAPTURE.get(), fd, operation);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -324,7 +373,7 @@ public final class Libc {
 
     public static int ftruncate(int fd, long length) {
         try {
-            return (int) FTRUNCATE.invokeExact(CAPTURE.get(), fd, length);
+            return (int) FileOps.FTRUNCATE.invokeExact(CAPTURE.get(), fd, length);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -332,7 +381,7 @@ public final class Libc {
 
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
         try {
-            return (long) PREAD.invokeExact(CAPTURE.get(), fd, buf, count, offset);
+            return (long) FileOps.PREAD.invokeExact(CAPTURE.get(), fd, buf, count, offset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -340,7 +389,7 @@ public final class Libc {
 
     public static int unlink(MemorySegment path) {
         try {
-            return (int) UNLINK.invokeExact(CAPTURE.get(), path);
+            return (int) FileOps.UNLINK.invokeExact(CAPTURE.get(), path);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -353,7 +402,7 @@ public final class Libc {
      */
     public static int fnmatch(MemorySegment pattern, MemorySegment string, int flags) {
         try {
-            return (int) FNMATCH.invokeExact(pattern, string, flags);
+            return (int) Matching.FNMATCH.invokeExact(pattern, string, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -363,47 +412,13 @@ public final class Libc {
     // posix_spawn(3) and the posix_spawnattr/file_actions functions return the error number instead of
     // setting errno, so they are plain calls; the others report through errno as usual.
 
-    private static final MethodHandle POSIX_SPAWN = plainCall("posix_spawn", JAVA_INT,
-            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-    private static final MethodHandle POSIX_SPAWNATTR_INIT = plainCall("posix_spawnattr_init", JAVA_INT, ADDRESS);
-    private static final MethodHandle POSIX_SPAWNATTR_DESTROY =
-            plainCall("posix_spawnattr_destroy", JAVA_INT, ADDRESS);
-    private static final MethodHandle POSIX_SPAWNATTR_SETFLAGS = plainCall("posix_spawnattr_setflags", JAVA_INT,
-            ADDRESS, java.lang.foreign.ValueLayout.JAVA_SHORT);
-    private static final MethodHandle POSIX_SPAWNATTR_SETPGROUP =
-            plainCall("posix_spawnattr_setpgroup", JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle POSIX_SPAWNATTR_SETSIGDEFAULT =
-            plainCall("posix_spawnattr_setsigdefault", JAVA_INT, ADDRESS, ADDRESS);
-    private static final MethodHandle POSIX_SPAWNATTR_SETSIGMASK =
-            plainCall("posix_spawnattr_setsigmask", JAVA_INT, ADDRESS, ADDRESS);
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_INIT =
-            plainCall("posix_spawn_file_actions_init", JAVA_INT, ADDRESS);
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_DESTROY =
-            plainCall("posix_spawn_file_actions_destroy", JAVA_INT, ADDRESS);
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDOPEN = plainCall(
-            "posix_spawn_file_actions_addopen", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDDUP2 =
-            plainCall("posix_spawn_file_actions_adddup2", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE =
-            plainCall("posix_spawn_file_actions_addclose", JAVA_INT, ADDRESS, JAVA_INT);
     /** glibc >= 2.34 only; null elsewhere. */
-    private static final MethodHandle POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP =
-            LINKER.defaultLookup().find("posix_spawn_file_actions_addclosefrom_np")
-                    .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
-                    .orElse(null);
-    private static final MethodHandle SIGEMPTYSET = errnoCall("sigemptyset", JAVA_INT, ADDRESS);
-    private static final MethodHandle SIGFILLSET = errnoCall("sigfillset", JAVA_INT, ADDRESS);
-    private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle WAITPID = errnoCall("waitpid", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle KILL = errnoCall("kill", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle FCNTL_INT =
-            variadicErrnoCall("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
 
     /** {@code posix_spawn(pid, path, fileActions, attr, argv, envp)}: 0 or an error number (errno is not used). */
     public static int posixSpawn(MemorySegment pid, MemorySegment path, MemorySegment fileActions,
                                  MemorySegment attr, MemorySegment argv, MemorySegment envp) {
         try {
-            return (int) POSIX_SPAWN.invokeExact(pid, path, fileActions, attr, argv, envp);
+            return (int) Spawning.POSIX_SPAWN.invokeExact(pid, path, fileActions, attr, argv, envp);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -412,7 +427,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrInit(MemorySegment attr) {
         try {
-            return (int) POSIX_SPAWNATTR_INIT.invokeExact(attr);
+            return (int) Spawning.POSIX_SPAWNATTR_INIT.invokeExact(attr);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -421,7 +436,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrDestroy(MemorySegment attr) {
         try {
-            return (int) POSIX_SPAWNATTR_DESTROY.invokeExact(attr);
+            return (int) Spawning.POSIX_SPAWNATTR_DESTROY.invokeExact(attr);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -430,7 +445,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrSetflags(MemorySegment attr, short flags) {
         try {
-            return (int) POSIX_SPAWNATTR_SETFLAGS.invokeExact(attr, flags);
+            return (int) Spawning.POSIX_SPAWNATTR_SETFLAGS.invokeExact(attr, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -439,7 +454,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrSetpgroup(MemorySegment attr, int pgroup) {
         try {
-            return (int) POSIX_SPAWNATTR_SETPGROUP.invokeExact(attr, pgroup);
+            return (int) Spawning.POSIX_SPAWNATTR_SETPGROUP.invokeExact(attr, pgroup);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -448,7 +463,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrSetsigdefault(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) POSIX_SPAWNATTR_SETSIGDEFAULT.invokeExact(attr, sigset);
+            return (int) Spawning.POSIX_SPAWNATTR_SETSIGDEFAULT.invokeExact(attr, sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -457,7 +472,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnattrSetsigmask(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) POSIX_SPAWNATTR_SETSIGMASK.invokeExact(attr, sigset);
+            return (int) Spawning.POSIX_SPAWNATTR_SETSIGMASK.invokeExact(attr, sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -466,7 +481,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnFileActionsInit(MemorySegment fileActions) {
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_INIT.invokeExact(fileActions);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_INIT.invokeExact(fileActions);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -475,7 +490,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnFileActionsDestroy(MemorySegment fileActions) {
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_DESTROY.invokeExact(fileActions);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_DESTROY.invokeExact(fileActions);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -485,7 +500,7 @@ public final class Libc {
     public static int posixSpawnFileActionsAddopen(MemorySegment fileActions, int fd, MemorySegment path,
                                                    int oflag, int mode) {
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDOPEN.invokeExact(fileActions, fd, path, oflag, mode);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDOPEN.invokeExact(fileActions, fd, path, oflag, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -494,7 +509,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnFileActionsAdddup2(MemorySegment fileActions, int fd, int newfd) {
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDDUP2.invokeExact(fileActions, fd, newfd);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDDUP2.invokeExact(fileActions, fd, newfd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -503,7 +518,7 @@ public final class Libc {
     /** 0 or an error number. */
     public static int posixSpawnFileActionsAddclose(MemorySegment fileActions, int fd) {
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE.invokeExact(fileActions, fd);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDCLOSE.invokeExact(fileActions, fd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -511,7 +526,7 @@ public final class Libc {
 
     /** Whether this libc has {@code posix_spawn_file_actions_addclosefrom_np} (glibc >= 2.34). */
     public static boolean hasPosixSpawnFileActionsAddclosefrom() {
-        return POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP != null;
+        return Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP != null;
     }
 
     /**
@@ -519,11 +534,11 @@ public final class Libc {
      * (see {@link #hasPosixSpawnFileActionsAddclosefrom()}).
      */
     public static int posixSpawnFileActionsAddclosefrom(MemorySegment fileActions, int from) {
-        if (POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP == null) {
+        if (Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP == null) {
             return Errno.ENOSYS;
         }
         try {
-            return (int) POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP.invokeExact(fileActions, from);
+            return (int) Spawning.POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP.invokeExact(fileActions, from);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -531,7 +546,7 @@ public final class Libc {
 
     public static int sigemptyset(MemorySegment sigset) {
         try {
-            return (int) SIGEMPTYSET.invokeExact(CAPTURE.get(), sigset);
+            return (int) Spawning.SIGEMPTYSET.invokeExact(CAPTURE.get(), sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -539,7 +554,7 @@ public final class Libc {
 
     public static int sigfillset(MemorySegment sigset) {
         try {
-            return (int) SIGFILLSET.invokeExact(CAPTURE.get(), sigset);
+            return (int) Spawning.SIGFILLSET.invokeExact(CAPTURE.get(), sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -548,7 +563,7 @@ public final class Libc {
     /** {@code pipe2(fds, flags)}; {@code fds} holds two ints: read end, write end. */
     public static int pipe2(MemorySegment fds, int flags) {
         try {
-            return (int) PIPE2.invokeExact(CAPTURE.get(), fds, flags);
+            return (int) Spawning.PIPE2.invokeExact(CAPTURE.get(), fds, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -557,7 +572,7 @@ public final class Libc {
     /** {@code waitpid(pid, status, options)}; {@code status} is an int or {@link MemorySegment#NULL}. */
     public static int waitpid(int pid, MemorySegment status, int options) {
         try {
-            return (int) WAITPID.invokeExact(CAPTURE.get(), pid, status, options);
+            return (int) Spawning.WAITPID.invokeExact(CAPTURE.get(), pid, status, options);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -566,7 +581,7 @@ public final class Libc {
     /** {@code kill(pid, sig)}; a negative {@code pid} signals the process group {@code -pid}. */
     public static int kill(int pid, int sig) {
         try {
-            return (int) KILL.invokeExact(CAPTURE.get(), pid, sig);
+            return (int) Spawning.KILL.invokeExact(CAPTURE.get(), pid, sig);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -575,15 +590,13 @@ public final class Libc {
     /** {@code fcntl(fd, cmd, arg)} for the commands whose argument is an int (F_DUPFD_CLOEXEC, F_SETFD, ...). */
     public static int fcntl(int fd, int cmd, int arg) {
         try {
-            return (int) FCNTL_INT.invokeExact(CAPTURE.get(), fd, cmd, arg);
+            return (int) Spawning.FCNTL_INT.invokeExact(CAPTURE.get(), fd, cmd, arg);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     private static final int LC_ALL_MASK = 0x1fbf; // glibc: every category bit but LC_ALL's own (6)
-    private static final MethodHandle NEWLOCALE = plainCall("newlocale", ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
-    private static final MethodHandle USELOCALE = plainCall("uselocale", ADDRESS, ADDRESS);
 
     /**
      * Switches the calling thread (only) to the "C" locale ({@code newlocale} + {@code uselocale}), so that
@@ -594,31 +607,21 @@ public final class Libc {
      */
     public static boolean useCLocaleOnThisThread() {
         try {
-            MemorySegment c = (MemorySegment) NEWLOCALE.invokeExact(LC_ALL_MASK, Arena.global().allocateFrom("C"),
+            MemorySegment c = (MemorySegment) Matching.NEWLOCALE.invokeExact(LC_ALL_MASK, Arena.global().allocateFrom("C"),
                     MemorySegment.NULL);
             if (c.equals(MemorySegment.NULL)) {
                 return false;
             }
-            MemorySegment old = (MemorySegment) USELOCALE.invokeExact(c);
+            MemorySegment old = (MemorySegment) Matching.USELOCALE.invokeExact(c);
             return !old.equals(MemorySegment.NULL);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    private static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle BIND = errnoCall("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle ACCEPT4 = errnoCall("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
-    private static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle GETSOCKOPT =
-            errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
-    private static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-
     public static int socket(int domain, int type, int protocol) {
         try {
-            return (int) SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
+            return (int) Sockets.SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -626,7 +629,7 @@ public final class Libc {
 
     public static int bind(int fd, MemorySegment addr, int len) {
         try {
-            return (int) BIND.invokeExact(CAPTURE.get(), fd, addr, len);
+            return (int) Sockets.BIND.invokeExact(CAPTURE.get(), fd, addr, len);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -634,7 +637,7 @@ public final class Libc {
 
     public static int listen(int fd, int backlog) {
         try {
-            return (int) LISTEN.invokeExact(CAPTURE.get(), fd, backlog);
+            return (int) Sockets.LISTEN.invokeExact(CAPTURE.get(), fd, backlog);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -642,7 +645,7 @@ public final class Libc {
 
     public static int accept4(int fd, MemorySegment addr, MemorySegment len, int flags) {
         try {
-            return (int) ACCEPT4.invokeExact(CAPTURE.get(), fd, addr, len, flags);
+            return (int) Sockets.ACCEPT4.invokeExact(CAPTURE.get(), fd, addr, len, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -650,7 +653,7 @@ public final class Libc {
 
     public static int connect(int fd, MemorySegment addr, int len) {
         try {
-            return (int) CONNECT.invokeExact(CAPTURE.get(), fd, addr, len);
+            return (int) Sockets.CONNECT.invokeExact(CAPTURE.get(), fd, addr, len);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -658,7 +661,7 @@ public final class Libc {
 
     public static int getsockopt(int fd, int level, int name, MemorySegment value, MemorySegment len) {
         try {
-            return (int) GETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
+            return (int) Sockets.GETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -666,7 +669,7 @@ public final class Libc {
 
     public static int chmod(MemorySegment path, int mode) {
         try {
-            return (int) CHMOD.invokeExact(CAPTURE.get(), path, mode);
+            return (int) FileOps.CHMOD.invokeExact(CAPTURE.get(), path, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -674,13 +677,11 @@ public final class Libc {
 
     public static int chown(MemorySegment path, int uid, int gid) {
         try {
-            return (int) CHOWN.invokeExact(CAPTURE.get(), path, uid, gid);
+            return (int) FileOps.CHOWN.invokeExact(CAPTURE.get(), path, uid, gid);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
-
-    private static final MethodHandle GETGRNAM = errnoCall("getgrnam", ADDRESS, ADDRESS);
 
     /**
      * The gid of group {@code name} ({@code getgrnam}, so NSS sources count), or -1 if there is none.
@@ -688,7 +689,7 @@ public final class Libc {
      */
     public static int groupId(String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment g = (MemorySegment) GETGRNAM.invokeExact(CAPTURE.get(), cString(arena, name));
+            MemorySegment g = (MemorySegment) Sockets.GETGRNAM.invokeExact(CAPTURE.get(), cString(arena, name));
             if (g.equals(MemorySegment.NULL)) {
                 return -1;
             }
@@ -698,12 +699,10 @@ public final class Libc {
         }
     }
 
-    private static final MethodHandle IOCTL_INT = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
-
     /** {@code ioctl(fd, request, int *out)}. */
     public static int ioctl(int fd, long request, MemorySegment out) {
         try {
-            return (int) IOCTL_INT.invokeExact(CAPTURE.get(), fd, request, out);
+            return (int) Sockets.IOCTL_INT.invokeExact(CAPTURE.get(), fd, request, out);
         } catch (Throwable t) {
             throw rethrow(t);
         }

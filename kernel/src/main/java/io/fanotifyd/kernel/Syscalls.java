@@ -157,6 +157,7 @@ public final class Syscalls {
         if (rc < 0) {
             int errno = Libc.errno();
             if (errno == Errno.EINTR) {
+                java.util.Arrays.fill(revents, (short) 0); // nothing is ready: not the last round's flags
                 return 0;
             }
             throw new NativeCallException(call, fds.length + " fds, timeout=" + timeout, errno);

@@ -1,0 +1,40 @@
+package io.fanotifyd.daemon;
+
+import io.fanotifyd.daemon.options.HelpText;
+import io.fanotifyd.daemon.options.OptionParser;
+import io.fanotifyd.daemon.options.QueueSize;
+import io.fanotifyd.daemon.options.Settings;
+import io.fanotifyd.kernel.FanotifyGroup;
+import io.fanotifyd.kernel.NativeCallException;
+
+/**
+ * The training run behind the JDK's ahead-of-time cache ({@code make} runs it with {@code -XX:AOTCacheOutput}):
+ * it walks the start-up path up to, but not including, the marks, so that the cache holds the classes, linked,
+ * that a real start loads. Measured: exec to marks in place went from ~265 ms to ~150 ms (docs/PERFORMANCE.md).
+ * Needs no privileges: where opening a group fails (not root), that part is skipped.
+ */
+final class AotTraining {
+    private AotTraining() {}
+
+    public static void main(String[] args) {
+        Settings settings = OptionParser.parse(new String[] {"--foreground", "--mount", "/", "--output", "/dev/null",
+                "--canary", "/nonexistent/canary*", "--burst-threshold", "8", "--job", "training",
+                "--workspace", "/nonexistent/ws", "--events", "+access", "--batch-delay-us", "0"}, "/");
+        HelpText.render();
+        Daemon.jobIndex(settings.jobs());
+        for (boolean perm : new boolean[] {false, true}) {
+            try (FanotifyGroup g = perm ? Daemon.openPermissionGroup(QueueSize.UNLIMITED)
+                    : Daemon.openGroup(true, QueueSize.UNLIMITED)) {
+                g.fd();
+            } catch (NativeCallException | StartupException e) {
+                // Not root: the classes on this path are loaded anyway by the attempt.
+            }
+        }
+        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", false)) {
+            out.finish(1000);
+        }
+        Warmup.run(true, true, true, 500);
+        Warmup.run(false, false, false, 100);
+        ClassPreloader.loadAll();
+    }
+}
