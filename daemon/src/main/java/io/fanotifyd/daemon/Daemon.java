@@ -36,7 +36,7 @@ import java.lang.foreign.Arena;
 final class Daemon {
     static final int READ_BUFFER_BYTES = 1 << 20;
     static final int FLUSH_MS = 10;
-    static final int WARMUP_ITERATIONS = 200;
+    static final int WARMUP_ITERATIONS = 50;
     /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
     static final int OUTPUT_BUFFERS_PERMISSION = 64;
@@ -76,7 +76,10 @@ final class Daemon {
              FanotifyGroup permGroup = perm ? openPermissionGroup(settings.queueSize()) : null;
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
-            // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile.
+            // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile. What
+            // matters is running each step once (class initialisation, call-site linking), not compile
+            // thresholds: 50 rounds halved the comm-less records of a burst of short-lived processes as well as
+            // 3000 did, at a fifth of the start-up cost (docs/PERFORMANCE.md).
             long t0 = System.nanoTime();
             Warmup.run(fid, perm, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");

@@ -103,13 +103,13 @@ final class EventLoop {
             if (output.pending() > 0) {
                 waitNs = Math.max(0, flushDeadline * 1_000_000 - nowNs);
             }
-            // After a read, the notification group is left out of the poll for the batch delay: the kernel
-            // merges and queues meanwhile, and the next read takes a bigger batch without waking us per event.
-            // The permission group and the wake-up fd stay in, so neither answers nor stop requests wait.
-            boolean spinning = spinUntilNs - nowNs > 0;
+            boolean spinning = spinUntilNs - nowNs > 0; // see --perm-spin-us below
             if (spinning) {
                 waitNs = 0;
             }
+            // After a read, the notification group is left out of the poll for the batch delay: the kernel
+            // merges and queues meanwhile, and the next read takes a bigger batch without waking us per event.
+            // The permission group and the wake-up fd stay in, so neither answers nor stop requests wait.
             boolean holding = holdUntilNs - nowNs > 0;
             fds[notifyIdx] = holding ? -1 : notifyFd;
             if (holding && !spinning && (waitNs < 0 || holdUntilNs - nowNs < waitNs)) {
