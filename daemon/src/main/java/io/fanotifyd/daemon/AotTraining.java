@@ -33,8 +33,8 @@ final class AotTraining {
         try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", false)) {
             out.finish(1000);
         }
-        Warmup.run(true, true, true, 500);
-        Warmup.run(false, false, false, 100);
+        Warmup.run(true, true, 500, 100);
+        Warmup.run(false, false, 100, 0);
         ClassPreloader.loadAll();
     }
 }

@@ -40,7 +40,7 @@ final class Warmup {
 
     private Warmup() {}
 
-    static void run(boolean fid, boolean perm, boolean canaries, int iterations) {
+    static void run(boolean fid, boolean canaries, int iterations, int permissionIterations) {
         try (Arena arena = Arena.ofConfined(); Filesystems none = new Filesystems()) {
             MemorySegment buf = arena.allocate(4096, 8);
             int len = fid ? fidEvents(buf) : fdEvents(buf);
@@ -83,8 +83,8 @@ final class Warmup {
                     }
                 }
             }
-            if (perm) {
-                permission(arena, dirs, policy, encoder, alerts, w, iterations / 4);
+            if (permissionIterations > 0) {
+                permission(arena, dirs, policy, encoder, alerts, w, permissionIterations);
             }
         }
     }
