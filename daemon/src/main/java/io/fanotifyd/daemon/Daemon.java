@@ -129,6 +129,7 @@ final class Daemon {
                     output.removeIfCreatedAndEmpty();
                     throw e;
                 }
+                io.fanotifyd.kernel.Libc.linkEventPathInBackground();
                 EventLoop.Counters counters = new EventLoop.Counters();
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
                         policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,

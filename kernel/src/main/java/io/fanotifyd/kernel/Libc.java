@@ -56,17 +56,38 @@ public final class Libc {
     private static final MethodHandle READ = errnoCall("read", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle WRITE = errnoCall("write", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle FSTATFS = errnoCall("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
-    private static final MethodHandle STATX =
-            errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle EVENTFD = errnoCall("eventfd", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle PPOLL = errnoCall("ppoll", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-    private static final MethodHandle PIDFD_SEND_SIGNAL =
-            errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    private static final MethodHandle OPEN_BY_HANDLE_AT =
-            errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
 
     // Handles the start-up path does not need are made on first use, one group at a time: each distinct
     // signature costs 2-3 ms to link, and linking all of them at once was most of the start-up time.
+
+    /**
+     * What only events need (file handles, process liveness, file types): linked on a thread of its own once
+     * the marks are in place ({@link #linkEventPathInBackground()}), off the way to the marks.
+     */
+    private static final class EventPath {
+        static final MethodHandle STATX =
+                errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
+        static final MethodHandle PIDFD_SEND_SIGNAL =
+                errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle OPEN_BY_HANDLE_AT =
+                errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    }
+
+    /**
+     * Starts linking the functions only events need, on a thread of its own; whatever needs one first waits
+     * for it. Call once the marks are in place: until then nothing needs them, and start-up is shorter.
+     */
+    public static void linkEventPathInBackground() {
+        Thread.ofPlatform().daemon().name("fanotifyd-link").start(() -> {
+            try {
+                EventPath.STATX.type();
+            } catch (Throwable e) {
+                // The first event that needs one meets the same error and reports it with its context.
+            }
+        });
+    }
 
     /** Canary matching: only linked when canaries are configured. */
     private static final class Matching {
@@ -253,7 +274,7 @@ public final class Libc {
 
     public static int openByHandleAt(int mountFd, MemorySegment fileHandle, int flags) {
         try {
-            return (int) OPEN_BY_HANDLE_AT.invokeExact(CAPTURE.get(), mountFd, fileHandle, flags);
+            return (int) EventPath.OPEN_BY_HANDLE_AT.invokeExact(CAPTURE.get(), mountFd, fileHandle, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -286,7 +307,7 @@ public final class Libc {
 
     public static int statx(int dirfd, MemorySegment path, int flags, int mask, MemorySegment statx) {
         try {
-            return (int) STATX.invokeExact(CAPTURE.get(), dirfd, path, flags, mask, statx);
+            return (int) EventPath.STATX.invokeExact(CAPTURE.get(), dirfd, path, flags, mask, statx);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -339,7 +360,7 @@ public final class Libc {
 
     public static int pidfdSendSignal(int pidfd, int sig) {
         try {
-            return (int) PIDFD_SEND_SIGNAL.invokeExact(CAPTURE.get(), pidfd, sig, MemorySegment.NULL, 0);
+            return (int) EventPath.PIDFD_SEND_SIGNAL.invokeExact(CAPTURE.get(), pidfd, sig, MemorySegment.NULL, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
