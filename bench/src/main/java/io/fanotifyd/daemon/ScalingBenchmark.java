@@ -1,19 +1,9 @@
 package io.fanotifyd.daemon;
 
-import io.fanotifyd.enrich.DirPathCache;
-import io.fanotifyd.enrich.Enricher;
-import io.fanotifyd.enrich.Event;
-import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.JobIndex;
-import io.fanotifyd.kernel.EventCursor;
-import io.fanotifyd.policy.Alerts;
 import io.fanotifyd.policy.CanaryMatcher;
 import io.fanotifyd.policy.Policy;
-import io.fanotifyd.sink.JsonWriter;
-import io.fanotifyd.sink.RecordEncoder;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,8 +24,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * How {@link PipelineBenchmark}'s per-event path (decode → enrich → policy → encode, the same three synthetic
- * FID events in {@link PipelineBenchmark#EVENT_DIR}, one operation = three events) grows with the
+ * How the per-event path of {@link BenchPipeline} (decode → enrich → policy → encode, three synthetic FID
+ * events in {@link BenchPipeline#EVENT_DIR}, one operation = three events) grows with the
  * configuration, one dimension per benchmark class:
  *
  * <ul>
@@ -52,7 +42,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class ScalingBenchmark {
     private ScalingBenchmark() {}
 
-    /** The pipeline of {@link PipelineBenchmark} with the given canary patterns and job roots, no burst detector. */
+    /** {@link BenchPipeline} with the given canary patterns and job roots, no burst detector. */
     @BenchmarkMode(Mode.AverageTime)
     @OutputTimeUnit(TimeUnit.NANOSECONDS)
     @Warmup(iterations = 3, time = 2)
@@ -61,56 +51,20 @@ public class ScalingBenchmark {
             "-XX:TieredStopAtLevel=1"})
     @State(Scope.Thread)
     public abstract static class Pipeline {
-        private Arena arena;
-        private Filesystems filesystems;
-        private MemorySegment buffer;
-        private int length;
-        private EventCursor cursor;
-        private Event event;
-        private Enricher enricher;
-        private Policy rules;
-        private Alerts alerts;
-        private RecordEncoder encoder;
-        private JsonWriter out;
-        private long now;
+        private BenchPipeline pipeline;
 
         final void setUp(List<String> canaries, List<JobIndex.Root> roots) {
-            arena = Arena.ofShared();
-            filesystems = new Filesystems();
-            buffer = arena.allocate(4096, 8);
-            DirPathCache dirs = new DirPathCache(64, Long.MAX_VALUE);
-            now = System.nanoTime() / 1_000_000;
-            length = PipelineBenchmark.warmEvents(buffer, dirs, now);
-            cursor = new EventCursor();
-            enricher = PipelineBenchmark.enricher(dirs, filesystems, arena, new JobIndex(roots));
-            rules = new Policy(new CanaryMatcher(canaries), null, false, true);
-            io.fanotifyd.kernel.Libc.useCLocaleOnThisThread(); // as the daemon's event thread, for fnmatch
-            alerts = new Alerts();
-            encoder = new RecordEncoder();
-            event = new Event();
-            out = new JsonWriter(1 << 16);
+            pipeline = new BenchPipeline(new JobIndex(roots), new Policy(new CanaryMatcher(canaries), null, false,
+                    true));
         }
 
-        /** {@link PipelineBenchmark#threeEvents()}, line for line. */
         final int run() {
-            out.reset();
-            cursor.reset(buffer, length);
-            while (cursor.next()) {
-                if (enricher.fill(cursor, event, 1, now, now)) {
-                    rules.evaluate(event, alerts, now);
-                    encoder.event(event, "observe", out);
-                    for (int a = 0; a < alerts.size(); a++) {
-                        encoder.alert(event, alerts, a, out);
-                    }
-                }
-            }
-            return out.length();
+            return pipeline.threeEvents();
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            filesystems.close();
-            arena.close();
+            pipeline.close();
         }
     }
 
@@ -143,7 +97,7 @@ public class ScalingBenchmark {
         @Param({"0", "10", "1000", "100000"})
         public int jobs;
 
-        /** Whether {@link PipelineBenchmark#EVENT_DIR} is one more root (then every event gets a job). */
+        /** Whether {@link BenchPipeline#EVENT_DIR} is one more root (then every event gets a job). */
         @Param({"false", "true"})
         public boolean own;
 
@@ -155,7 +109,7 @@ public class ScalingBenchmark {
                         "job" + i, "workspace"));
             }
             if (own) {
-                roots.add(new JobIndex.Root(PipelineBenchmark.EVENT_DIR.getBytes(StandardCharsets.US_ASCII), "own",
+                roots.add(new JobIndex.Root(BenchPipeline.EVENT_DIR.getBytes(StandardCharsets.US_ASCII), "own",
                         "workspace"));
             }
             setUp(List.of(), roots);

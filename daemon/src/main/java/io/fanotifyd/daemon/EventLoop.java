@@ -291,7 +291,6 @@ final class EventLoop {
         }
         try {
             if (report) {
-                parts.permEnricher().completeAfterAnswer(cursor, event);
                 report(wallMs, nowMs, decision, true);
             }
         } catch (RuntimeException e) {

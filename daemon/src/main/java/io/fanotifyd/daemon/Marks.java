@@ -26,14 +26,10 @@ final class Marks {
 
     void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
                List<String> mounts, List<String> fss, boolean fid, long mask) {
+        byte[] table = MountInfo.read(); // once, not per path: there may be thousands of --watch
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
         for (String path : mounts) {
-            MountInfo.Mount mount;
-            try {
-                mount = MountInfo.mountOf(path);
-            } catch (NativeCallException e) {
-                throw new StartupException("--mount " + path + ": " + e.getMessage());
-            }
+            MountInfo.Mount mount = mountOf("--mount", path, table);
             String root = mount.mountPoint();
             long fsid = register(filesystems, "--mount", root, root);
             scope.addMountRoot(fsid, root);
@@ -57,11 +53,12 @@ final class Marks {
         // on one mount shows the same paths, so many directories on one mount share one registration (with one
         // each, resolving a handle tried them one by one: ~25 calls per directory-cache miss with 1000 --watch).
         for (String path : fss) {
-            scope.addFilesystem(register(filesystems, "--filesystem", path, mountPointOf("--filesystem", path)));
+            scope.addFilesystem(register(filesystems, "--filesystem", path,
+                    mountOf("--filesystem", path, table).mountPoint()));
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
         }
         for (String path : watches) {
-            long fsid = register(filesystems, "--watch", path, mountPointOf("--watch", path));
+            long fsid = register(filesystems, "--watch", path, mountOf("--watch", path, table).mountPoint());
             try {
                 scope.addWatch(fsid, Syscalls.realPath(path));
             } catch (NativeCallException e) {
@@ -71,9 +68,9 @@ final class Marks {
         }
     }
 
-    private static String mountPointOf(String flag, String path) {
+    private static MountInfo.Mount mountOf(String flag, String path, byte[] table) {
         try {
-            return MountInfo.mountOf(path).mountPoint();
+            return MountInfo.mountOf(path, table);
         } catch (NativeCallException e) {
             throw new StartupException(flag + " " + path + ": " + e.getMessage());
         }

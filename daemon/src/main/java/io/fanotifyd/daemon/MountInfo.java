@@ -10,11 +10,6 @@ final class MountInfo {
     private MountInfo() {}
 
     /**
-     * The mount point (absolute, symlinks resolved, {@link PathCodec} form) of the mount holding {@code path}.
-     *
-     * @throws io.fanotifyd.kernel.NativeCallException if the path does not exist or cannot be opened
-     */
-    /**
      * A mount: where it is mounted, and which directory of its filesystem it shows ("/" when the whole
      * filesystem is there, a subdirectory for a bind mount of one).
      */
@@ -24,9 +19,19 @@ final class MountInfo {
         }
     }
 
-    static Mount mountOf(String path) {
+    /** The mount table now; read once for many {@link #mountOf(String, byte[])} lookups. */
+    static byte[] read() {
+        return Syscalls.readFile("/proc/self/mountinfo", 1 << 24);
+    }
+
+    /**
+     * The mount (its mount point absolute, symlinks resolved, in {@link PathCodec} form) holding {@code path},
+     * in the mount table {@code info} ({@link #read()}).
+     *
+     * @throws io.fanotifyd.kernel.NativeCallException if the path does not exist or cannot be opened
+     */
+    static Mount mountOf(String path, byte[] info) {
         String real = Syscalls.realPath(path);
-        byte[] info = Syscalls.readFile("/proc/self/mountinfo", 1 << 24);
         Mount best = new Mount("/", "/");
         int start = 0;
         for (int i = 0; i <= info.length; i++) {

@@ -4,8 +4,6 @@ import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.FidRecord;
 
-import java.util.Arrays;
-
 /**
  * Fills an {@link Event} from the event under an {@link EventCursor}: paths (directory cache, file handles,
  * event fds), process identity, and the {@code --mount} scope filter. Allocates nothing on a cache hit.
@@ -79,10 +77,10 @@ public final class Enricher {
     private static final long PERMISSION_PROCESS_MAX_AGE_MS = 100;
 
     /**
-     * The part of {@link #fill} a permission event needs before it is answered: the path from the event fd,
-     * and the process, read now because the opener is certainly alive while it waits for the answer (a
-     * short-lived one is often gone a moment later); at most one {@code /proc} read per process per 100 ms.
-     * The caller answers, then calls {@link #completeAfterAnswer}.
+     * What a permission event needs: the path from the event fd, and the process, read now because the opener
+     * is certainly alive while it waits for the answer (a short-lived one is often gone a moment later); at
+     * most one {@code /proc} read per process per 100 ms. {@code is_dir} stays false: the permission group's
+     * mask never has {@code FAN_ONDIR}, so the kernel sends it no events on directories.
      *
      * @return false for the daemon's own events
      */
@@ -102,13 +100,6 @@ public final class Enricher {
         ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs, PERMISSION_PROCESS_MAX_AGE_MS);
         tagJobs(ev);
         return true;
-    }
-
-    /** The rest of a permission event's enrichment, once it has been answered: is_dir. */
-    public void completeAfterAnswer(EventCursor c, Event ev) {
-        if (ev.kind != Event.KIND_OVERFLOW && c.fd() >= 0 && (ev.mask & FD_DIR_POSSIBLE) != 0) {
-            ev.dir = resolver.isDirectory(c.fd());
-        }
     }
 
     private static final int CONTINUE = 0;
@@ -143,7 +134,8 @@ public final class Enricher {
         } else if (c.fid().present()) {
             fsid = c.fid().fsid();
             if (resolver.resolve(c.fid())) {
-                ev.path.set(Arrays.copyOf(resolver.bytes(), resolver.length()), resolver.length());
+                // The resolver's buffer, as for FD mode: the record is written before the next event resolves.
+                ev.path.set(resolver.bytes(), resolver.length());
             } else {
                 unresolved++;
             }

@@ -207,6 +207,32 @@ class SocketIT {
         return n;
     }
 
+    /** Waits until the daemon logs the departure of this process's subscriber; returns the log's name for it. */
+    static String awaitLeaveLogged(Daemon d) {
+        // How the hub words it depends on a race: "disconnected", "read failed: ..." or "write failed: ...".
+        String who = "subscriber pid " + ProcessHandle.current().pid() + " uid 0 ";
+        await(() -> {
+            try {
+                String log = d.stderr();
+                return log.contains(who + "disconnected") || log.contains(who + "read failed")
+                        || log.contains(who + "write failed");
+            } catch (IOException e) {
+                return false;
+            }
+        }, "a log line for the subscriber that left", WAIT_S);
+        return who;
+    }
+
+    static void awaitFileContains(Path file, String needle, String what) {
+        await(() -> {
+            try {
+                return Files.readString(file).contains(needle);
+            } catch (IOException e) {
+                return false;
+            }
+        }, what, WAIT_S);
+    }
+
     static void awaitLines(Path file, long n, int seconds) {
         long[] seen = {0};
         await(() -> {
@@ -424,13 +450,7 @@ class SocketIT {
             Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
             try {
                 Daemon.awaitMarks(p.pid(), 1);
-                await(() -> {
-                    try {
-                        return Files.readString(err).contains("info: ready: ");
-                    } catch (IOException e) {
-                        return false;
-                    }
-                }, "ready", WAIT_S);
+                awaitFileContains(err, "info: ready: ", "ready");
                 makeFiles(dir, "f", 2000); // ~540 KB: the pipe takes 64 KiB, the rest waits in the writer thread
                 Daemon.sleep(500);
                 Daemon.sleep(500);
@@ -439,13 +459,7 @@ class SocketIT {
                 before.write(stdout.readNBytes(1 << 16)); // of ~540 KB: the daemon's write stays blocked
                 Daemon.sleep(200);
                 try (Sub s = Sub.connect(sock).startReading()) {
-                    await(() -> {
-                        try {
-                            return Files.readString(err).contains("connected (1 now)");
-                        } catch (IOException e) {
-                            return false;
-                        }
-                    }, "subscriber accepted", WAIT_S);
+                    awaitFileContains(err, "connected (1 now)", "subscriber accepted");
                     ByteArrayOutputStream after = new ByteArrayOutputStream();
                     Thread drain = Thread.ofPlatform().daemon().start(() -> {
                         try {
@@ -707,18 +721,7 @@ class SocketIT {
                 leaves.close(); // in the middle of the stream: more is on its way
                 makeFiles(dir, "b", 5000);
                 awaitLines(out, 10000, WAIT_S);
-                // How the hub words it depends on a race (see the test below): "disconnected", "read failed:
-                // Connection reset by peer" or "write failed: Broken pipe".
-                String who = "subscriber pid " + ProcessHandle.current().pid() + " uid 0 ";
-                await(() -> {
-                    try {
-                        String log = d.stderr();
-                        return log.contains(who + "disconnected") || log.contains(who + "read failed")
-                                || log.contains(who + "write failed");
-                    } catch (IOException e) {
-                        return false;
-                    }
-                }, "a log line for the subscriber that left", WAIT_S);
+                awaitLeaveLogged(d);
                 assertTrue(d.process().isAlive(), "still running");
                 makeFiles(dir, "c", 1000);
                 awaitLines(out, 11000, WAIT_S);
@@ -754,16 +757,7 @@ class SocketIT {
                 awaitLines(out, 2000, WAIT_S);
                 Daemon.sleep(300);
                 leaves.close();
-                String who = "subscriber pid " + ProcessHandle.current().pid() + " uid 0 ";
-                await(() -> {
-                    try {
-                        String log = d.stderr();
-                        return log.contains(who + "disconnected") || log.contains(who + "read failed")
-                                || log.contains(who + "write failed");
-                    } catch (IOException e) {
-                        return false;
-                    }
-                }, "a log line for the subscriber that left", WAIT_S);
+                String who = awaitLeaveLogged(d);
                 String log = d.stderr();
                 assertFalse(log.contains("write failed") || log.contains("read failed"),
                         "a subscriber that leaves is not a failure: " + log);
@@ -979,13 +973,7 @@ class SocketIT {
                         .redirectError(err.toFile()).start();
                 try {
                     Daemon.awaitMarks(p.pid(), 1);
-                    await(() -> {
-                        try {
-                            return Files.readString(err).contains("info: ready: ");
-                        } catch (IOException e) {
-                            return false;
-                        }
-                    }, "ready", WAIT_S);
+                    awaitFileContains(err, "info: ready: ", "ready");
                     assertEquals(c[2], mode(sock), "--socket-mode " + c[1] + " under umask " + c[0]);
                 } finally {
                     p.toHandle().destroy();
@@ -1019,13 +1007,7 @@ class SocketIT {
                 assertTrue(isSocket(sock), "socket at cwd/rel.sock: " + Files.readString(log));
                 assertFalse(Files.exists(Path.of("/rel.sock"), LinkOption.NOFOLLOW_LINKS), "not relative to /");
                 try (Sub s = Sub.connect(sock).startReading()) {
-                    await(() -> {
-                        try {
-                            return Files.readString(log).contains(" connected (1 now)");
-                        } catch (IOException e) {
-                            return false;
-                        }
-                    }, "the subscriber accepted", WAIT_S);
+                    awaitFileContains(log, " connected (1 now)", "the subscriber accepted");
                     assertTrue(Files.readString(log).contains("socket " + sock + ":"), "the log names the absolute"
                             + " path: " + Files.readString(log));
                     makeFiles(dir, "f", 100);
