@@ -39,7 +39,7 @@ final class Daemon {
     static final int WARMUP_ITERATIONS = 50;
     /**
      * In permission mode every event holds an opener, so the permission path is compiled before the marks: 2000
-     * rounds cost ~20 ms of start-up and took ~1.8 µs off each open of a 20000-open run on the opener's CPU
+     * rounds cost ~10 ms of start-up and took ~1.8 µs off each open of a 20000-open run on the opener's CPU
      * (docs/PERFORMANCE.md).
      */
     static final int PERMISSION_WARMUP_ITERATIONS = 2000;
