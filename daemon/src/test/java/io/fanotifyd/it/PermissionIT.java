@@ -500,7 +500,8 @@ class PermissionIT {
                 TestMount.run("kill", "-STOP", Long.toString(d.pid()));
                 try (Child opener = Child.start("exec cat " + f)) {
                     Daemon.sleep(300);
-                    assertTrue(opener.alive(), "the open did not wait for the stopped daemon: " + opener);
+                    assertTrue(opener.alive(), "the open did not wait for the stopped daemon: " + opener
+                            + "; daemon alive " + d.process().isAlive() + ", stderr: " + d.stderr());
                     d.process().destroyForcibly(); // SIGKILL to the daemon's pid
                     assertTrue(d.process().waitFor(10, TimeUnit.SECONDS), "daemon not dead 10 s after SIGKILL");
                     long t0 = System.nanoTime();
