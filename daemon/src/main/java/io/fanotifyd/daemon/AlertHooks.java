@@ -72,7 +72,8 @@ final class AlertHooks implements AutoCloseable {
                 env.put("FAN_WINDOW_MS", Long.toString(alerts.windowMs(i)));
             }
             if (!runner.submit(env)) {
-                Log.warn("hook not run for a " + alerts.kind(i) + " alert (pid " + ev.pid()
+                // A flood of alerts would write one line each: one per 10 s, with the count of the others.
+                notRun.log("hook not run for a " + alerts.kind(i) + " alert (pid " + ev.pid()
                         + "): too many hooks waiting");
             }
         }
@@ -95,8 +96,11 @@ final class AlertHooks implements AutoCloseable {
         return runner;
     }
 
+    private final LogLimiter notRun = new LogLimiter(Log.WARN, 10_000);
+
     @Override
     public void close() {
+        notRun.flush("\"hook not run\" warnings");
         runner.close();
     }
 }

@@ -30,9 +30,19 @@ final class AotTraining {
                 // Not root: the classes on this path are loaded anyway by the attempt.
             }
         }
-        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", false)) {
+        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", false, new io.fanotifyd.sink.FdOutput
+                .Listener() {
+            @Override
+            public void warn(String message) {
+            }
+
+            @Override
+            public void gone(String message) {
+            }
+        })) {
             out.finish(1000);
         }
+        FdBudget.compute(FdBudget.raiseLimit()[0], FdBudget.countOpen(), 4, 64);
         Warmup.run(true, true, 500, 100);
         Warmup.run(false, false, 100, 0);
         ClassPreloader.loadAll();

@@ -48,7 +48,9 @@ final class Daemon {
     static final int OUTPUT_BUFFERS_PERMISSION = 64;
     static final int HOOKS_RUNNING = 4;
     static final int HOOKS_QUEUED = 256;
-    static final long STOP_FLUSH_TIMEOUT_MS = 5000;
+    static final long STOP_FLUSH_TIMEOUT_MS = Signals.STOP_TIMEOUT_MS;
+    /** The output file's mode when fanotifyd creates it: records name files and processes, not for everyone. */
+    static final int OUTPUT_MODE = 0640;
 
     private final Settings settings;
     private final boolean detached;
@@ -69,12 +71,9 @@ final class Daemon {
         if (detached) {
             Detach.becomeSessionLeader();
         }
-        StopRequest stop = new StopRequest();
-        stop.install();
-        // This thread matches canaries: fnmatch must see bytes, as in the C reference, not the JVM's locale.
-        if (!policySettings.canaries().isEmpty() && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
-            Log.warn("could not switch to the C locale: canary patterns match by the process locale");
-        }
+        Signals signals = new Signals();
+        signals.install();
+        long[] fdLimit = FdBudget.raiseLimit();
         int selfPid = Syscalls.getpid();
         String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
@@ -82,6 +81,8 @@ final class Daemon {
              FanotifyGroup permGroup = perm ? openPermissionGroup(settings.queueSize()) : null;
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
+            // Only now: without CAP_SYS_ADMIN opening the group failed, with its own message.
+            Capabilities.warnAboutMissing(fid, perm, !policySettings.canaries().isEmpty());
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile. What
             // matters is running each step once (class initialisation, call-site linking), not compile
             // thresholds: 50 rounds halved the comm-less records of a burst of short-lived processes as well as
@@ -92,11 +93,12 @@ final class Daemon {
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             MountScope scope = new MountScope();
             Marks marks = new Marks();
+            OutputListener outputListener = new OutputListener();
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
             try (SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
-                 FdOutput output = openOutput(outputPath, perm);
+                 FdOutput output = openOutput(outputPath, perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
@@ -117,6 +119,42 @@ final class Daemon {
                 if (permGroup != null) {
                     Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
                 }
+                FdBudget budget = FdBudget.compute(fdLimit[0] < 0 ? 1024 : fdLimit[0], FdBudget.countOpen(),
+                        hooks == null ? 0 : HOOKS_RUNNING, hub == null ? 0 : SOCKET_MAX_SUBSCRIBERS);
+                logBudget(budget, fdLimit[1], hub != null);
+                if (hub != null) {
+                    hub.limitSubscribers(budget.subscribers());
+                }
+                EventLoop.Counters counters = new EventLoop.Counters();
+                EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
+                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
+                        perm && policySettings.burstThreshold() > 0),
+                        READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(),
+                        readSizes(budget, fid, perm), counters);
+                outputListener.attach(signals, !perm && hub == null && hooks == null);
+                signals.attach(loop, () -> {
+                    output.requestReopen();
+                    Log.reopen();
+                });
+                // The loop runs before the marks are placed: the first open a permission mark holds is answered
+                // at once, not after the rest of the start-up.
+                boolean canaries = !policySettings.canaries().isEmpty();
+                Thread loopThread = Thread.ofPlatform().name("fanotifyd-events").unstarted(() -> {
+                    // fnmatch must see bytes, as in the C reference, not the JVM's locale: this thread matches.
+                    if (canaries && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
+                        Log.warn("could not switch to the C locale: canary patterns match by the process locale");
+                    }
+                    loop.run();
+                });
+                LoopFailure loopFailure = new LoopFailure();
+                loopThread.setUncaughtExceptionHandler((t, e) -> {
+                    loopFailure.error = e;
+                    Log.error("event loop stopped by an internal error: " + e);
+                });
+                loopThread.start();
+                if (!loop.awaitPolling(5_000) && loopThread.isAlive()) {
+                    Log.warn("the event loop took over 5 s to start; placing the marks anyway");
+                }
                 try {
                     // Permission marks first: the security-relevant one is in place before anything is reported.
                     if (permGroup != null) {
@@ -126,16 +164,13 @@ final class Daemon {
                     marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(),
                             settings.filesystems(), fid, mask);
                 } catch (StartupException e) {
+                    loop.stop(System.nanoTime());
+                    join(loopThread);
                     output.removeIfCreatedAndEmpty();
+                    Syscalls.closeQuietly(wakeFd);
                     throw e;
                 }
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
-                EventLoop.Counters counters = new EventLoop.Counters();
-                EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
-                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
-                        perm && policySettings.burstThreshold() > 0),
-                        READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(), counters);
-                stop.attach(loop);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -146,31 +181,121 @@ final class Daemon {
                     }
                     Detach.announceReady("-".equals(outputPath));
                 }
-                try {
-                    loop.run();
-                } finally {
-                    if (!output.finish(STOP_FLUSH_TIMEOUT_MS)) {
-                        Log.warn("output " + output.name() + " did not take the last records within "
-                                + STOP_FLUSH_TIMEOUT_MS + " ms; stopping without them");
-                    }
-                    Syscalls.closeQuietly(wakeFd);
-                }
-                if (output.failure() != null) {
-                    throw output.failure();
-                }
+                join(loopThread);
+                long stopLoss = finishOutput(loop, output);
+                Syscalls.closeQuietly(wakeFd);
+                loop.flushLogCounts();
                 Log.info("stopping: " + counters.records + " records, " + counters.alerts + " alerts, "
-                        + counters.overflows + " overflows, " + counters.errors + " errors, " + output.dropped()
-                        + " records dropped by a slow output, " + enricher.ownEvents() + " own events skipped, "
+                        + counters.overflows + " overflows, " + counters.errors + " errors, "
+                        + counters.readErrors + " failed reads, " + output.written() + " records written, "
+                        + output.dropped() + " dropped by a slow output, " + output.lost()
+                        + " not written (output errors), " + enricher.ownEvents() + " own events skipped, "
                         + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved()
-                        + " paths unresolved, dir cache " + dirs.hits() + " hits / " + dirs.misses() + " misses, "
+                        + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
+                        + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
                         + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
                         + " alerts caused by hooks themselves")
                         + (hub == null ? "" : ", subscribers: " + hub.connected() + " connected, " + hub.refused()
                         + " refused, " + hub.droppedRecords() + " records dropped for slow ones"));
-                return 0;
+                if (loopFailure.error != null) {
+                    return 1;
+                }
+                return stopLoss > 0 || outputListener.stoppedTheDaemon ? 1 : 0;
             }
+        }
+    }
+
+    /**
+     * After the loop: everything read is written out, up to the stop's deadline. What could not be (the
+     * output too slow, failing or gone, events left in the kernel) is counted in one error line.
+     *
+     * @return the number of records read before the stop that the output did not take (0 = all written)
+     */
+    private static long finishOutput(EventLoop loop, FdOutput output) {
+        long deadline = loop.stopDeadlineNs();
+        long leftMs = deadline == 0 ? STOP_FLUSH_TIMEOUT_MS
+                : Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
+        boolean done = output.finish(leftMs);
+        long[] before = loop.stopSnapshot != null ? loop.stopSnapshot : new long[] {output.dropped(), output.lost()};
+        long loss = (output.dropped() - before[0]) + (output.lost() - before[1]) + (done ? 0 : output.unwritten());
+        if (loss > 0 || loop.leftInKernelBytes > 0) {
+            Log.error("stopping: " + loss + " records read before the stop could not be written to " + output.name()
+                    + " within " + Signals.STOP_TIMEOUT_MS + " ms" + (output.gone() ? " (its reader went away)"
+                    : output.failing() ? " (it cannot be written)" : "")
+                    + (loop.leftInKernelBytes > 0 ? "; " + loop.leftInKernelBytes + " bytes of events queued in the"
+                    + " kernel were not read" : ""));
+            return Math.max(1, loss);
+        }
+        return 0;
+    }
+
+    private static void join(Thread t) {
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static final class LoopFailure {
+        volatile Throwable error;
+    }
+
+    /**
+     * The output's troubles, told in the log. A reader of stdout that went away is gone for good: in observe
+     * mode with nothing else taking the records (no socket, no hook) the daemon has nothing left to do and
+     * stops with exit 1; otherwise it goes on (enforcing, streaming, running hooks) and says so.
+     */
+    private static final class OutputListener implements FdOutput.Listener {
+        private volatile Signals signals;
+        private volatile boolean stopWhenGone;
+        volatile boolean stoppedTheDaemon;
+
+        void attach(Signals s, boolean stopWhenGone) {
+            this.stopWhenGone = stopWhenGone;
+            this.signals = s;
+        }
+
+        @Override
+        public void warn(String message) {
+            Log.warn(message);
+        }
+
+        @Override
+        public void gone(String message) {
+            Signals s = signals;
+            if (stopWhenGone && s != null) {
+                stoppedTheDaemon = true;
+                Log.error(message + "; nothing else takes the records: stopping");
+                s.stop();
+            } else {
+                Log.warn(message + "; records are no longer written there, and are counted; the daemon goes on"
+                        + " (permission answers, subscribers, hooks)");
+            }
+        }
+    }
+
+    private static EventLoop.ReadSizes readSizes(FdBudget budget, boolean fid, boolean perm) {
+        int notifyFds = perm ? budget.readFds() - budget.readFds() / 3 : budget.readFds();
+        long notifyBytes = fid
+                ? FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds, FdBudget.FID_MODE_BYTES_PER_FD,
+                        FdBudget.FID_MIN_READ_BYTES)
+                : FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds, FdBudget.FD_MODE_BYTES_PER_FD,
+                        FdBudget.FD_MODE_MIN_READ_BYTES);
+        long permBytes = perm ? FdBudget.readBytes(EventLoop.PERM_BUFFER_BYTES, budget.readFds() / 3,
+                FdBudget.PERMISSION_BYTES_PER_FD, FdBudget.PERMISSION_MIN_READ_BYTES) : 0;
+        return new EventLoop.ReadSizes(notifyBytes, permBytes);
+    }
+
+    private static void logBudget(FdBudget budget, long hardLimit, boolean socket) {
+        if (budget.low()) {
+            Log.warn(budget + ": too few to read events in batches (and " + (socket ? "subscribers are limited to "
+                    + budget.subscribers() + ")" : "no room to spare)") + "; raise the hard limit (ulimit -Hn "
+                    + hardLimit + ", LimitNOFILE= in a systemd unit)");
+        } else {
+            Log.info(budget.toString());
         }
     }
 
@@ -239,10 +364,10 @@ final class Daemon {
         }
     }
 
-    static FdOutput openOutput(String path, boolean perm) {
+    static FdOutput openOutput(String path, boolean perm, FdOutput.Listener listener) {
         try {
-            return FdOutput.open(path, EventLoop.FLUSH_BYTES * 2, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS,
-                    perm, Log::warn);
+            return FdOutput.open(path, OUTPUT_MODE, EventLoop.FLUSH_BYTES * 2,
+                    perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }
@@ -253,8 +378,18 @@ final class Daemon {
                 | Fanotify.FAN_REPORT_PIDFD | Fanotify.FAN_UNLIMITED_MARKS;
         if (fid) {
             flags |= Fanotify.FAN_REPORT_DFID_NAME | Fanotify.FAN_REPORT_FID;
+            return open(flags, queueSize);
         }
-        return open(flags, queueSize);
+        // FD mode: an event whose fd the kernel cannot open (out of descriptors, a file that cannot be opened)
+        // is otherwise dropped without a trace; with FAN_REPORT_FD_ERROR (6.13+) it comes with the errno
+        // instead, and is reported without its path. Older kernels refuse the flag: then the fd budget alone
+        // keeps reads from running out of descriptors.
+        try {
+            return open(flags | Fanotify.FAN_REPORT_FD_ERROR, queueSize);
+        } catch (StartupException e) {
+            Log.debug("no FAN_REPORT_FD_ERROR (" + e.getMessage() + "): events whose fd cannot be opened are lost");
+            return open(flags, queueSize);
+        }
     }
 
     /**

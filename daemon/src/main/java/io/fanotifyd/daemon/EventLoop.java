@@ -8,6 +8,7 @@ import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
 import io.fanotifyd.policy.Alerts;
 import io.fanotifyd.policy.Policy;
@@ -32,12 +33,17 @@ import java.lang.foreign.MemorySegment;
  */
 final class EventLoop {
     static final int FLUSH_BYTES = 256 * 1024;
-    private static final long STOP_DRAIN_NS = 1_000_000_000L;
     private static final short POLLIN = 1;
 
     /** What the loop needs besides its groups; built by {@link Daemon}. */
     record Parts(Enricher notifyEnricher, Enricher permEnricher, Policy policy, RecordEncoder encoder,
                  FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid, boolean notificationsFirst) {}
+
+    /**
+     * How many bytes one read of each group may ask for, so that the fds the kernel makes for the events read
+     * stay within the daemon's budget ({@link FdBudget}); the two can be in flight together.
+     */
+    record ReadSizes(long notifyBytes, long permBytes) {}
 
     private final FanotifyGroup notify;
     private final FanotifyGroup perm;
@@ -46,7 +52,7 @@ final class EventLoop {
     private final int flushMs;
     private final long batchDelayNs;
     private final long permSpinNs;
-    private final Arena arena = Arena.ofConfined();
+    private final Arena arena = Arena.ofShared(); // made on the main thread, used on the event thread
     private final MemorySegment notifyBuffer;
     private final MemorySegment permBuffer;
     private final MemorySegment pollFds = arena.allocate(24, 8);
@@ -56,12 +62,18 @@ final class EventLoop {
     private final Event event = new Event();
     private final Alerts alerts = new Alerts();
     private final Counters counters;
+    private final long notifyReadBytes;
+    private final long permReadBytes;
+    private final LogLimiter readErrors = new LogLimiter(Log.ERROR, 10_000);
+    private final LogLimiter eventErrors = new LogLimiter(Log.ERROR, 10_000);
+    private final LogLimiter overflowWarnings = new LogLimiter(Log.WARN, 10_000);
     private volatile boolean stopping;
-    private long giveUpAtNs;
+    /** System.nanoTime by which the stop must be done: records still unwritten then are counted as lost. */
+    private volatile long stopDeadlineNs;
     private long batch;
 
     EventLoop(FanotifyGroup notify, FanotifyGroup perm, int wakeFd, Parts parts, int readBufferBytes, int flushMs,
-              int batchDelayUs, int permSpinUs, Counters counters) {
+              int batchDelayUs, int permSpinUs, ReadSizes readSizes, Counters counters) {
         this.batchDelayNs = batchDelayUs * 1000L;
         this.permSpinNs = perm == null ? 0 : permSpinUs * 1000L;
         this.notify = notify;
@@ -71,14 +83,42 @@ final class EventLoop {
         this.flushMs = flushMs;
         this.notifyBuffer = arena.allocate(readBufferBytes, 8);
         // Permission events are never merged and each holds an open: read them in small batches, answer fast.
-        this.permBuffer = perm == null ? null : arena.allocate(64 * 1024, 8);
+        this.permBuffer = perm == null ? null : arena.allocate(PERM_BUFFER_BYTES, 8);
+        this.notifyReadBytes = Math.min(readBufferBytes, readSizes.notifyBytes());
+        this.permReadBytes = Math.min(PERM_BUFFER_BYTES, readSizes.permBytes());
         this.counters = counters;
     }
 
-    /** Asks the loop to stop; safe from any thread. */
-    void stop() {
-        stopping = true;
+    static final int PERM_BUFFER_BYTES = 64 * 1024;
+
+    /**
+     * Asks the loop to stop, and everything read to be written out by {@code deadlineNs}; safe from any thread.
+     */
+    void stop(long deadlineNs) {
+        if (!stopping) {
+            stopDeadlineNs = deadlineNs;
+            stopping = true;
+        }
         Syscalls.signalEventfd(wakeFd);
+    }
+
+    long stopDeadlineNs() {
+        return stopDeadlineNs;
+    }
+
+    private final java.util.concurrent.CountDownLatch polling = new java.util.concurrent.CountDownLatch(1);
+
+    /**
+     * Waits until the loop, on its own thread, is about to wait on its groups for the first time: marks placed
+     * after that find a loop ready to answer. Bounded, and also returns once the loop has ended.
+     */
+    boolean awaitPolling(long timeoutMs) {
+        try {
+            return polling.await(timeoutMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     boolean stopping() {
@@ -115,6 +155,9 @@ final class EventLoop {
             if (holding && !spinning && (waitNs < 0 || holdUntilNs - nowNs < waitNs)) {
                 waitNs = holdUntilNs - nowNs;
             }
+            if (polling.getCount() > 0) {
+                polling.countDown();
+            }
             Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
             if (stopping) {
                 break;
@@ -148,26 +191,42 @@ final class EventLoop {
                 flush();
             }
         }
+        polling.countDown();
+        stopSnapshot = new long[] {output.dropped(), output.lost()};
+        if (perm != null) {
+            // No open may wait on the stop: closing the group lets the kernel allow every open still pending.
+            // From here on the output is waited for, as in observe mode, up to the stop's deadline.
+            perm.close();
+        }
+        output.waitWhenFull();
         drainBeforeStop();
+        flush();
     }
 
+    /** The output's dropped and lost counts when the stop began: what the stop itself lost is counted from them. */
+    long[] stopSnapshot;
+    /** Bytes of events the kernel still held when the stop's deadline passed (not read, so not reported). */
+    long leftInKernelBytes;
+
     /**
-     * What the kernel queued up to the stop request is still reported: with a batch delay that may be a whole
-     * delay's worth of events. Bounded in time, as a busy workload could keep the queue from ever emptying.
+     * What the kernel had queued when the stop was asked for is still read and reported (with a batch delay
+     * that may be a whole delay's worth of events), but not what a busy workload keeps adding: the drain ends
+     * once it has read as many bytes as were queued then ({@code FIONREAD}), or at the stop's deadline.
      */
     private void drainBeforeStop() {
-        if (parts.output().failure() != null) {
-            return; // nowhere to write them; the failure is what gets reported
-        }
-        long deadline = System.nanoTime() + STOP_DRAIN_NS;
-        giveUpAtNs = deadline | 1; // never 0, which means "no final drain"
+        long queued = notify.queuedBytes();
+        long read = 0;
         try {
-            while (System.nanoTime() - deadline < 0) {
-                long n = notify.read(notifyBuffer);
-                if (n == 0) {
+            while (System.nanoTime() - stopDeadlineNs < 0 && (queued < 0 || read < queued)) {
+                long n = readNotifications();
+                if (n <= 0) {
                     return;
                 }
+                read += n;
                 process(notifyBuffer, n, parts.notifyEnricher());
+            }
+            if (queued >= 0 && read < queued) {
+                leftInKernelBytes = Math.max(0, notify.queuedBytes());
             }
         } catch (RuntimeException e) {
             counters.errors++;
@@ -179,21 +238,41 @@ final class EventLoop {
         parts.output().flush(this::flushGivesUp);
     }
 
-    /** A full output is waited for, except once stopping: then only until the final drain's deadline. */
+    /** A full output is waited for, except past the stop's deadline. */
     private boolean flushGivesUp() {
-        return stopping && (giveUpAtNs == 0 || System.nanoTime() - giveUpAtNs > 0);
+        return stopping && System.nanoTime() - stopDeadlineNs > 0;
+    }
+
+    /**
+     * One read of the notification group, at most {@link #notifyReadBytes}. A failed read never ends the loop:
+     * it is counted and logged (rate-limited), and returns -1.
+     */
+    private long readNotifications() {
+        try {
+            return notify.read(notifyBuffer, notifyReadBytes);
+        } catch (NativeCallException e) {
+            readFailed(e);
+            return -1;
+        }
+    }
+
+    private void readFailed(NativeCallException e) {
+        counters.readErrors++;
+        readErrors.log("reading events failed: " + e.getMessage() + (e.errno() == Errno.EMFILE
+                || e.errno() == Errno.ENFILE ? "; the kernel dropped the event (or denied the open) it could not"
+                + " make an fd for" : ""));
     }
 
     private void drainNotifications() {
         while (true) {
-            long n = notify.read(notifyBuffer);
-            if (n == 0) {
+            long n = readNotifications();
+            if (n <= 0) {
                 return;
             }
             process(notifyBuffer, n, parts.notifyEnricher());
-            // A batch well short of the buffer means the queue is (nearly) empty: back to poll rather than
+            // A batch well short of the read size means the queue is (nearly) empty: back to poll rather than
             // pay a read that returns EAGAIN.
-            if (n < notifyBuffer.byteSize() / 2) {
+            if (n < notifyReadBytes / 2) {
                 return;
             }
         }
@@ -219,7 +298,7 @@ final class EventLoop {
                     }
                 } catch (RuntimeException e) {
                     counters.errors++;
-                    Log.error("event at byte " + cursor.offset() + " dropped: " + e);
+                    eventErrors.log("event at byte " + cursor.offset() + " dropped: " + e);
                 } finally {
                     closeFds(fd, pidfd);
                 }
@@ -232,7 +311,13 @@ final class EventLoop {
 
     private void drainPermission() {
         while (true) {
-            long n = perm.read(permBuffer);
+            long n;
+            try {
+                n = perm.read(permBuffer, permReadBytes);
+            } catch (NativeCallException e) {
+                readFailed(e);
+                return;
+            }
             if (n == 0) {
                 return;
             }
@@ -256,7 +341,7 @@ final class EventLoop {
                 Log.error(e.getMessage() + "; rest of the permission batch skipped");
             }
             // A short batch means the queue is empty: back to poll instead of a read that finds nothing.
-            if (n < permBuffer.byteSize() / 2) {
+            if (n < permReadBytes / 2) {
                 return;
             }
         }
@@ -267,6 +352,7 @@ final class EventLoop {
         int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
         int decision = parts.failClosed() ? Policy.DENY : Policy.ALLOW;
         boolean report = false;
+        RuntimeException failure = null;
         try {
             if (cursor.pid() == parts.selfPid()) {
                 decision = Policy.ALLOW; // our own accesses: never wait on ourselves
@@ -278,16 +364,19 @@ final class EventLoop {
             }
         } catch (RuntimeException e) {
             counters.errors++;
-            Log.error("permission event for pid " + cursor.pid() + " answered "
-                    + (decision == Policy.DENY ? "deny" : "allow") + " after an error: " + e);
+            failure = e;
         } finally {
             if (fd >= 0) {
                 int err = perm.respond(fd, decision == Policy.DENY ? Fanotify.FAN_DENY : Fanotify.FAN_ALLOW);
                 if (err != 0) {
                     counters.errors++;
-                    Log.error("answering a permission event failed: " + Errno.describe(err));
+                    eventErrors.log("answering a permission event failed: " + Errno.describe(err));
                 }
             }
+        }
+        if (failure != null) { // told only now: the answer comes before any log line
+            eventErrors.log("permission event for pid " + cursor.pid() + " answered "
+                    + (decision == Policy.DENY ? "deny" : "allow") + " after an error: " + failure);
         }
         try {
             if (report) {
@@ -295,7 +384,7 @@ final class EventLoop {
             }
         } catch (RuntimeException e) {
             counters.errors++;
-            Log.error("permission event record dropped: " + e);
+            eventErrors.log("permission event record dropped: " + e);
         } finally {
             closeFds(fd, pidfd);
         }
@@ -311,7 +400,7 @@ final class EventLoop {
                 counters.overflows++;
                 parts.encoder().overflow(wallMs, event.mask(), counters.overflows, w);
                 output.recordAdded();
-                Log.warn("kernel queue overflowed: events were lost (overflow #" + counters.overflows
+                overflowWarnings.log("kernel queue overflowed: events were lost (overflow #" + counters.overflows
                         + "); see --queue-size");
                 return;
             }
@@ -352,5 +441,14 @@ final class EventLoop {
         long alerts;
         long overflows;
         long errors;
+        /** Reads of a group that failed (EMFILE and the like): the loop went on. */
+        long readErrors;
+    }
+
+    /** Writes the counts of log lines the rate limits left out; at the end of a run. */
+    void flushLogCounts() {
+        readErrors.flush("\"reading events failed\" errors");
+        eventErrors.flush("event errors");
+        overflowWarnings.flush("overflow warnings");
     }
 }

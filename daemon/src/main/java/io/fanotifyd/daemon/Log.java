@@ -27,8 +27,15 @@ public final class Log {
     private static final int[] SYSLOG_PRIORITY = {3, 4, 6, 7};
     private static final String[] LABEL = {"error", "warning", "info", "debug"};
 
+    /**
+     * The longest line written, in characters: a message quoting a huge argument (a 1 MB path given as a mark)
+     * is cut here, with the number of characters left out, instead of writing megabytes to the log.
+     */
+    static final int MAX_LINE_CHARS = 8192;
+
     private static volatile int level = WARN;
     private static volatile PrintStream stream = System.err;
+    private static volatile String filePath;
     private static volatile boolean syslog;
     private static MemorySegment percentS;
 
@@ -49,15 +56,44 @@ public final class Log {
      * @throws io.fanotifyd.kernel.NativeCallException if it cannot be opened
      */
     public static void toFile(String path) {
+        stream = openFile(path);
+        filePath = path;
+        syslog = false;
+    }
+
+    private static PrintStream openFile(String path) {
         int fd = Syscalls.open(path, Fanotify.O_WRONLY | Fanotify.O_APPEND | Fanotify.O_CREAT | Fanotify.O_CLOEXEC,
                 0640);
-        stream = new PrintStream(new FdStream(fd), true, StandardCharsets.UTF_8);
-        syslog = false;
+        return new PrintStream(new FdStream(fd), true, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Reopens the log file by its path (after a rotation renamed it), if diagnostics go to one. The new file
+     * is opened before the old one is closed; a message being written meanwhile lands whole in one of them
+     * ({@code println} holds the stream's lock, and so does the close). If the path cannot be opened, the old
+     * file stays in use and the reason is logged there.
+     */
+    public static void reopen() {
+        String path = filePath;
+        if (path == null) {
+            return;
+        }
+        PrintStream old = stream;
+        try {
+            stream = openFile(path);
+        } catch (io.fanotifyd.kernel.NativeCallException e) {
+            warn("cannot reopen the log file " + path + ": " + e.getMessage() + "; still writing to the old one");
+            return;
+        }
+        synchronized (old) {
+            old.close();
+        }
     }
 
     /** An OutputStream over a raw fd: java.io cannot open a file whose name is not in the JVM's charset. */
     private static final class FdStream extends OutputStream {
         private final int fd;
+        private boolean closed;
 
         FdStream(int fd) {
             this.fd = fd;
@@ -69,7 +105,18 @@ public final class Log {
         }
 
         @Override
+        public synchronized void close() {
+            if (!closed) {
+                closed = true;
+                Libc.close(fd);
+            }
+        }
+
+        @Override
         public synchronized void write(byte[] b, int off, int len) {
+            if (closed) {
+                return;
+            }
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment seg = a.allocate(Math.max(1, len));
                 MemorySegment.copy(b, off, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, len);
@@ -108,7 +155,7 @@ public final class Log {
         if (lvl > level) {
             return;
         }
-        String oneLine = msg.replace('\n', ' ');
+        String oneLine = capped(msg).replace('\n', ' ');
         if (syslog) {
             synchronized (Log.class) {
                 try (Arena a = Arena.ofConfined()) {
@@ -123,5 +170,17 @@ public final class Log {
         } else {
             s.println(Instant.now() + " " + LABEL[lvl] + " " + oneLine);
         }
+    }
+
+    /** {@code msg}, cut to {@link #MAX_LINE_CHARS} with a note of how much was left out. */
+    static String capped(String msg) {
+        if (msg.length() <= MAX_LINE_CHARS) {
+            return msg;
+        }
+        int keep = MAX_LINE_CHARS - 64;
+        if (Character.isHighSurrogate(msg.charAt(keep - 1))) {
+            keep--;
+        }
+        return msg.substring(0, keep) + "... (" + (msg.length() - keep) + " more characters)";
     }
 }

@@ -61,7 +61,7 @@ public final class Main {
             }
             return new Daemon(settings, detachedChild && !settings.foreground()).run();
         } catch (UsageException e) {
-            System.err.println("fanotifyd: " + e.getMessage());
+            System.err.println("fanotifyd: " + Log.capped(e.getMessage()).replace('\n', ' '));
             return 2;
         } catch (StartupException | NativeCallException e) {
             Log.error(e.getMessage());

@@ -21,6 +21,7 @@ public final class Enricher {
     private long ownEvents;
     private long outOfScope;
     private long unresolved;
+    private long fdErrors;
 
     public Enricher(boolean fidMode, int selfPid, DirPathCache dirs, HandleResolver resolver,
                     ProcessCache processes, MountScope scope, JobIndex jobs) {
@@ -59,6 +60,11 @@ public final class Enricher {
             if ((mask & FD_DIR_POSSIBLE) != 0 && (mask & (EventMask.MODIFY | EventMask.CLOSE_WRITE)) == 0) {
                 ev.dir = resolver.isDirectory(c.fd());
             }
+        } else {
+            // FD mode gives every event but an overflow an fd; a negative one is the errno of the kernel's
+            // failed open (FAN_REPORT_FD_ERROR): the event is reported, without its path.
+            ev.fdError = -c.fd();
+            fdErrors++;
         }
         int pidfd = c.hasPidfd() ? c.pidfd() : ProcessCache.noPidfdInfo();
         ev.process = processes.lookup(ev.pid, pidfd, batch, nowMs);
@@ -185,5 +191,10 @@ public final class Enricher {
 
     public long unresolved() {
         return unresolved;
+    }
+
+    /** FD mode: events whose fd the kernel could not open (reported without a path). */
+    public long fdErrors() {
+        return fdErrors;
     }
 }

@@ -19,8 +19,10 @@ public final class Event {
     boolean rename;
     JobIndex.Root job;
     JobIndex.Root oldJob;
+    int fdError;
 
     void reset(long mask, int pid, long tsMs) {
+        this.fdError = 0;
         this.job = null;
         this.oldJob = null;
         this.kind = KIND_EVENT;
@@ -83,6 +85,14 @@ public final class Event {
     /** The job root containing {@link #oldPath()} (renames), or null. */
     public JobIndex.Root oldJob() {
         return oldJob;
+    }
+
+    /**
+     * FD mode: the errno with which the kernel failed to open the event's fd (with
+     * {@code FAN_REPORT_FD_ERROR}; the path is then unknown), or 0.
+     */
+    public int fdError() {
+        return fdError;
     }
 
     /** The job root of one of this event's paths. */

@@ -134,8 +134,10 @@ public final class ProcessCache {
         ProcPaths.pidFile(path, pid, EXE);
         long x = Libc.readlink(path, exeBuf, MAX_EXE);
         int exeLen = x < 0 ? -1 : (int) x;
-        if (pidfd >= 0 && Libc.pidfdSendSignal(pidfd, 0) != 0) {
-            return false; // reaped meanwhile: /proc/PID may already have been someone else
+        // Reaped meanwhile (ESRCH): /proc/PID may already have been someone else. EPERM (no CAP_KILL over
+        // another user's process) still proves the process exists, so its /proc data was its own.
+        if (pidfd >= 0 && Libc.pidfdSendSignal(pidfd, 0) != 0 && Libc.errno() != io.fanotifyd.kernel.Errno.EPERM) {
+            return false;
         }
         MemorySegment.copy(buf, JAVA_BYTE, open + 1, e.comm, 0, commLen);
         e.commLength = commLen;

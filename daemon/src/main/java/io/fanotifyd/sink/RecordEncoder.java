@@ -49,6 +49,7 @@ public final class RecordEncoder {
     private static final byte[] WINDOW_MS = JsonWriter.key("window_ms");
     private static final byte[] EVENT_SEQ = JsonWriter.key("event_seq");
     private static final byte[] DROPPED = JsonWriter.key("dropped");
+    private static final byte[] FD_ERROR = JsonWriter.key("fd_error");
     private static final byte[] SLASH = {'/'};
     private static final byte[] COMMA = {','};
     private static final byte[][] BIT_NAMES = new byte[64][];
@@ -109,6 +110,10 @@ public final class RecordEncoder {
         }
         w.name(SEQ);
         w.number(++seq);
+        if (ev.fdError() != 0) {
+            w.name(FD_ERROR);
+            w.string(io.fanotifyd.kernel.Errno.name(ev.fdError()));
+        }
         processBase64(p, processInvalid, w);
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
@@ -167,6 +172,14 @@ public final class RecordEncoder {
 
     /** Appends a record saying that {@code records} records could not be written (the output was stuck). */
     public void dropped(long tsMs, long records, JsonWriter w) {
+        dropped(tsMs, records, null, w);
+    }
+
+    /**
+     * Appends a {@code dropped} record: {@code records} records that did not reach this reader, and why
+     * ({@code reason}, a short phrase; left out when null).
+     */
+    public void dropped(long tsMs, long records, String reason, JsonWriter w) {
         w.beginObject();
         w.name(SCHEMA_VERSION_KEY);
         w.number(SCHEMA_VERSION);
@@ -176,6 +189,10 @@ public final class RecordEncoder {
         w.number(tsMs);
         w.name(DROPPED);
         w.number(records);
+        if (reason != null) {
+            w.name(REASON);
+            w.string(reason);
+        }
         w.endObject();
         w.newline();
     }

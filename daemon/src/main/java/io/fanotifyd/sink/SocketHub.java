@@ -57,7 +57,11 @@ public final class SocketHub implements AutoCloseable {
     private final String path;
     private final int listenFd;
     private final int wakeFd;
-    private final int maxClients;
+    private volatile int maxClients;
+    /** Until when (System.nanoTime) the listening socket is left alone after accept ran out of descriptors. */
+    private long acceptPausedUntilNs;
+    private long acceptFailures;
+    private static final long ACCEPT_PAUSE_NS = 1_000_000_000L;
     private final long maxBacklogBytes;
     private final Consumer<String> log;
     private final List<Client> clients = new CopyOnWriteArrayList<>();
@@ -164,6 +168,19 @@ public final class SocketHub implements AutoCloseable {
         return clients.size();
     }
 
+    /**
+     * Lowers the number of subscribers accepted, to what the daemon's descriptor budget allows (each holds an
+     * fd); set once at start-up, before anyone can connect.
+     */
+    public void limitSubscribers(int max) {
+        maxClients = Math.min(maxClients, Math.max(0, max));
+    }
+
+    /** Accepts that failed with EMFILE/ENFILE (each followed by a pause of the listening socket). */
+    public long acceptFailures() {
+        return acceptFailures;
+    }
+
     /** Records dropped for slow subscribers, summed over all of them. */
     public long droppedRecords() {
         return droppedRecords;
@@ -184,7 +201,10 @@ public final class SocketHub implements AutoCloseable {
             MemorySegment out = arena.allocate(1 << 20);
             while (!stopping) {
                 Client[] snapshot = clients.toArray(new Client[0]);
-                set(fds, 0, listenFd, POLLIN);
+                // Out of descriptors, the listening socket stays readable and poll would return at once, for
+                // ever: it is left out of the poll for a while instead.
+                boolean acceptPaused = acceptPausedUntilNs != 0 && System.nanoTime() - acceptPausedUntilNs < 0;
+                set(fds, 0, acceptPaused ? -1 : listenFd, POLLIN);
                 set(fds, 1, wakeFd, POLLIN);
                 for (int i = 0; i < snapshot.length; i++) {
                     boolean pending;
@@ -194,7 +214,8 @@ public final class SocketHub implements AutoCloseable {
                     set(fds, i + 2, snapshot[i].fd, (short) (POLLIN | (pending ? POLLOUT : 0)));
                 }
                 registerPending();
-                if (Libc.poll(fds, snapshot.length + 2, pending.isEmpty() ? -1 : 5) < 0
+                int timeout = !pending.isEmpty() ? 5 : acceptPaused ? 100 : -1;
+                if (Libc.poll(fds, snapshot.length + 2, timeout) < 0
                         && Libc.errno() != Errno.EINTR) {
                     log.accept("socket " + path + ": poll failed: " + Errno.describe(Libc.errno()));
                     return;
@@ -244,6 +265,14 @@ public final class SocketHub implements AutoCloseable {
         while (true) {
             int fd = UnixSocket.accept(listenFd);
             if (fd < 0) {
+                if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
+                    acceptFailures++;
+                    acceptPausedUntilNs = (System.nanoTime() + ACCEPT_PAUSE_NS) | 1;
+                    if (acceptFailures == 1 || acceptFailures % 60 == 0) {
+                        log.accept("socket " + path + ": cannot accept a subscriber: " + Errno.describe(-fd)
+                                + "; not accepting for 1 s (" + acceptFailures + " times so far)");
+                    }
+                }
                 return; // EAGAIN: nobody else waiting (other errors: try again at the next poll)
             }
             UnixSocket.PeerCredentials peer;
@@ -255,7 +284,8 @@ public final class SocketHub implements AutoCloseable {
             if (clients.size() + pending.size() >= maxClients) {
                 refused++;
                 log.accept("socket " + path + ": refused subscriber pid " + peer.pid() + " uid " + peer.uid()
-                        + ": already " + maxClients + " subscribers");
+                        + ": already " + maxClients + " subscribers (the most the open-file limit and the"
+                        + " configuration allow)");
                 Libc.close(fd);
                 continue;
             }

@@ -30,15 +30,24 @@ public final class Daemon implements AutoCloseable {
 
     /** Starts {@code fanotifyd --foreground -o output args...} and waits until {@code marks} marks are placed. */
     public static Daemon start(Path output, int marks, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
+        return start(List.of(), ProcessBuilder.Redirect.DISCARD, output, marks, args);
+    }
+
+    /**
+     * As {@link #start(Path, int, String...)}, through {@code wrapper} (a command that ends by exec-ing its
+     * arguments, e.g. {@code sh -c 'ulimit -n 64; exec "$0" "$@"'}), with stdout going to {@code stdout}
+     * ({@code PIPE}: readable from {@link #process()}). {@code output} null: records go to stdout ({@code -o -}).
+     */
+    public static Daemon start(List<String> wrapper, ProcessBuilder.Redirect stdout, Path output, int marks,
+                               String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(KernelSupport.launcher().toString());
         cmd.add("--foreground");
         cmd.add("-o");
-        cmd.add(output.toString());
+        cmd.add(output == null ? "-" : output.toString());
         cmd.addAll(List.of(args));
         Path err = Files.createTempFile("fanotifyd-it-stderr.", ".txt");
-        Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(err.toFile()).start();
+        Process p = new ProcessBuilder(cmd).redirectOutput(stdout).redirectError(err.toFile()).start();
         Daemon d = new Daemon(p, output, err);
         try {
             d.awaitMarks(p.pid(), marks);
@@ -140,12 +149,70 @@ public final class Daemon implements AutoCloseable {
             }
             sleep(20);
         }
+        String shown = seen.size() <= 40 ? String.join("\n", seen.stream().map(JsonNode::toString).toList())
+                : "(the last 20)\n" + String.join("\n", seen.subList(seen.size() - 20, seen.size()).stream()
+                .map(JsonNode::toString).toList());
         throw new AssertionError("no record " + what + " within " + seconds + " s; got " + seen.size() + ":\n"
-                + String.join("\n", seen.stream().map(JsonNode::toString).toList()) + "\nstderr: " + stderr());
+                + shown + "\nstderr: " + stderrWithThreadDump());
     }
 
     public String stderr() throws IOException {
         return Files.readString(stderr);
+    }
+
+    /**
+     * Stderr, after asking a daemon that still runs for a thread dump (SIGQUIT: the JVM writes it to stderr),
+     * so that a test that waited in vain shows where the daemon's threads were.
+     */
+    String stderrWithThreadDump() throws IOException {
+        if (process.isAlive()) {
+            new ProcessBuilder("kill", "-QUIT", Long.toString(process.pid())).start();
+            sleep(500);
+        }
+        return stderr();
+    }
+
+    /** Waits (at most {@code seconds}) until stderr (the log, in the foreground) contains {@code text}. */
+    public String awaitLog(String text, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            String log = stderr();
+            if (log.contains(text)) {
+                return log;
+            }
+            if (!process.isAlive()) {
+                break;
+            }
+            sleep(20);
+        }
+        throw new AssertionError("no log line with \"" + text + "\" within " + seconds + " s (daemon "
+                + (process.isAlive() ? "running" : "exited " + process.exitValue()) + "); log:\n"
+                + stderrWithThreadDump());
+    }
+
+    /**
+     * The counters of the daemon's last log line ({@code -v}: "stopping: 12 records, 0 alerts, ..."), by their
+     * words: {@code stats().get("records written")}.
+     */
+    public java.util.Map<String, Long> stats() throws IOException {
+        String log = stderr();
+        int at = log.lastIndexOf("info: stopping: ");
+        if (at < 0) {
+            throw new AssertionError("no \"stopping:\" line (run with -v); log:\n" + log);
+        }
+        String line = log.substring(at + "info: stopping: ".length()).lines().findFirst().orElse("");
+        java.util.Map<String, Long> out = new java.util.HashMap<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) ([a-z][a-z /()]*?)(?=, |$)")
+                .matcher(line);
+        while (m.find()) {
+            out.putIfAbsent(m.group(2).trim(), Long.parseLong(m.group(1)));
+        }
+        return out;
+    }
+
+    /** The output file this daemon writes, or null for stdout. */
+    public Path output() {
+        return output;
     }
 
     /** SIGTERM, then waits at most 20 s; returns the exit code. */

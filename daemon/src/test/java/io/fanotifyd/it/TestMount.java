@@ -23,10 +23,15 @@ public final class TestMount implements AutoCloseable {
     }
 
     public static TestMount tmpfs() throws IOException {
+        return tmpfs("256m");
+    }
+
+    /** A tmpfs of {@code size} ({@code mount -o size=}), e.g. a small one to fill up. */
+    public static TestMount tmpfs(String size) throws IOException {
         TestMount m = new TestMount(Files.createTempDirectory("fanotifyd-it."));
         try {
             Files.createDirectory(m.root);
-            run("mount", "-t", "tmpfs", "-o", "size=256m", "fanotifyd-it", m.root.toString());
+            run("mount", "-t", "tmpfs", "-o", "size=" + size, "fanotifyd-it", m.root.toString());
             m.mounts.add(m.root);
             return m;
         } catch (IOException | RuntimeException e) {
@@ -36,13 +41,18 @@ public final class TestMount implements AutoCloseable {
     }
 
     public static TestMount ext4() throws IOException {
+        return ext4("loop");
+    }
+
+    /** A loop-mounted ext4 mounted with {@code options} (which must include {@code loop}). */
+    public static TestMount ext4(String options) throws IOException {
         TestMount m = new TestMount(Files.createTempDirectory("fanotifyd-it."));
         try {
             Files.createDirectory(m.root);
             m.image = m.base.resolve("fs.img");
             run("truncate", "-s", "128M", m.image.toString());
             run("mkfs.ext4", "-q", "-F", m.image.toString());
-            run("mount", "-o", "loop", m.image.toString(), m.root.toString());
+            run("mount", "-o", options, m.image.toString(), m.root.toString());
             m.mounts.add(m.root);
             return m;
         } catch (IOException | RuntimeException e) {
@@ -73,6 +83,9 @@ public final class TestMount implements AutoCloseable {
     @Override
     public void close() throws IOException {
         for (Path p : mounts) {
+            if (!isMountPoint(p)) {
+                continue; // unmounted by the test itself
+            }
             try {
                 run("umount", p.toString());
             } catch (IOException | RuntimeException e) {
@@ -81,6 +94,33 @@ public final class TestMount implements AutoCloseable {
         }
         mounts.clear();
         run("rm", "-rf", "--one-file-system", base.toString());
+    }
+
+    /** Whether {@code p} is a mount point now ({@code /proc/self/mountinfo}). */
+    static boolean isMountPoint(Path p) throws IOException {
+        String want = " " + p.toString().replace("\\", "\\134").replace(" ", "\\040") + " ";
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] f = line.split(" ");
+            if (f.length > 4 && (" " + f[4] + " ").equals(want)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The source device of this mount ({@code /dev/loop3} for an ext4), for /sys/fs/ext4/NAME. */
+    public String device() throws IOException {
+        Process p = new ProcessBuilder("findmnt", "-n", "-o", "SOURCE", root.toString()).start();
+        try {
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("findmnt timed out");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        return new String(p.getInputStream().readAllBytes()).trim();
     }
 
     static void run(String... cmd) throws IOException {

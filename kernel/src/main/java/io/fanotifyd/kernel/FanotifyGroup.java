@@ -74,15 +74,39 @@ public final class FanotifyGroup implements AutoCloseable {
      * @return bytes read; 0 if the (non-blocking) queue is empty
      */
     public long read(MemorySegment buf) {
-        long n = Libc.read(fd, buf, buf.byteSize());
+        return read(buf, buf.byteSize());
+    }
+
+    /**
+     * Reads queued events into the first {@code count} bytes of {@code buf}. In FD mode the kernel opens one fd
+     * per event read (and a pidfd with {@code FAN_REPORT_PIDFD}): a smaller {@code count} bounds how many
+     * descriptors one read can make.
+     *
+     * @return bytes read; 0 if the (non-blocking) queue is empty
+     * @throws NativeCallException on any other failure, e.g. EMFILE when the kernel could not make the first
+     *     event's fd (without {@code FAN_REPORT_FD_ERROR}; a permission event is then denied by the kernel)
+     */
+    public long read(MemorySegment buf, long count) {
+        long n = Libc.read(fd, buf, count);
         if (n < 0) {
             int errno = Libc.errno();
             if (errno == Errno.EAGAIN || errno == Errno.EINTR) {
                 return 0;
             }
-            throw new NativeCallException("read", "fanotify fd=" + fd + ", count=" + buf.byteSize(), errno);
+            throw new NativeCallException("read", "fanotify fd=" + fd + ", count=" + count, errno);
         }
         return n;
+    }
+
+    private static final long FIONREAD = 0x541B;
+    private final MemorySegment queued = Arena.global().allocate(8, 8);
+
+    /** Bytes of events waiting in the kernel queue ({@code FIONREAD}), or -1 if the kernel does not say. */
+    public long queuedBytes() {
+        if (Libc.ioctl(fd, FIONREAD, queued) != 0) {
+            return -1;
+        }
+        return queued.get(JAVA_INT, 0) & 0xffffffffL;
     }
 
     /**

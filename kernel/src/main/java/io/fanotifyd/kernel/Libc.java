@@ -118,9 +118,31 @@ public final class Libc {
         static final MethodHandle UNLINK = errnoCall("unlink", JAVA_INT, ADDRESS);
         static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
         static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
+        static final MethodHandle LSEEK = errnoCall("lseek", JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
         static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
         static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    }
+
+    /** Signal dispositions: reset at start-up, only when one was inherited ignored. */
+    private static final class SignalDispositions {
+        static final MethodHandle SIGNAL = errnoCall("signal", ADDRESS, JAVA_INT, ADDRESS);
+    }
+
+    /** {@code signal(sig, SIG_DFL)}: 0, or -1 with {@link #errno()}. */
+    public static int signalDefault(int sig) {
+        try {
+            MemorySegment prev = (MemorySegment) SignalDispositions.SIGNAL.invokeExact(CAPTURE.get(), sig,
+                    MemorySegment.NULL);
+            return prev.address() == -1L ? -1 : 0; // SIG_ERR
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Resource limits: the open-file limit, read and raised once at start-up. */
+    private static final class Limits {
+        static final MethodHandle PRLIMIT = errnoCall("prlimit", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
     }
 
     /** Hooks: spawning, reaping and killing processes. */
@@ -387,6 +409,27 @@ public final class Libc {
     public static int flock(int fd, int operation) {
         try {
             return (int) FileOps.FLOCK.invokeExact(CAPTURE.get(), fd, operation);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code lseek(fd, offset, whence)}; whence 0 = SEEK_SET, 1 = SEEK_CUR, 2 = SEEK_END. */
+    public static long lseek(int fd, long offset, int whence) {
+        try {
+            return (long) FileOps.LSEEK.invokeExact(CAPTURE.get(), fd, offset, whence);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code prlimit(pid, resource, newLimit, oldLimit)}: each limit a {@code struct rlimit} (two 64-bit
+     * values, soft then hard), or NULL.
+     */
+    public static int prlimit(int pid, int resource, MemorySegment newLimit, MemorySegment oldLimit) {
+        try {
+            return (int) Limits.PRLIMIT.invokeExact(CAPTURE.get(), pid, resource, newLimit, oldLimit);
         } catch (Throwable t) {
             throw rethrow(t);
         }

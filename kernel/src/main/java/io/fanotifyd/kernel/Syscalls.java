@@ -180,7 +180,45 @@ public final class Syscalls {
      * @throws IllegalArgumentException if it is longer than {@code max}
      */
     public static byte[] readFile(String path, int max) {
-        int fd = open(path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+        return read(open(path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0), path, max);
+    }
+
+    /**
+     * As {@link #readFile}, but only for a regular file: opened without blocking (a FIFO with no writer would
+     * block the open for ever) and refused unless {@code fstat} says it is a regular file.
+     *
+     * @throws NativeCallException if it cannot be opened or read
+     * @throws IllegalArgumentException if it is not a regular file ({@code "not a regular file (a fifo)"}), or
+     *     longer than {@code max}
+     */
+    public static byte[] readRegularFile(String path, int max) {
+        int fd = open(path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC | Fanotify.O_NONBLOCK, 0);
+        int type;
+        try {
+            type = fstat(fd).mode() & S_IFMT;
+        } catch (NativeCallException e) {
+            closeQuietly(fd);
+            throw e;
+        }
+        if (type != S_IFREG) {
+            closeQuietly(fd);
+            throw new IllegalArgumentException(type == S_IFDIR ? "is a directory"
+                    : "not a regular file (" + typeName(type) + ")");
+        }
+        return read(fd, path, max);
+    }
+
+    private static String typeName(int type) {
+        return switch (type) {
+            case 0010000 -> "a fifo";
+            case 0020000 -> "a character device";
+            case 0060000 -> "a block device";
+            case 0140000 -> "a socket";
+            default -> "type 0" + Integer.toOctalString(type);
+        };
+    }
+
+    private static byte[] read(int fd, String path, int max) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(65536);
             java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
@@ -197,7 +235,7 @@ public final class Syscalls {
                     return out.toByteArray();
                 }
                 if (out.size() + n > max) {
-                    throw new IllegalArgumentException(path + ": larger than " + max + " bytes");
+                    throw new IllegalArgumentException("larger than " + max + " bytes");
                 }
                 out.write(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), 0, (int) n);
             }

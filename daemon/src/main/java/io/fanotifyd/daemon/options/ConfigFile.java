@@ -26,7 +26,6 @@ final class ConfigFile {
     /** One line's setting; {@code where} is {@code FILE:LINE}, for errors found when it is applied. */
     record Entry(Option option, Object value, String where) {}
 
-    // Guards against "-c /dev/zero" without refusing pipes such as "-c <(generate-config)".
     static final int MAX_BYTES = 4 << 20;
 
     private ConfigFile() {}
@@ -44,13 +43,13 @@ final class ConfigFile {
     static List<Entry> load(String file, String shownName, String cwd) {
         byte[] content;
         try {
-            content = Syscalls.readFile(file, MAX_BYTES);
+            // Only a regular file: a FIFO nobody writes would hang the start for ever, and a device has no end.
+            content = Syscalls.readRegularFile(file, MAX_BYTES);
         } catch (NativeCallException e) {
             String reason = e.errno() == EISDIR ? "is a directory" : Errno.describe(e.errno());
             throw new UsageException(shownName + ": cannot read: " + reason);
         } catch (IllegalArgumentException e) {
-            // readFile's only other failure: a NUL in the name, which Values.path has already rejected.
-            throw new UsageException(shownName + ": cannot read: larger than " + MAX_BYTES + " bytes");
+            throw new UsageException(shownName + ": cannot read: " + e.getMessage());
         }
         return parse(content, shownName, cwd);
     }

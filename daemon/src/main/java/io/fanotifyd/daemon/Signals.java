@@ -1,0 +1,79 @@
+package io.fanotifyd.daemon;
+
+import sun.misc.Signal;
+
+/**
+ * The daemon's signals, handled from the start of a run.
+ *
+ * <ul>
+ *   <li>SIGTERM and SIGINT stop it. A stop asked for while the daemon is still starting (warming up, placing
+ *       marks) is remembered and honoured as soon as the event loop exists, so it still ends with its output
+ *       written and its pid file and socket removed. The stop's deadline ({@link #STOP_TIMEOUT_MS}) counts from
+ *       the signal.</li>
+ *   <li>SIGUSR1 and SIGHUP reopen the output file and the log file (after a rotation renamed them). Until the
+ *       daemon can reload its configuration, SIGHUP does only that.</li>
+ * </ul>
+ *
+ * The JVM runs handlers on a thread of its own; they only set flags and wake the threads concerned, so a
+ * signal never waits on anything.
+ */
+final class Signals {
+    /** Everything read before a stop is written out within this time; what is not is counted and makes exit 1. */
+    static final long STOP_TIMEOUT_MS = 10_000;
+
+    private volatile long stopRequestedNs;
+    private volatile EventLoop loop;
+    private volatile Runnable reopen;
+
+    private static final int SIGHUP = 1;
+    private static final int SIGUSR1 = 10;
+    private static final int SIGTERM = 15;
+
+    void install() {
+        // A signal ignored by the parent (nohup ignores SIGHUP) stays ignored across exec, and the JVM then
+        // refuses to handle it: a rotation's SIGHUP or a stop's SIGTERM would do nothing. These three are made
+        // to work whatever the parent did; SIGINT keeps the convention that a background job ignores it.
+        long ignored = ProcStatus.hexField("SigIgn");
+        for (int sig : new int[] {SIGHUP, SIGUSR1, SIGTERM}) {
+            if (ignored != -1 && (ignored & (1L << (sig - 1))) != 0) {
+                io.fanotifyd.kernel.Libc.signalDefault(sig);
+            }
+        }
+        Signal.handle(new Signal("TERM"), s -> stop());
+        Signal.handle(new Signal("INT"), s -> stop());
+        Signal.handle(new Signal("USR1"), s -> reopen());
+        Signal.handle(new Signal("HUP"), s -> reopen());
+    }
+
+    /** Stops the daemon as SIGTERM does (also used when the output's reader went away). */
+    void stop() {
+        if (stopRequestedNs == 0) {
+            stopRequestedNs = System.nanoTime() | 1;
+        }
+        EventLoop l = loop;
+        if (l != null) {
+            l.stop(stopRequestedNs + STOP_TIMEOUT_MS * 1_000_000L);
+        }
+    }
+
+    private void reopen() {
+        Runnable r = reopen;
+        if (r != null) {
+            r.run();
+        } else {
+            Log.reopen();
+        }
+    }
+
+    boolean stopRequested() {
+        return stopRequestedNs != 0;
+    }
+
+    void attach(EventLoop l, Runnable reopenAction) {
+        reopen = reopenAction;
+        loop = l;
+        if (stopRequestedNs != 0) {
+            l.stop(stopRequestedNs + STOP_TIMEOUT_MS * 1_000_000L);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package io.fanotifyd.sink;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The output's writer against outputs that fail without needing root: {@code /dev/full} (every write ENOSPC),
+ * a FIFO whose reader goes away (EPIPE), and a file renamed and reopened. Nothing is ever thrown at the caller;
+ * every record is written, or counted.
+ */
+class FdOutputTest {
+    private final List<String> warnings = Collections.synchronizedList(new ArrayList<>());
+    private final List<String> gone = Collections.synchronizedList(new ArrayList<>());
+
+    private final FdOutput.Listener listener = new FdOutput.Listener() {
+        @Override
+        public void warn(String message) {
+            warnings.add(message);
+        }
+
+        @Override
+        public void gone(String message) {
+            gone.add(message);
+        }
+    };
+
+    /** Appends {@code n} one-line records and hands them over. */
+    private static void records(FdOutput out, int n, String tag) {
+        for (int i = 0; i < n; i++) {
+            JsonWriter w = out.buffer();
+            w.beginObject();
+            w.name(JsonWriter.key("tag"));
+            w.string(tag);
+            w.name(JsonWriter.key("i"));
+            w.number(i);
+            w.endObject();
+            w.newline();
+            out.recordAdded();
+        }
+        out.flush(() -> false);
+    }
+
+    @Test
+    void aDeviceThatIsAlwaysFullCostsTheCallerNothingAndEveryRecordIsCounted() {
+        try (FdOutput out = FdOutput.open("/dev/full", 0640, 4096, 4, false, listener)) {
+            for (int round = 0; round < 10; round++) {
+                records(out, 100, "r" + round); // observe mode: never waits on a failing output
+            }
+            assertTrue(out.finish(10_000), "the writer finishes");
+            assertEquals(1000, out.lost() + out.dropped(), "every record counted");
+            assertEquals(0, out.written());
+            assertEquals(0, out.unwritten());
+            assertTrue(out.failing());
+            assertTrue(warnings.stream().anyMatch(w -> w.contains("/dev/full: cannot write: No space left on device"
+                    + " (ENOSPC)")), warnings.toString());
+            assertEquals(List.of(), gone);
+        }
+    }
+
+    @Test
+    void aReaderThatGoesAwayIsToldOnceAndRecordsAreCountedFromThen(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        assertTrue(mk.waitFor(10, TimeUnit.SECONDS) && mk.exitValue() == 0);
+        // A reader that takes one line and leaves.
+        Process reader = new ProcessBuilder("head", "-n", "1", fifo.toString()).start();
+        try (FdOutput out = FdOutput.open(fifo.toString(), 0640, 4096, 4, false, listener)) {
+            records(out, 1, "first");
+            assertTrue(reader.waitFor(10, TimeUnit.SECONDS), "head read its line");
+            assertEquals("{\"tag\":\"first\",\"i\":0}", new String(reader.getInputStream().readAllBytes(),
+                    StandardCharsets.UTF_8).strip());
+            for (int round = 0; round < 5; round++) {
+                records(out, 50, "after");
+            }
+            assertTrue(out.finish(10_000));
+            assertEquals(1, out.written());
+            assertEquals(250, out.lost() + out.dropped());
+            assertEquals(1, gone.size(), gone.toString());
+            assertTrue(gone.getFirst().contains("its reader went away (Broken pipe (EPIPE))"), gone.toString());
+        } finally {
+            reader.destroyForcibly();
+        }
+    }
+
+    @Test
+    void aReopenAfterARenameSendsTheNextRecordsToTheNewFileNoneLostNoneTwice(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("out.jsonl");
+        Path rotated = dir.resolve("out.jsonl.1");
+        try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 4, false, listener)) {
+            records(out, 300, "before");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (out.written() < 300 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(300, out.written());
+            Files.move(path, rotated);
+            out.requestReopen();
+            records(out, 200, "after");
+            assertTrue(out.finish(10_000));
+        }
+        List<String> old = Files.readAllLines(rotated);
+        List<String> now = Files.readAllLines(path);
+        assertEquals(300, old.size());
+        assertTrue(old.stream().allMatch(l -> l.startsWith("{\"tag\":\"before\"")), old.toString());
+        assertEquals(200, now.size());
+        assertTrue(now.stream().allMatch(l -> l.startsWith("{\"tag\":\"after\"")), now.toString());
+        assertEquals("rw-r-----", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(path)), "created 0640");
+        assertEquals(List.of(), warnings);
+    }
+
+    @Test
+    void aDroppedRecordStandsWhereTheRecordsAreMissing(@TempDir Path dir) throws IOException {
+        Path path = dir.resolve("out.jsonl");
+        try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 1, true, listener)) {
+            // One buffer in flight and permission mode's drop-when-full: a burst of flushes drops some.
+            for (int round = 0; round < 200; round++) {
+                records(out, 20, "r" + round);
+            }
+            assertTrue(out.finish(10_000));
+            long written = out.written();
+            long dropped = out.dropped();
+            assertEquals(4000, written + dropped + out.lost());
+            List<String> lines = Files.readAllLines(path);
+            long told = lines.stream().filter(l -> l.contains("\"type\":\"dropped\"")).mapToLong(l ->
+                    Long.parseLong(l.replaceAll(".*\"dropped\":(\\d+).*", "$1"))).sum();
+            assertEquals(dropped, told, "the dropped records count exactly what is missing");
+            assertEquals(written, lines.stream().filter(l -> l.startsWith("{\"tag\"")).count());
+        }
+    }
+}
