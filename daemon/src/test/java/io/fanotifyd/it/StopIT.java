@@ -34,6 +34,10 @@ class StopIT {
         private final long bytesPerSecond;
         final ByteArrayOutputStream got = new ByteArrayOutputStream();
 
+        synchronized int size() {
+            return got.size();
+        }
+
         SlowReader(InputStream in, long bytesPerSecond) {
             this.in = in;
             this.bytesPerSecond = bytesPerSecond;
@@ -48,7 +52,9 @@ class StopIT {
             try {
                 int n;
                 while ((n = in.read(buf)) > 0) {
-                    got.write(buf, 0, n);
+                    synchronized (this) {
+                        got.write(buf, 0, n);
+                    }
                     total += n;
                     long dueNs = total * 1_000_000_000L / bytesPerSecond;
                     long aheadMs = (dueNs - (System.nanoTime() - start)) / 1_000_000;
@@ -70,8 +76,12 @@ class StopIT {
                     root.toString())) {
                 SlowReader reader = new SlowReader(d.process().getInputStream(), 10L << 20);
                 reader.start();
-                // ~20000 files, several records each: far more than a 10 MB/s reader takes before the stop.
-                Shell.run(OutputFaultsIT.writeFiles(root, "f", 20000));
+                // 30000 files made far faster than a 10 MB/s reader takes their records (about 20 MB): when the
+                // stop comes right after, most of their events are still queued in the kernel or in buffers.
+                int files = 30000;
+                Shell.run("python3 -c 'import os\nfor i in range(" + files + "):\n    fd = os.open(\"" + root
+                        + "/f%d\" % i, os.O_WRONLY | os.O_CREAT, 0o644)\n    os.write(fd, b\"x\")\n"
+                        + "    os.close(fd)'");
                 int code = Daemon.terminate(d.process());
                 reader.join(30_000);
                 assertEquals(0, code, d.stderr());
@@ -80,12 +90,28 @@ class StopIT {
                 long lines = all.lines().count();
                 Map<String, Long> st = d.stats();
                 long made = st.get("records") + st.get("alerts") + st.get("overflows");
-                System.out.println("stop with a 10 MB/s reader: " + lines + " of " + made + " records reached it");
-                assertTrue(made >= 20000, "the workload made its records: " + st);
+                System.out.println("stop with a 10 MB/s reader: " + lines + " of " + made + " records read reached it"
+                        + " (" + all.lines().filter(l -> l.contains("\"events\":\"CREATE\"")).count() + " creates of "
+                        + files + " files)");
+                assertTrue(made >= files, "the workload made its records: " + st);
                 assertEquals(made, st.get("records written"), "every record read was written: " + st);
                 assertEquals(0L, st.get("dropped by a slow output"), st.toString());
                 assertEquals(made, lines, "every record reached the reader");
                 all.lines().forEach(l -> assertTrue(l.startsWith("{\"schema_version\":1,\"type\":\"event\""), l));
+                // Every event made before the stop is reported: each file's create and its close after writing.
+                java.util.Set<String> created = new java.util.HashSet<>();
+                java.util.Set<String> closed = new java.util.HashSet<>();
+                for (String l : (Iterable<String>) all.lines()::iterator) {
+                    String name = l.replaceAll(".*\"name\":\"([^\"]*)\".*", "$1");
+                    if (l.contains("\"events\":\"CREATE\"")) {
+                        created.add(name);
+                    }
+                    if (l.contains("CLOSE_WRITE")) {
+                        closed.add(name);
+                    }
+                }
+                assertEquals(files, created.size(), "files whose create was reported");
+                assertEquals(files, closed.size(), "files whose close was reported");
             }
         }
     }
