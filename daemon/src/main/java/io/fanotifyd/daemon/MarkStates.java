@@ -31,6 +31,7 @@ final class MarkStates {
     private static final int LINGERING = 1;
     private static final int LINGERING_REPORTED = 2;
     private static final int GONE = 3;
+    private static final int UNTRACKED = 4;
 
     private final List<Mark> marks;
     private final long[] inodes;
@@ -53,6 +54,27 @@ final class MarkStates {
     /** The inode number of inode mark {@code i}'s object, read after marking; -1 (unknown) counts as gone. */
     void inode(int i, long ino) {
         inodes[i] = ino;
+    }
+
+    /**
+     * Checks, right after marking, that the kernel lists each mark under the key worked out for it; one it does
+     * not (a filesystem whose inode numbers differ from what {@code statx} says, a directory deleted at once) is
+     * left alone rather than reported gone by mistake.
+     *
+     * @return the warnings to log
+     */
+    List<String> verify(Set<String> kernelMarks) {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < marks.size(); i++) {
+            Mark m = marks.get(i);
+            String key = key(m, inodes[i]);
+            if (states[i] == LIVE && (key == null || !kernelMarks.contains(key))) {
+                states[i] = UNTRACKED;
+                lines.add(m.flag() + " " + m.path() + ": its mark is not found in /proc/self/fdinfo as "
+                        + (key == null ? "an inode mark" : key) + "; its end will not be logged");
+            }
+        }
+        return lines;
     }
 
     /** Whether every mark is gone. */
@@ -81,7 +103,7 @@ final class MarkStates {
     List<String> update(Set<String> kernelMarks, MountInfo.Present present, long nowMs) {
         List<String> lines = new ArrayList<>();
         for (int i = 0; i < marks.size(); i++) {
-            if (states[i] == GONE) {
+            if (states[i] == GONE || states[i] == UNTRACKED) {
                 continue;
             }
             Mark m = marks.get(i);
@@ -118,7 +140,7 @@ final class MarkStates {
         return switch (m.kind()) {
             case MOUNT -> "its mount was unmounted";
             case FILESYSTEM -> "its filesystem was unmounted";
-            case INODE -> mounted ? "it was deleted" : "its filesystem was unmounted";
+            case INODE -> mounted ? "the directory was deleted" : "its filesystem was unmounted";
         };
     }
 

@@ -45,7 +45,7 @@ final class MarkWatch implements AutoCloseable {
     private static final int FDINFO_MAX = 64 << 20;
 
     private final MarkStates states;
-    private final String fdinfo;
+    private final int groupFd;
     private final int mountinfoFd;
     private final int wakeFd;
     private final FanotifyGroup deletions;
@@ -54,7 +54,7 @@ final class MarkWatch implements AutoCloseable {
 
     private MarkWatch(MarkStates states, int groupFd, int mountinfoFd, int wakeFd, FanotifyGroup deletions) {
         this.states = states;
-        this.fdinfo = "/proc/self/fdinfo/" + groupFd;
+        this.groupFd = groupFd;
         this.mountinfoFd = mountinfoFd;
         this.wakeFd = wakeFd;
         this.deletions = deletions;
@@ -93,10 +93,13 @@ final class MarkWatch implements AutoCloseable {
         int mountinfoFd = -1;
         int wakeFd = -1;
         try {
+            for (String line : states.verify(MarkStates.kernelKeys(fdinfo(groupFd)))) {
+                Log.warn(line);
+            }
             mountinfoFd = Syscalls.open("/proc/self/mountinfo", Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
             wakeFd = Syscalls.eventfd();
-        } catch (NativeCallException e) {
-            Log.warn("marks that go away (unmounts) will not be logged: " + e.getMessage());
+        } catch (NativeCallException | IllegalArgumentException e) {
+            Log.warn("marks that go away will not be logged: " + e.getMessage());
             Syscalls.closeQuietly(mountinfoFd);
             if (deletions != null) {
                 deletions.close();
@@ -154,8 +157,13 @@ final class MarkWatch implements AutoCloseable {
         }
     }
 
+    /** The group's {@code /proc/self/fdinfo}: the marks the kernel holds for it. */
+    private static String fdinfo(int groupFd) {
+        return new String(Syscalls.readFile("/proc/self/fdinfo/" + groupFd, FDINFO_MAX), StandardCharsets.ISO_8859_1);
+    }
+
     private void check(long nowNs) {
-        String kernel = new String(Syscalls.readFile(fdinfo, FDINFO_MAX), StandardCharsets.ISO_8859_1);
+        String kernel = fdinfo(groupFd);
         MountInfo.Present present = MountInfo.present(MountInfo.read());
         for (String line : states.update(MarkStates.kernelKeys(kernel), present, nowNs / 1_000_000)) {
             Log.warn(line);

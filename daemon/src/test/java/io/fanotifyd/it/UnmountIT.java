@@ -214,7 +214,7 @@ class UnmountIT {
                     assertFalse(d.stderr().contains("mark gone"), "the directory lives while f is open: "
                             + d.stderr());
                 }
-                awaitLog(d, "warning: --watch " + dir + ": mark gone: it was deleted");
+                awaitLog(d, "warning: --watch " + dir + ": mark gone: the directory was deleted");
                 assertTrue(d.process().isAlive(), d.stderr());
                 assertFalse(d.stderr().contains("no marks left"), "--watch " + root + " is still there: "
                         + d.stderr());
