@@ -109,7 +109,8 @@ class MarkStatesTest {
         MarkStates s = all();
         List<String> lines = s.update(Set.of(), table("21 26 0:20 / /proc rw,relatime - proc proc rw\n"), 0);
         assertEquals(4, lines.size(), lines.toString());
-        assertTrue(lines.get(0).startsWith("--watch /j/root/d: mark gone: its filesystem was unmounted;"), lines.get(0));
+        assertTrue(lines.get(0).startsWith("--watch /j/root/d: mark gone: its filesystem was unmounted;"),
+                lines.get(0));
         assertTrue(lines.get(1).startsWith("--mount /j/bind: mark gone: its mount was unmounted;"), lines.get(1));
         assertTrue(lines.get(2).startsWith("--filesystem /j/root: mark gone: its filesystem was unmounted;"),
                 lines.get(2));
@@ -140,7 +141,8 @@ class MarkStatesTest {
                 + "filesystem is still in use"), lines.get(0));
         assertEquals(List.of(), s.update(alive, gone, 9000), "said once");
         List<String> end = s.update(Set.of(), gone, 9500);
-        assertTrue(end.get(0).startsWith("--filesystem /j/root: mark gone: its filesystem was unmounted"), end.toString());
+        assertTrue(end.get(0).startsWith("--filesystem /j/root: mark gone: its filesystem was unmounted"),
+                end.toString());
         assertTrue(end.get(1).startsWith("no marks left"), end.toString());
         assertFalse(s.lingering());
     }
