@@ -51,15 +51,16 @@ final class MarkStates {
         return marks;
     }
 
-    /** The inode number of inode mark {@code i}'s object, read after marking; -1 (unknown) counts as gone. */
+    /** The inode number of inode mark {@code i}'s object, read after marking; -1 (unreadable) counts as gone. */
     void inode(int i, long ino) {
         inodes[i] = ino;
     }
 
     /**
      * Checks, right after marking, that the kernel lists each mark under the key worked out for it; one it does
-     * not (a filesystem whose inode numbers differ from what {@code statx} says, a directory deleted at once) is
-     * left alone rather than reported gone by mistake.
+     * not (a filesystem whose inode numbers differ from what {@code statx} says) is left alone rather than
+     * reported gone by mistake. An inode mark whose inode could not be read (its directory already deleted) is
+     * left to {@link #update}, which reports it gone.
      *
      * @return the warnings to log
      */
@@ -68,10 +69,10 @@ final class MarkStates {
         for (int i = 0; i < marks.size(); i++) {
             Mark m = marks.get(i);
             String key = key(m, inodes[i]);
-            if (states[i] == LIVE && (key == null || !kernelMarks.contains(key))) {
+            if (states[i] == LIVE && key != null && !kernelMarks.contains(key)) {
                 states[i] = UNTRACKED;
-                lines.add(m.flag() + " " + m.path() + ": its mark is not found in /proc/self/fdinfo as "
-                        + (key == null ? "an inode mark" : key) + "; its end will not be logged");
+                lines.add(m.flag() + " " + m.path() + ": its mark is not found in /proc/self/fdinfo as " + key
+                        + "; its end will not be logged");
             }
         }
         return lines;

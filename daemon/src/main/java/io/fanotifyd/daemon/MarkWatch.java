@@ -71,15 +71,16 @@ final class MarkWatch implements AutoCloseable {
         if (marks.isEmpty()) {
             return null;
         }
-        MarkStates states = new MarkStates(marks);
+        long t0 = System.nanoTime();
+        // The deletion marks go in now, so that a directory deleted once fanotifyd is ready is seen; the inode
+        // numbers are read on the thread, as statx is linked on another thread after the marks and waiting for
+        // it here would hold "ready" back by ~10-20 ms.
         FanotifyGroup deletions = null;
-        for (int i = 0; i < marks.size(); i++) {
-            MarkStates.Mark m = marks.get(i);
+        for (MarkStates.Mark m : marks) {
             if (m.kind() != MarkStates.Kind.INODE) {
                 continue;
             }
             try {
-                states.inode(i, Syscalls.stat(m.path(), false).inode());
                 if (deletions == null) {
                     deletions = FanotifyGroup.open(Fanotify.FAN_CLASS_NOTIF | Fanotify.FAN_CLOEXEC
                             | Fanotify.FAN_NONBLOCK | Fanotify.FAN_REPORT_FID | Fanotify.FAN_UNLIMITED_MARKS,
@@ -93,12 +94,9 @@ final class MarkWatch implements AutoCloseable {
         int mountinfoFd = -1;
         int wakeFd = -1;
         try {
-            for (String line : states.verify(MarkStates.kernelKeys(fdinfo(groupFd)))) {
-                Log.warn(line);
-            }
             mountinfoFd = Syscalls.open("/proc/self/mountinfo", Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
             wakeFd = Syscalls.eventfd();
-        } catch (NativeCallException | IllegalArgumentException e) {
+        } catch (NativeCallException e) {
             Log.warn("marks that go away will not be logged: " + e.getMessage());
             Syscalls.closeQuietly(mountinfoFd);
             if (deletions != null) {
@@ -106,13 +104,37 @@ final class MarkWatch implements AutoCloseable {
             }
             return null;
         }
-        MarkWatch w = new MarkWatch(states, groupFd, mountinfoFd, wakeFd, deletions);
+        MarkWatch w = new MarkWatch(new MarkStates(marks), groupFd, mountinfoFd, wakeFd, deletions);
         w.thread.start();
+        Log.debug("watching " + marks.size() + " marks for their end (" + (System.nanoTime() - t0) / 1000
+                + " µs)");
         return w;
+    }
+
+    /**
+     * What the kernel calls the inode of each {@code --watch} directory, and a check that each mark is listed
+     * under its key (see {@link MarkStates#verify}).
+     */
+    private void identify() {
+        List<MarkStates.Mark> marks = states.marks();
+        for (int i = 0; i < marks.size(); i++) {
+            MarkStates.Mark m = marks.get(i);
+            if (m.kind() == MarkStates.Kind.INODE) {
+                try {
+                    states.inode(i, Syscalls.stat(m.path(), false).inode());
+                } catch (NativeCallException e) {
+                    // deleted already: the first look reports it gone
+                }
+            }
+        }
+        for (String line : states.verify(MarkStates.kernelKeys(fdinfo(groupFd)))) {
+            Log.warn(line);
+        }
     }
 
     private void run() {
         try (Arena arena = Arena.ofConfined()) {
+            identify();
             MemorySegment pollFds = arena.allocate(24, 8);
             MemorySegment timespec = arena.allocate(16, 8);
             MemorySegment scratch = arena.allocate(4096, 8);

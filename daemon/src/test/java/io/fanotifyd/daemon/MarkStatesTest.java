@@ -86,6 +86,15 @@ class MarkStatesTest {
     }
 
     @Test
+    void aWatchedDirectoryWhoseInodeCouldNotBeReadIsReportedDeleted() {
+        MarkStates s = new MarkStates(List.of(watch())); // statx failed: deleted between marking and reading
+        assertEquals(List.of(), s.verify(MarkStates.kernelKeys(FDINFO)));
+        List<String> lines = s.update(MarkStates.kernelKeys(FDINFO), table(MOUNTINFO), 0);
+        assertTrue(lines.get(0).startsWith("--watch /j/root/d: mark gone: the directory was deleted;"),
+                lines.toString());
+    }
+
+    @Test
     void nothingIsLoggedWhileEveryMarkIsInPlace() {
         MarkStates s = all();
         assertEquals(List.of(), s.verify(MarkStates.kernelKeys(FDINFO)));
