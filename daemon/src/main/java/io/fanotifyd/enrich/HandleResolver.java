@@ -27,14 +27,14 @@ public final class HandleResolver {
     /** PATH_MAX, plus room for the kernel's " (deleted)" suffix. */
     private static final int MAX = 4096 + 16;
     private static final int STATX_TYPE = 0x1;
+    private static final long STATX_MODE = 28;
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFDIR = 0040000;
     private static final int STATX_NLINK = 0x4;
     private static final long STATX_NLINK_OFFSET = 16;
     private static final byte[] DELETED = " (deleted)".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     private static final int NOT_OPENED = -1;
     private static final int UNAVAILABLE = -2;
-    private static final long STATX_MODE = 28;
-    private static final int S_IFMT = 0170000;
-    private static final int S_IFDIR = 0040000;
     private static final MemorySegment EMPTY = Arena.global().allocate(1);
 
     private final Filesystems filesystems;
@@ -46,8 +46,9 @@ public final class HandleResolver {
     private final int[] errno = new int[1];
     /** Per registration of {@link Filesystems}: the fd opened in this batch, NOT_OPENED or UNAVAILABLE. */
     private int[] mountFds = new int[0];
-    /** The registrations touched in this batch, for {@link #endBatch()}. */
+    /** Per registration: why it is UNAVAILABLE in this batch (the errno of the open, or ENODEV). */
     private int[] mountErrnos = new int[0];
+    /** The registrations touched in this batch, for {@link #endBatch()}. */
     private int[] touched = new int[0];
     private int touchedCount;
     private int length;
