@@ -171,6 +171,7 @@ final class Daemon {
                     throw e;
                 }
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
+                MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd()); // logs marks that go away
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -182,6 +183,9 @@ final class Daemon {
                     Detach.announceReady("-".equals(outputPath));
                 }
                 join(loopThread);
+                if (markWatch != null) {
+                    markWatch.close();
+                }
                 long stopLoss = finishOutput(loop, output);
                 Syscalls.closeQuietly(wakeFd);
                 loop.flushLogCounts();

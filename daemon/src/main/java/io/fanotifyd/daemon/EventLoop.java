@@ -306,6 +306,8 @@ final class EventLoop {
         } catch (CorruptEventException e) {
             counters.errors++;
             Log.error(e.getMessage() + "; rest of the batch skipped");
+        } finally {
+            enricher.endBatch(); // no fd of ours on a marked filesystem between batches: umount must not see EBUSY
         }
     }
 

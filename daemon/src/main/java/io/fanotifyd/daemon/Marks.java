@@ -17,7 +17,20 @@ import java.util.List;
  * on mounts (creates, deletes, renames, attribute changes), narrowed to the mount by {@link MountScope}.
  */
 final class Marks {
+    private final java.util.Map<String, MarkStates.Mark> placed = new java.util.LinkedHashMap<>();
     private int count;
+
+    /**
+     * One entry per marked path (not per group: the permission group's marks on it come and go with the
+     * notification group's), naming the kernel mark whose loss ends it; for {@link MarkWatch}.
+     */
+    java.util.List<MarkStates.Mark> placed() {
+        return java.util.List.copyOf(placed.values());
+    }
+
+    private void placed(String flag, String path, MarkStates.Kind kind, MountInfo.Mount mount) {
+        placed.putIfAbsent(flag + " " + path, new MarkStates.Mark(flag, path, kind, mount.dev(), mount.mountId()));
+    }
 
     /** Number of fanotify marks placed (what {@code /proc/PID/fdinfo} lists). */
     int count() {
@@ -38,11 +51,16 @@ final class Marks {
                 // container, pivot_root) works on copies it does not cover. When the mount shows its whole
                 // filesystem, a filesystem mark means the same and covers every copy.
                 mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
+                placed("--mount", path, MarkStates.Kind.FILESYSTEM, mount);
                 continue;
             }
             long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
             if ((mountMask & ~EventMask.ONDIR) != 0) {
                 mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);
+                // A bind mount of a subdirectory ends with its mount mark, whatever becomes of its filesystem.
+                placed("--mount", path, MarkStates.Kind.MOUNT, mount);
+            } else {
+                placed("--mount", path, MarkStates.Kind.FILESYSTEM, mount);
             }
             long fsMask = mask & (EventMask.FID_ONLY_EVENTS | EventMask.ONDIR);
             if (fid && (fsMask & ~EventMask.ONDIR) != 0) {
@@ -53,18 +71,21 @@ final class Marks {
         // on one mount shows the same paths, so many directories on one mount share one registration (with one
         // each, resolving a handle tried them one by one: ~25 calls per directory-cache miss with 1000 --watch).
         for (String path : fss) {
-            scope.addFilesystem(register(filesystems, "--filesystem", path,
-                    mountOf("--filesystem", path, table).mountPoint()));
+            MountInfo.Mount mount = mountOf("--filesystem", path, table);
+            scope.addFilesystem(register(filesystems, "--filesystem", path, mount.mountPoint()));
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
+            placed("--filesystem", path, MarkStates.Kind.FILESYSTEM, mount);
         }
         for (String path : watches) {
-            long fsid = register(filesystems, "--watch", path, mountOf("--watch", path, table).mountPoint());
+            MountInfo.Mount mount = mountOf("--watch", path, table);
+            long fsid = register(filesystems, "--watch", path, mount.mountPoint());
             try {
                 scope.addWatch(fsid, Syscalls.realPath(path));
             } catch (NativeCallException e) {
                 throw new StartupException("--watch " + path + ": " + e.getMessage());
             }
             mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
+            placed("--watch", path, MarkStates.Kind.INODE, mount);
         }
     }
 

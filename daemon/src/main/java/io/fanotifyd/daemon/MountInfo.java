@@ -5,15 +5,20 @@ import io.fanotifyd.kernel.Syscalls;
 
 import java.io.ByteArrayOutputStream;
 
-/** Finds the mount point of the mount that contains a path, from {@code /proc/self/mountinfo}. */
+/**
+ * Finds the mount that contains a path, from {@code /proc/self/mountinfo}, and tells which mounts and
+ * filesystems the table still holds (for {@link MarkWatch}).
+ */
 final class MountInfo {
     private MountInfo() {}
 
     /**
-     * A mount: where it is mounted, and which directory of its filesystem it shows ("/" when the whole
-     * filesystem is there, a subdirectory for a bind mount of one).
+     * A mount: where it is mounted, which directory of its filesystem it shows ("/" when the whole filesystem
+     * is there, a subdirectory for a bind mount of one), its mount id (as {@code fdinfo} names mount marks) and
+     * its filesystem's device in the kernel's encoding ({@code major << 20 | minor}, as {@code fdinfo}'s
+     * {@code sdev} names filesystem and inode marks); -1 where the table did not say.
      */
-    record Mount(String mountPoint, String fsRoot) {
+    record Mount(String mountPoint, String fsRoot, int mountId, int dev) {
         boolean showsWholeFilesystem() {
             return fsRoot.equals("/");
         }
@@ -32,19 +37,70 @@ final class MountInfo {
      */
     static Mount mountOf(String path, byte[] info) {
         String real = Syscalls.realPath(path);
-        Mount best = new Mount("/", "/");
+        Mount best = new Mount("/", "/", -1, -1);
         int start = 0;
         for (int i = 0; i <= info.length; i++) {
             if (i == info.length || info[i] == '\n') {
                 String mp = field(info, start, i, 4);
                 // Later lines are mounted on top of earlier ones: on equal length, the last match wins.
                 if (mp != null && isUnder(real, mp) && mp.length() >= best.mountPoint().length()) {
-                    best = new Mount(mp, field(info, start, i, 3));
+                    best = new Mount(mp, field(info, start, i, 3), mountId(info, start, i),
+                            dev(field(info, start, i, 2)));
                 }
                 start = i + 1;
             }
         }
         return best;
+    }
+
+    /**
+     * The mount ids and filesystem devices in a mount table ({@link #read()}): which of the marked mounts and
+     * filesystems are still mounted here.
+     */
+    record Present(java.util.Set<Integer> mountIds, java.util.Set<Integer> devs) {}
+
+    static Present present(byte[] info) {
+        java.util.Set<Integer> ids = new java.util.HashSet<>();
+        java.util.Set<Integer> devs = new java.util.HashSet<>();
+        int start = 0;
+        for (int i = 0; i <= info.length; i++) {
+            if (i == info.length || info[i] == '\n') {
+                int id = mountId(info, start, i);
+                if (id >= 0) {
+                    ids.add(id);
+                    int dev = dev(field(info, start, i, 2));
+                    if (dev >= 0) {
+                        devs.add(dev);
+                    }
+                }
+                start = i + 1;
+            }
+        }
+        return new Present(ids, devs);
+    }
+
+    /** Field 0 of a mountinfo line, the mount id; -1 for an empty or malformed line. */
+    private static int mountId(byte[] b, int from, int to) {
+        int v = 0;
+        int p = from;
+        while (p < to && b[p] >= '0' && b[p] <= '9') {
+            v = v * 10 + (b[p++] - '0');
+        }
+        return p == from || p >= to || b[p] != ' ' ? -1 : v;
+    }
+
+    /** {@code "major:minor"} as the kernel's internal {@code dev_t}: {@code major << 20 | minor}; -1 if malformed. */
+    static int dev(String majorMinor) {
+        int colon = majorMinor == null ? -1 : majorMinor.indexOf(':');
+        if (colon <= 0) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(majorMinor.substring(0, colon)) << 20
+                    | Integer.parseInt(majorMinor.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     /** Field {@code index} (0-based) of a mountinfo line, with its {@code \ooo} escapes undone. */

@@ -181,6 +181,14 @@ public final class Enricher {
                 && rec.buffer().get(java.lang.foreign.ValueLayout.JAVA_BYTE, rec.nameOffset()) == '.';
     }
 
+    /**
+     * Called after each batch read from the group: closes what the batch opened on marked filesystems (see
+     * {@link HandleResolver#endBatch()}), so that nothing of ours keeps them busy between batches.
+     */
+    public void endBatch() {
+        resolver.endBatch();
+    }
+
     public long ownEvents() {
         return ownEvents;
     }

@@ -2,6 +2,7 @@ package io.fanotifyd.enrich;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FidRecord;
 import io.fanotifyd.kernel.Libc;
@@ -12,6 +13,15 @@ import java.lang.foreign.MemorySegment;
 /**
  * Turns a file handle or an event fd into a path: {@code open_by_handle_at(O_PATH)} and/or
  * {@code readlink("/proc/self/fd/N")}. Reuses one native buffer; returns bytes in a reused array.
+ *
+ * <p>The mount points {@code open_by_handle_at} needs an fd on are opened when a batch first needs them and
+ * closed by {@link #endBatch()}, so that no fd of ours keeps a marked mount busy between batches (a plain
+ * {@code umount} would fail with EBUSY). One thread only: the fds opened are this resolver's.
+ *
+ * <p>A path the kernel reads back for an object that has been unlinked ends in {@code " (deleted)"}. That
+ * suffix is removed when {@code statx} says the object has no links left (a real name may end in
+ * {@code " (deleted)"} too), so records carry the path the object had: {@code /w/dir/f}, never
+ * {@code /w/dir (deleted)/f}.
  */
 public final class HandleResolver {
     /** PATH_MAX, plus room for the kernel's " (deleted)" suffix. */
@@ -20,13 +30,27 @@ public final class HandleResolver {
     private static final long STATX_MODE = 28;
     private static final int S_IFMT = 0170000;
     private static final int S_IFDIR = 0040000;
+    private static final int STATX_NLINK = 0x4;
+    private static final long STATX_NLINK_OFFSET = 16;
+    private static final byte[] DELETED = " (deleted)".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final int NOT_OPENED = -1;
+    private static final int UNAVAILABLE = -2;
     private static final MemorySegment EMPTY = Arena.global().allocate(1);
 
     private final Filesystems filesystems;
     private final MemorySegment linkPath;
     private final MemorySegment target;
     private final MemorySegment statx;
+    private final MemorySegment statfs;
     private final byte[] out = new byte[MAX];
+    private final int[] errno = new int[1];
+    /** Per registration of {@link Filesystems}: the fd opened in this batch, NOT_OPENED or UNAVAILABLE. */
+    private int[] mountFds = new int[0];
+    /** Per registration: why it is UNAVAILABLE in this batch (the errno of the open, or ENODEV). */
+    private int[] mountErrnos = new int[0];
+    /** The registrations touched in this batch, for {@link #endBatch()}. */
+    private int[] touched = new int[0];
+    private int touchedCount;
     private int length;
     private int lastErrno;
 
@@ -35,6 +59,7 @@ public final class HandleResolver {
         this.linkPath = arena.allocate(64);
         this.target = arena.allocate(MAX);
         this.statx = arena.allocate(256, 8);
+        this.statfs = Filesystems.statfsBuffer(arena);
     }
 
     /**
@@ -57,12 +82,16 @@ public final class HandleResolver {
     public boolean resolve(FidRecord record) {
         long fsid = record.fsid();
         MemorySegment handle = record.handle();
-        lastErrno = io.fanotifyd.kernel.Errno.ENODEV;
+        lastErrno = Errno.ENODEV;
         // Through each mount of this filesystem that we marked, until one shows the object under its own path
         // (a bind mount of another subdirectory shows it disconnected, as if at "/"); the last one's answer
         // stands if none does.
         for (int i = filesystems.next(fsid, -1); i >= 0; i = filesystems.next(fsid, i)) {
-            int fd = Libc.openByHandleAt(filesystems.fd(i), handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
+            int mountFd = mountFd(i);
+            if (mountFd < 0) {
+                continue;
+            }
+            int fd = Libc.openByHandleAt(mountFd, handle, Fanotify.O_PATH | Fanotify.O_CLOEXEC);
             if (fd < 0) {
                 lastErrno = Libc.errno();
                 continue;
@@ -76,6 +105,46 @@ public final class HandleResolver {
             }
         }
         return false;
+    }
+
+    /**
+     * An fd on registration {@code i}'s mount for this batch: opened on first use, checked to still show that
+     * filesystem, closed by {@link #endBatch()}; -1 (with {@link #lastErrno()}) if it cannot be had, and then
+     * not tried again in this batch.
+     */
+    private int mountFd(int i) {
+        if (i >= mountFds.length) {
+            int n = Math.max(filesystems.count(), i + 1);
+            int old = mountFds.length;
+            mountFds = java.util.Arrays.copyOf(mountFds, n);
+            java.util.Arrays.fill(mountFds, old, n, NOT_OPENED);
+            mountErrnos = java.util.Arrays.copyOf(mountErrnos, n);
+            touched = java.util.Arrays.copyOf(touched, n);
+        }
+        int fd = mountFds[i];
+        if (fd == NOT_OPENED) {
+            fd = filesystems.openMount(i, statfs, errno);
+            mountFds[i] = fd >= 0 ? fd : UNAVAILABLE;
+            mountErrnos[i] = fd >= 0 ? 0 : errno[0];
+            touched[touchedCount++] = i;
+        }
+        if (fd < 0) {
+            lastErrno = mountErrnos[i];
+            return -1;
+        }
+        return fd;
+    }
+
+    /** Closes the mount fds this batch opened: between batches no fd of ours is on a marked filesystem. */
+    public void endBatch() {
+        for (int k = 0; k < touchedCount; k++) {
+            int i = touched[k];
+            if (mountFds[i] >= 0) {
+                Libc.close(mountFds[i]);
+            }
+            mountFds[i] = NOT_OPENED;
+        }
+        touchedCount = 0;
     }
 
     /** Whether the last resolved path is {@code prefix} or below it. */
@@ -108,7 +177,21 @@ public final class HandleResolver {
         }
         length = (int) n;
         MemorySegment.copy(target, JAVA_BYTE, 0, out, 0, length);
+        if (endsWithDeleted() && isUnlinked(fd)) {
+            length -= DELETED.length;
+        }
         return true;
+    }
+
+    private boolean endsWithDeleted() {
+        int n = DELETED.length;
+        return length > n && java.util.Arrays.equals(out, length - n, length, DELETED, 0, n);
+    }
+
+    /** Whether the object {@code fd} refers to has no links left ({@code statx} {@code stx_nlink} 0). */
+    private boolean isUnlinked(int fd) {
+        return Libc.statx(fd, EMPTY, Fanotify.AT_EMPTY_PATH, STATX_NLINK, statx) == 0
+                && statx.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, STATX_NLINK_OFFSET) == 0;
     }
 
     /** {@code /proc/self/fd}, opened once on first use (after any re-exec), for the life of the process. */

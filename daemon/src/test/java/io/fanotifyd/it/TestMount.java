@@ -80,6 +80,46 @@ public final class TestMount implements AutoCloseable {
         return target;
     }
 
+    /** What a plain {@code umount} said: its exit code and output. */
+    public record Unmounted(int code, String output) {}
+
+    /**
+     * A plain {@code umount} of the mount point, without the lazy fallback of {@link #close()}: for tests of
+     * what keeps a filesystem busy. On success, close() leaves it alone.
+     */
+    public Unmounted unmount() throws IOException {
+        return unmount(root);
+    }
+
+    /** As {@link #unmount()}, for one of this filesystem's mounts (the mount point or a {@link #bind}). */
+    public Unmounted unmount(Path mountPoint) throws IOException {
+        Process p = new ProcessBuilder("umount", mountPoint.toString()).redirectErrorStream(true).start();
+        try {
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("umount " + mountPoint + ": timed out");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        Unmounted u = new Unmounted(p.exitValue(), new String(p.getInputStream().readAllBytes()).trim());
+        if (u.code() == 0) {
+            mounts.remove(mountPoint);
+        }
+        return u;
+    }
+
+    /** Mounts the same kind of filesystem at the mount point again, after {@link #unmount()}; close() undoes it. */
+    public void mountAgain() throws IOException {
+        if (image != null) {
+            run("mount", "-o", "loop", image.toString(), root.toString());
+        } else {
+            run("mount", "-t", "tmpfs", "-o", "size=256m", "fanotifyd-it", root.toString());
+        }
+        mounts.add(root);
+    }
+
     @Override
     public void close() throws IOException {
         for (Path p : mounts) {
