@@ -44,7 +44,15 @@ build/app/.stamp: build/app/app.jar
 	  || { echo "make: no AOT cache; ./fanotifyd works without it, only starts slower" >&2; rm -f build/app/app.aot; }
 	@touch $@
 
-fanotifyd: build/app/.stamp scripts/fanotifyd.in scripts/find-java.sh Makefile
+# fanotifyd(8), generated from the option table like --help.
+build/man/fanotifyd.8: build/app/app.jar
+	@mkdir -p build/man
+	@$(FIND_JAVA); "$$FANOTIFYD_JAVA" -cp build/app/app.jar io.fanotifyd.daemon.options.ManPage \
+	  "$$(sed -n 's/.*VERSION = "\(.*\)";/\1/p' daemon/src/main/java/io/fanotifyd/daemon/Main.java)" \
+	  "$$(date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%Y-%m-%d)" > $@.tmp
+	@mv $@.tmp $@
+
+fanotifyd: build/app/.stamp build/man/fanotifyd.8 scripts/fanotifyd.in scripts/find-java.sh Makefile
 	@sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" \
 	  -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
 	@chmod 755 $@.tmp && mv $@.tmp $@

@@ -20,6 +20,23 @@ public final class HelpText {
 
     private HelpText() {}
 
+    /** What a config file looks like; shared with the manual page. */
+    static final String CONFIG_FILE = "one \"key value\" per line, keys from the CONFIG KEY column. "
+            + "'#' starts a comment at the start of a line or after whitespace. The value is the rest of "
+            + "the line, trimmed; there is no quoting. Booleans take 1/0, true/false, yes/no or on/off; "
+            + "a boolean key alone means true. When a key that takes one value is repeated, the last "
+            + "one wins. The file must be a regular file.";
+    /** How the config file and the command line combine; shared with the manual page. */
+    static final String PRECEDENCE = "the config file is applied first, wherever -c appears on the command line. "
+            + "Then a value given on the command line replaces the config file's, and repeatable options ("
+            + repeatables() + ") from both are combined, config file first; each -v adds one to the "
+            + "config file's verbose level. Relative paths are resolved against the current directory.";
+    /** How jobs are declared; shared with the manual page. */
+    static final String JOBS = "each job (job ID) owns the rootfs, workspace, export and cache entries that follow "
+            + "it, up to the next job; command-line entries continue the config file's last job unless a --job "
+            + "comes first. Events under a job's directory carry its job_id and the directory's role "
+            + "(path_role); the longest matching directory wins.";
+
     /** The full help text, ending with a newline. */
     public static String render() {
         StringBuilder out = new StringBuilder();
@@ -42,21 +59,11 @@ public final class HelpText {
             later.forEach(o -> option(out, o));
         }
         out.append('\n');
-        paragraph(out, "Config file (-c FILE): one \"key value\" per line, keys from the CONFIG KEY column. "
-                + "'#' starts a comment at the start of a line or after whitespace. The value is the rest of "
-                + "the line, trimmed; there is no quoting. Booleans take 1/0, true/false, yes/no or on/off; "
-                + "a boolean key alone means true. When a key that takes one value is repeated, the last "
-                + "one wins.");
+        paragraph(out, "Config file (-c FILE): " + CONFIG_FILE);
         out.append('\n');
-        paragraph(out, "Precedence: the config file is applied first, wherever -c appears on the command line. "
-                + "Then a value given on the command line replaces the config file's, and repeatable options ("
-                + repeatables() + ") from both are combined, config file first; each -v adds one to the "
-                + "config file's verbose level. Relative paths are resolved against the current directory.");
+        paragraph(out, "Precedence: " + PRECEDENCE);
         out.append('\n');
-        paragraph(out, "Jobs: each job (job ID) owns the rootfs, workspace, export and cache entries that follow it, "
-                + "up to the next job; command-line entries continue the config file's last job unless a --job "
-                + "comes first. Events under a job's directory carry its job_id and the directory's role "
-                + "(path_role); the longest matching directory wins.");
+        paragraph(out, "Jobs: " + JOBS);
         return out.toString();
     }
 
