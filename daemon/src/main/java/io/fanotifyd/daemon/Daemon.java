@@ -46,6 +46,12 @@ final class Daemon {
     /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
     static final int OUTPUT_BUFFERS_PERMISSION = 64;
+    /**
+     * What burst windows may hold beyond each process's first 8 event times, all processes together: 8 processes
+     * at the largest threshold (65536) at once. Unbounded, processes that burst one after another would keep
+     * up to 16384 x 65536 x 8 bytes.
+     */
+    static final long BURST_RING_BYTES = 4L << 20;
     static final int HOOKS_RUNNING = 4;
     static final int HOOKS_QUEUED = 256;
     static final long STOP_FLUSH_TIMEOUT_MS = Signals.STOP_TIMEOUT_MS;
@@ -110,7 +116,8 @@ final class Daemon {
                         new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
-                                policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384),
+                                policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384,
+                                BURST_RING_BYTES / Long.BYTES),
                         policySettings.denyOnAlert(), (mask & EventMask.RENAME) != 0);
                 if (hub != null) {
                     output.subscribers(hub);
@@ -199,8 +206,11 @@ final class Daemon {
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
-                        + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
+                        + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
                         + " alerts caused by hooks themselves")
+                        + (policy.bursts() == null ? "" : ", bursts: " + policy.bursts().starvedEvents()
+                        + " events not remembered for lack of memory, " + policy.bursts().activeEvictions()
+                        + " active processes evicted")
                         + (hub == null ? "" : ", subscribers: " + hub.connected() + " connected, " + hub.refused()
                         + " refused, " + hub.droppedRecords() + " records dropped for slow ones"));
                 if (loopFailure.error != null) {
@@ -342,17 +352,19 @@ final class Daemon {
     }
 
     static final int SOCKET_MAX_SUBSCRIBERS = 64;
-    /**
-     * Per subscriber. The bytes are shared between subscribers (each piece is one array, referenced by every
-     * backlog it fits in), so this bounds the hub's memory once, not once per subscriber.
-     */
-    static final long SOCKET_BACKLOG_BYTES = 32L << 20;
 
     private static SocketHub openSocket(Settings.Socket s) {
         if (s.path().isEmpty()) {
             return null;
         }
         String path = s.path().get();
+        // The backlog lives on the Java heap, which must also hold everything else: a backlog the heap cannot
+        // hold would end in an OutOfMemoryError the first time a subscriber stalls.
+        long heap = Runtime.getRuntime().maxMemory();
+        if (s.backlogBytes() > heap / 2) {
+            throw new StartupException("--socket-backlog " + s.backlogBytes() + ": more than half of the JVM's heap ("
+                    + (heap >> 20) + " MiB); raise -Xmx in FANOTIFYD_JVM_OPTS or lower the backlog");
+        }
         int gid = -1;
         if (s.group().isPresent()) {
             String g = s.group().get();
@@ -362,7 +374,7 @@ final class Daemon {
             }
         }
         try {
-            return SocketHub.open(path, s.mode(), gid, SOCKET_MAX_SUBSCRIBERS, SOCKET_BACKLOG_BYTES, Log::info);
+            return SocketHub.open(path, s.mode(), gid, SOCKET_MAX_SUBSCRIBERS, s.backlogBytes(), Log::info);
         } catch (NativeCallException | IllegalArgumentException e) {
             throw new StartupException("--socket " + path + ": " + e.getMessage());
         }

@@ -33,6 +33,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class EventLoop {
     static final int FLUSH_BYTES = 256 * 1024;
+    /** At most one log line per this many ms about burst windows short of memory. */
+    private static final long BURST_MEMORY_LOG_MS = 10_000;
     private static final short POLLIN = 1;
 
     /** What the loop needs besides its groups; built by {@link Daemon}. */
@@ -71,6 +73,8 @@ final class EventLoop {
     /** System.nanoTime by which the stop must be done: records still unwritten then are counted as lost. */
     private volatile long stopDeadlineNs;
     private long batch;
+    private long starvedLogged;
+    private long starvedLoggedAtMs = Long.MIN_VALUE / 2;
 
     EventLoop(FanotifyGroup notify, FanotifyGroup perm, int wakeFd, Parts parts, int readBufferBytes, int flushMs,
               int batchDelayUs, int permSpinUs, ReadSizes readSizes, Counters counters) {
@@ -190,6 +194,7 @@ final class EventLoop {
             if (output.pending() >= FLUSH_BYTES || (output.pending() > 0 && nowMs >= flushDeadline)) {
                 flush();
             }
+            logBurstMemory(nowMs);
         }
         polling.countDown();
         stopSnapshot = new long[] {output.dropped(), output.lost()};
@@ -207,6 +212,21 @@ final class EventLoop {
     long[] stopSnapshot;
     /** Bytes of events the kernel still held when the stop's deadline passed (not read, so not reported). */
     long leftInKernelBytes;
+
+    /** Says when burst windows ran out of memory (each event counted short), at most every 10 s. */
+    private void logBurstMemory(long nowMs) {
+        io.fanotifyd.policy.BurstDetector bursts = parts.policy().bursts();
+        if (bursts == null || bursts.starvedEvents() == starvedLogged
+                || nowMs - starvedLoggedAtMs < BURST_MEMORY_LOG_MS) {
+            return;
+        }
+        long starved = bursts.starvedEvents();
+        Log.warn("bursts: the memory for burst windows (" + (Daemon.BURST_RING_BYTES >> 20) + " MiB) is held by "
+                + "processes writing right now; " + (starved - starvedLogged) + " more events could not be "
+                + "remembered, so other processes' burst alerts may come late (" + starved + " since start)");
+        starvedLogged = starved;
+        starvedLoggedAtMs = nowMs;
+    }
 
     /**
      * What the kernel had queued when the stop was asked for is still read and reported (with a batch delay

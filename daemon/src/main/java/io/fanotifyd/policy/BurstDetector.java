@@ -20,9 +20,16 @@ import java.util.Arrays;
  * adopts the first known identity that arrives.
  *
  * <p><b>Memory.</b> At most {@code maxProcesses} entries, all preallocated; each entry's ring of event times
- * is allocated when first needed, grows only while the process really has that many events inside one
- * window (capped at {@code threshold}) and then stays with the entry slot for reuse, so in the steady state
- * nothing is allocated per event. Worst case: {@code maxProcesses * threshold * 8} bytes of rings. When the
+ * is allocated when first needed with 8 entries, and grows only while the process really has that many events
+ * inside one window (capped at {@code threshold}), so in the steady state nothing is allocated per event.
+ * What rings grow beyond their first 8 entries is bounded by {@code maxExtraRingEntries} for all processes
+ * together (without it, up to {@code maxProcesses * threshold * 8} bytes: 8 GiB at 16384 processes and the
+ * largest threshold, reached over time as processes burst one after another). A ring that would pass the
+ * bound first takes back the memory of processes that are idle (every event of theirs outside the window:
+ * forgetting them changes no answer), least recently active first; if all of it belongs to processes active
+ * right now, the ring does not grow: its oldest event is overwritten as if it had left the window, so that
+ * process's count stops at its ring's length until memory frees up ({@link #starvedEvents()} counts those
+ * events). That can only delay an alert, never raise one for activity that did not happen. When the
  * table is full the entry with the oldest newest event is evicted; if it is idle (newest event outside the
  * window) that costs nothing, otherwise the evicted process restarts its count from zero, which can only
  * delay its alert (or, if it had already alerted, let it alert once more for the same burst once it has
@@ -57,6 +64,12 @@ public final class BurstDetector {
     private final int threshold;
     private final long windowMs;
     private final int maxProcesses;
+    /** The length every ring starts with, and is cut back to when its memory is taken back. */
+    private final int initialRing;
+    private final long maxExtraRingEntries;
+    /** Ring entries beyond {@link #initialRing}, summed over all entries; at most {@link #maxExtraRingEntries}. */
+    private long extraRingEntries;
+    private long starvedEvents;
 
     // Entry slots, parallel arrays indexed by slot number; slots [0, size) are in use.
     private final int[] pids;
@@ -77,6 +90,11 @@ public final class BurstDetector {
     private final int[] next;
     private int lruHead = NIL;
     private int lruTail = NIL;
+    // The entries whose ring grew past initialRing, in the same recency order: where memory is taken back from.
+    private final int[] bigPrev;
+    private final int[] bigNext;
+    private int bigHead = NIL;
+    private int bigTail = NIL;
 
     // pid -> slot, open addressing with linear probing at load <= 1/2; deletion by backward shift, so there
     // are no tombstones to accumulate.
@@ -89,14 +107,22 @@ public final class BurstDetector {
     private long evictions;
     private long activeEvictions;
 
+    /** As {@link #BurstDetector(int, long, int, long)} with rings bounded only by the threshold. */
+    public BurstDetector(int threshold, long windowMs, int maxProcesses) {
+        this(threshold, windowMs, maxProcesses, (long) maxProcesses * threshold);
+    }
+
     /**
-     * @param threshold    events within the window that make a burst, 1..{@link #MAX_THRESHOLD} (a disabled
-     *                     detector is the caller's business: it should not construct one)
-     * @param windowMs     the sliding window's length in milliseconds, at least 1
-     * @param maxProcesses entries kept at most, 1..{@link #MAX_PROCESSES}
+     * @param threshold           events within the window that make a burst, 1..{@link #MAX_THRESHOLD} (a
+     *                            disabled detector is the caller's business: it should not construct one)
+     * @param windowMs            the sliding window's length in milliseconds, at least 1
+     * @param maxProcesses        entries kept at most, 1..{@link #MAX_PROCESSES}
+     * @param maxExtraRingEntries event times (8 bytes each) that rings may hold beyond their first 8 entries, all
+     *                            processes together; at least {@code threshold}, so that one process can always
+     *                            be followed up to the threshold
      * @throws IllegalArgumentException if an argument is out of range
      */
-    public BurstDetector(int threshold, long windowMs, int maxProcesses) {
+    public BurstDetector(int threshold, long windowMs, int maxProcesses, long maxExtraRingEntries) {
         if (threshold < 1 || threshold > MAX_THRESHOLD) {
             throw new IllegalArgumentException("threshold must be 1.." + MAX_THRESHOLD + ": " + threshold);
         }
@@ -106,9 +132,17 @@ public final class BurstDetector {
         if (maxProcesses < 1 || maxProcesses > MAX_PROCESSES) {
             throw new IllegalArgumentException("maxProcesses must be 1.." + MAX_PROCESSES + ": " + maxProcesses);
         }
+        if (maxExtraRingEntries < threshold) {
+            throw new IllegalArgumentException("maxExtraRingEntries must be at least the threshold (" + threshold
+                    + "): " + maxExtraRingEntries);
+        }
         this.threshold = threshold;
         this.windowMs = windowMs;
         this.maxProcesses = maxProcesses;
+        this.initialRing = Math.min(threshold, INITIAL_RING);
+        this.maxExtraRingEntries = maxExtraRingEntries;
+        this.bigPrev = new int[maxProcesses];
+        this.bigNext = new int[maxProcesses];
         this.pids = new int[maxProcesses];
         this.identities = new long[maxProcesses];
         this.rings = new long[maxProcesses][];
@@ -149,12 +183,15 @@ public final class BurstDetector {
             long current = identities[slot];
             if (identity != UNKNOWN_IDENTITY && current != identity) {
                 if (current != UNKNOWN_IDENTITY) {
-                    counts[slot] = 0; // pid reused by another process: its events are not this one's
-                    heads[slot] = 0;
+                    forget(slot); // pid reused by another process: its events are not this one's
                 }
                 identities[slot] = identity;
             }
             unlink(slot);
+            if (rings[slot].length > initialRing) {
+                bigUnlink(slot);
+                bigPushFront(slot);
+            }
         }
         pushFront(slot);
         newest[slot] = nowMs;
@@ -241,6 +278,19 @@ public final class BurstDetector {
         return maxProcesses;
     }
 
+    /**
+     * Events that found every ring's memory held by processes active at the time: each was remembered in place
+     * of an older event of its process still inside the window, so that process's count stopped short.
+     */
+    public long starvedEvents() {
+        return starvedEvents;
+    }
+
+    /** Ring entries beyond the first 8 of each ring, all processes together (8 bytes each). */
+    public long extraRingEntries() {
+        return extraRingEntries;
+    }
+
     /** Length of the pid's event ring, 0 if untracked: lets tests check rings stay as small as real bursts. */
     int ringLength(int pid) {
         int slot = find(pid);
@@ -264,8 +314,12 @@ public final class BurstDetector {
             // Full and its oldest event still counts: the window holds more events than the ring, grow.
             // If the oldest had aged out, so has every event it would take to fill a larger ring (times are
             // ordered), and overwriting it loses nothing: that is what keeps rings as small as real bursts.
-            ring = grow(slot, ring, head);
-            head = n;
+            if (reserve(slot, Math.min(threshold, ring.length * 2) - ring.length)) {
+                ring = grow(slot, ring, head);
+                head = n;
+            } else {
+                starvedEvents++; // overwrites an event still inside the window: the count stops at ring.length
+            }
         }
         ring[head] = nowMs;
         heads[slot] = head + 1 == ring.length ? 0 : head + 1;
@@ -279,8 +333,65 @@ public final class BurstDetector {
         int tail = ring.length - head;
         System.arraycopy(ring, head, bigger, 0, tail);
         System.arraycopy(ring, 0, bigger, tail, head);
+        if (ring.length == initialRing) {
+            bigPushFront(slot);
+        }
         rings[slot] = bigger;
         return bigger;
+    }
+
+    /**
+     * Makes room for {@code extra} more ring entries, taking back the rings of idle processes (least recently
+     * active first) if needed; false if what is left belongs to processes with events inside the window.
+     */
+    private boolean reserve(int slot, int extra) {
+        while (extraRingEntries + extra > maxExtraRingEntries) {
+            int victim = bigTail;
+            // The tail is the least recently active grown ring: if it is not idle, none is.
+            if (victim == NIL || victim == slot || latestMs - newest[victim] < windowMs) {
+                return false;
+            }
+            forget(victim);
+        }
+        extraRingEntries += extra;
+        return true;
+    }
+
+    /** Forgets the entry's events, and gives a grown ring's memory back. */
+    private void forget(int slot) {
+        counts[slot] = 0;
+        heads[slot] = 0;
+        if (rings[slot].length > initialRing) {
+            extraRingEntries -= rings[slot].length - initialRing;
+            rings[slot] = new long[initialRing];
+            bigUnlink(slot);
+        }
+    }
+
+    private void bigUnlink(int slot) {
+        int p = bigPrev[slot];
+        int n = bigNext[slot];
+        if (p == NIL) {
+            bigHead = n;
+        } else {
+            bigNext[p] = n;
+        }
+        if (n == NIL) {
+            bigTail = p;
+        } else {
+            bigPrev[n] = p;
+        }
+    }
+
+    private void bigPushFront(int slot) {
+        bigPrev[slot] = NIL;
+        bigNext[slot] = bigHead;
+        if (bigHead == NIL) {
+            bigTail = slot;
+        } else {
+            bigPrev[bigHead] = slot;
+        }
+        bigHead = slot;
     }
 
     // ---- entries ----
@@ -302,7 +413,7 @@ public final class BurstDetector {
         int slot;
         if (size < maxProcesses) {
             slot = size++;
-            rings[slot] = new long[Math.min(threshold, INITIAL_RING)];
+            rings[slot] = new long[initialRing];
         } else {
             slot = lruTail;
             evictions++;
@@ -314,8 +425,7 @@ public final class BurstDetector {
         }
         pids[slot] = pid;
         identities[slot] = identity;
-        counts[slot] = 0;
-        heads[slot] = 0;
+        forget(slot);
         insert(pid, slot);
         return slot;
     }

@@ -97,6 +97,11 @@ public final class Policy {
         return denyOnAlert && deny && (mask & (OPEN_PERM | OPEN_EXEC_PERM | ACCESS_PERM)) != 0 ? DENY : ALLOW;
     }
 
+    /** The burst detector, or null when bursts are off (for its counters). */
+    public BurstDetector bursts() {
+        return bursts;
+    }
+
     private String canaryReason(long mask) {
         if ((mask & DELETE) != 0) {
             return "canary deleted";

@@ -35,6 +35,10 @@ import java.util.function.Consumer;
  * whole process group killed with {@code SIGKILL}. At most {@code maxRunning} hooks run at once and at most
  * {@code maxQueued} wait; anything beyond that is dropped and counted, never waited for.
  *
+ * <p>Hooks share the daemon's memory cgroup. Each run's shell gets {@code oom_score_adj} 1000 right after it is
+ * spawned (what it starts inherits it), so when memory runs out the kernel kills a hook, not the daemon that
+ * enforces and records.
+ *
  * <p>The log consumer is called from the worker threads, possibly concurrently, and must be thread-safe.
  */
 public final class HookRunner implements AutoCloseable {
@@ -341,6 +345,7 @@ public final class HookRunner implements AutoCloseable {
                 return;
             }
             started.incrementAndGet();
+            preferAsOomVictim(process.pid());
             Run run = new Run(process.pid(), start + timeoutNanos);
             running.put(run.pid, run);
             int status = Run.UNKNOWN;
@@ -468,6 +473,29 @@ public final class HookRunner implements AutoCloseable {
             }
             safeLog(run.prefix + how + " after " + TimeUnit.NANOSECONDS.toMillis(elapsedNanos) + " ms"
                     + (reason != null ? " (killed: " + reason + ")" : ""));
+        }
+    }
+
+    private static final MemorySegment OOM_SCORE_ADJ_MAX = Arena.global().allocateFrom("1000");
+
+    /**
+     * Makes {@code pid} (our child, not reaped yet, so the pid is still its own) the first the OOM killer takes.
+     * Raising the score needs no privilege; a hook that already exited is no longer a candidate anyway.
+     */
+    private void preferAsOomVictim(int pid) {
+        int fd;
+        try {
+            fd = Syscalls.open("/proc/" + pid + "/oom_score_adj", io.fanotifyd.kernel.Fanotify.O_WRONLY
+                    | io.fanotifyd.kernel.Fanotify.O_CLOEXEC, 0);
+        } catch (NativeCallException e) {
+            return; // already gone
+        }
+        try {
+            Syscalls.writeFully(fd, OOM_SCORE_ADJ_MAX, 4, "/proc/" + pid + "/oom_score_adj");
+        } catch (NativeCallException e) {
+            safeLog("hook pid " + pid + ": cannot raise its oom_score_adj: " + e.getMessage());
+        } finally {
+            Syscalls.closeQuietly(fd);
         }
     }
 

@@ -306,6 +306,133 @@ class BurstDetectorTest {
         assertEquals(1, d.maxProcesses());
     }
 
+    // ---- memory for rings, all processes together ----
+
+    @Test
+    void processesThatBurstOneAfterAnotherReuseTheSameMemory() {
+        int threshold = 1000;
+        BurstDetector d = new BurstDetector(threshold, 100, 64, threshold);
+        for (int p = 1; p <= 50; p++) {
+            long t = 200L * p; // each starts after the one before has gone idle
+            for (int i = 1; i < threshold; i++) {
+                assertEquals(NONE, d.mutation(p, p, t));
+            }
+            assertEquals(CROSSED, d.mutation(p, p, t), "process " + p);
+            assertTrue(d.extraRingEntries() <= threshold, "process " + p + ": " + d.extraRingEntries());
+        }
+        assertEquals(0, d.starvedEvents());
+        // Without the bound, the 50 grown rings would all still be there.
+        BurstDetector unbounded = new BurstDetector(threshold, 100, 64);
+        for (int p = 1; p <= 50; p++) {
+            for (int i = 0; i < threshold; i++) {
+                unbounded.mutation(p, p, 200L * p);
+            }
+        }
+        assertEquals(50L * (threshold - 8), unbounded.extraRingEntries());
+    }
+
+    @Test
+    void whenActiveProcessesHoldTheMemoryAnotherCountsShortUntilItFrees() {
+        // Extra entries: a ring grown to the threshold of 100 holds 92 beyond its first 8; 8 -> 16 -> 32 -> 64
+        // holds 56. With 150, A at the threshold and B at 64 fit; B's growth to 100 (36 more) does not.
+        BurstDetector d = new BurstDetector(100, 1000, 16, 150);
+        for (int i = 1; i < 100; i++) {
+            assertEquals(NONE, d.mutation(1, 10, 0));
+        }
+        assertEquals(CROSSED, d.mutation(1, 10, 0));
+        for (int i = 1; i <= 100; i++) {
+            assertEquals(NONE, d.mutation(2, 20, 500), "B's event " + i + ": its count stops at 64");
+        }
+        assertEquals(36, d.starvedEvents());
+        assertEquals(64, d.count(2, 20, 500), "counted short, never more than it did");
+        assertEquals(148, d.extraRingEntries());
+        assertTrue(d.inBurst(1, 10, 999), "A, still active, keeps its window");
+        // At 1000 A is idle: B's next growth takes A's memory back, and B, really at 100 already, crosses late.
+        for (int i = 1; i < 36; i++) {
+            assertEquals(NONE, d.mutation(2, 20, 1000), "B's event at 1000 #" + i);
+        }
+        assertEquals(CROSSED, d.mutation(2, 20, 1000));
+        assertEquals(36, d.starvedEvents());
+        assertEquals(0, d.count(1, 10, 1000));
+        assertEquals(92, d.extraRingEntries(), "A's ring is back to its first 8 entries");
+    }
+
+    @Test
+    void anEvictedProcessGivesItsRingBack() {
+        BurstDetector d = new BurstDetector(64, 1000, 2, 1000);
+        for (int i = 0; i < 64; i++) {
+            d.mutation(1, 10, 0);
+        }
+        assertEquals(56, d.extraRingEntries());
+        d.mutation(2, 20, 5);
+        d.mutation(3, 30, 6); // evicts 1, the least recently active
+        assertEquals(0, d.extraRingEntries());
+        assertEquals(0, d.count(1, 10, 6));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"8, 1000, 4, 7", "100, 1000, 4, 99"})
+    void rejectsLessMemoryThanOneRingAtTheThreshold(int threshold, long windowMs, int maxProcesses, long extra) {
+        assertThrows(IllegalArgumentException.class, () -> new BurstDetector(threshold, windowMs, maxProcesses,
+                extra));
+    }
+
+    /** Taking back the memory of idle processes changes no answer: bursts one after another match the model. */
+    @ParameterizedTest
+    @ValueSource(longs = {201, 202, 203, 204, 205, 206, 207, 208})
+    void takingBackIdleRingsChangesNoAnswer(long seed) {
+        Random random = new Random(seed);
+        int threshold = 20 + random.nextInt(60);
+        long window = 100;
+        BurstDetector d = new BurstDetector(threshold, window, 64, threshold);
+        Model m = new Model(threshold, window);
+        long now = 0;
+        int pid = 1;
+        for (int step = 0; step < 20_000; step++) {
+            if (random.nextInt(300) == 0) {
+                pid = 1 + random.nextInt(20);
+                now += window; // the one before is idle now
+            }
+            now += random.nextInt(3) == 0 ? 1 : 0;
+            String where = "seed " + seed + " step " + step + " pid " + pid;
+            assertEquals(m.mutation(pid, pid, now), d.mutation(pid, pid, now), where);
+            assertEquals(m.count(pid, pid, now), d.count(pid, pid, now), where);
+            assertTrue(d.extraRingEntries() <= threshold, where);
+        }
+        assertEquals(0, d.starvedEvents());
+    }
+
+    /** Short of memory, several processes bursting at once may be alerted late, never falsely. */
+    @ParameterizedTest
+    @ValueSource(longs = {301, 302, 303, 304, 305, 306, 307, 308})
+    void shortOfMemoryNeverInventsABurst(long seed) {
+        Random random = new Random(seed);
+        int threshold = 20 + random.nextInt(40);
+        long window = 200;
+        long budget = threshold + random.nextInt(2 * threshold);
+        BurstDetector d = new BurstDetector(threshold, window, 16, budget);
+        Model m = new Model(threshold, window);
+        long now = 0;
+        for (int step = 0; step < 8_000; step++) {
+            now += random.nextInt(4) == 0 ? random.nextInt(3) : 0;
+            int pid = 1 + random.nextInt(6);
+            Result expected = m.mutation(pid, pid, now);
+            Result actual = d.mutation(pid, pid, now);
+            String where = "seed " + seed + " step " + step;
+            if (actual != NONE) {
+                assertTrue(expected != NONE, where);
+            }
+            assertTrue(d.count(pid, pid, now) <= m.count(pid, pid, now), where);
+            assertTrue(d.extraRingEntries() <= budget, where);
+            for (int other = 1; other <= 6; other++) {
+                if (d.inBurst(other, UNKNOWN, now)) {
+                    assertTrue(m.inBurst(other, UNKNOWN, now), where);
+                }
+            }
+        }
+        assertTrue(d.starvedEvents() > 0, "the budget was short at some point");
+    }
+
     // ---- against a naive model ----
 
     /** Every event of every (pid, identity), counted by brute force. */

@@ -123,6 +123,22 @@ class HookRunnerTest {
 
     // ------------------------------------------------------------------------------------------------- tests
 
+    /**
+     * Hooks share the daemon's memory cgroup: a hook, and what it starts, must be what the OOM killer takes
+     * first. The score is set just after the spawn, so the hook waits (bounded) until it sees it.
+     */
+    @Test
+    void hooksAndTheirChildrenAreTheFirstTheOomKillerTakes() {
+        String command = "i=0; while [ \"$(cat /proc/$$/oom_score_adj)\" != 1000 ] && [ $i -lt 100 ]; do sleep 0.05;"
+                + " i=$((i+1)); done; echo \"shell $(cat /proc/$$/oom_score_adj)\";"
+                + " sh -c 'echo \"child $(cat /proc/$$/oom_score_adj)\"'";
+        try (HookRunner hooks = runner(command, 1, 1, 10_000)) {
+            assertTrue(hooks.submit(Map.of()));
+            awaitEnds(1);
+            assertEquals(List.of("shell 1000", "child 1000"), outputOf(pidOfOnlyRun()), logSnapshot().toString());
+        }
+    }
+
     @Test
     void eventDataReachesTheHookExactlyAndOnlyThroughTheEnvironment(@TempDir Path dir) throws IOException {
         Path marker = dir.resolve("x");

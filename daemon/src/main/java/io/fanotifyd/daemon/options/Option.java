@@ -103,7 +103,13 @@ public enum Option {
     HELP("help", "h", Kind.ACTION, "", Group.GENERAL, Repeat.ONCE, Support.YES,
             "show this help and exit", ""),
     VERSION("version", "", Kind.ACTION, "", Group.GENERAL, Repeat.ONCE, Support.YES,
-            "print the version and exit", "");
+            "print the version and exit", ""),
+
+    // Additions after the specification's options.
+    SOCKET_BACKLOG("socket-backlog", "", Kind.SIZE, "BYTES", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "memory for records that subscribers have not taken yet, all subscribers together (1M..1G, suffix "
+                    + "K, M or G); when it is full, the subscriber furthest behind loses its oldest records, "
+                    + "counted and announced to it", "8M");
 
     /** How an option's value is written and what it turns into. */
     public enum Kind {
@@ -121,6 +127,8 @@ public enum Option {
         TEXT,
         /** An integer 0..2<sup>31</sup>-1. */
         NUMBER,
+        /** A size in bytes: an integer with an optional {@code K}, {@code M} or {@code G} (powers of 1024). */
+        SIZE,
         /** An event list, see {@link EventSelection#parse(String)}. */
         EVENTS,
         /** A queue size, see {@link QueueSize#parse(String)}. */

@@ -61,9 +61,16 @@ public record Settings(
      * @param path  {@code --socket}: where to listen, if at all
      * @param mode  {@code --socket-mode}, 0660 by default
      * @param group {@code --socket-group}: name or number
+     * @param backlogBytes {@code --socket-backlog}: what all subscribers together may have queued,
+     *              {@link #DEFAULT_BACKLOG_BYTES} by default
      */
-    public record Socket(Optional<String> path, int mode, Optional<String> group) {
-        public static final Socket NONE = new Socket(Optional.empty(), 0660, Optional.empty());
+    public record Socket(Optional<String> path, int mode, Optional<String> group, long backlogBytes) {
+        /**
+         * 8 MiB: with one subscriber that never reads, the daemon stays under a 64 MiB memory limit (measured,
+         * docs/PERFORMANCE.md); about 30000 records of a lagging subscriber.
+         */
+        public static final long DEFAULT_BACKLOG_BYTES = 8L << 20;
+        public static final Socket NONE = new Socket(Optional.empty(), 0660, Optional.empty(), DEFAULT_BACKLOG_BYTES);
     }
 
     /** One root of a job: its role ("rootfs", "workspace", "export" or "cache") and its absolute path. */

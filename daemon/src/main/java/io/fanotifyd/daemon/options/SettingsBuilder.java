@@ -37,6 +37,7 @@ final class SettingsBuilder {
     private Optional<String> socket = Optional.empty();
     private int socketMode = 0660;
     private Optional<String> socketGroup = Optional.empty();
+    private long socketBacklogBytes = Settings.Socket.DEFAULT_BACKLOG_BYTES;
     private Optional<String> subscribe = Optional.empty();
 
     private static int octalMode(String text, String where) {
@@ -112,6 +113,7 @@ final class SettingsBuilder {
             case SOCKET_MODE -> socketMode = octalMode((String) value, where);
             case SOCKET_GROUP -> socketGroup = Optional.of((String) value);
             case SUBSCRIBE -> subscribe = Optional.of((String) value);
+            case SOCKET_BACKLOG -> socketBacklogBytes = (Long) value;
         }
     }
 
@@ -120,6 +122,6 @@ final class SettingsBuilder {
                 noFid, verbosity, events, queueSize, batchDelayUs, permSpinUs, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
                         hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
                 jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
-                new Settings.Socket(socket, socketMode, socketGroup), subscribe);
+                new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe);
     }
 }

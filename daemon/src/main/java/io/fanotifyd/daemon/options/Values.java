@@ -34,6 +34,7 @@ final class Values {
                 yield text;
             }
             case NUMBER -> (int) integerInRange(text, minimum(option), maximum(option));
+            case SIZE -> size(text, minimum(option), maximum(option));
             case EVENTS -> EventSelection.parse(text);
             case QUEUE_SIZE -> QueueSize.parse(text);
         };
@@ -104,6 +105,39 @@ final class Values {
         return true;
     }
 
+    /**
+     * Bytes: digits with an optional unit {@code K}, {@code M} or {@code G} (either case; powers of 1024), within
+     * {@code [min, max]}; the range is told in the unit the value was written in.
+     */
+    static long size(String text, long min, long max) {
+        int shift = switch (text.isEmpty() ? ' ' : Character.toUpperCase(text.charAt(text.length() - 1))) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            default -> 0;
+        };
+        String digits = shift == 0 ? text : text.substring(0, text.length() - 1);
+        if (digits.isEmpty() || digits.startsWith("-") || !looksLikeInteger(digits)) {
+            throw new IllegalArgumentException("not a size: '" + text + "' (bytes, or a number with K, M or G)");
+        }
+        long value;
+        try {
+            value = Long.parseLong(digits);
+        } catch (NumberFormatException tooManyDigits) {
+            value = Long.MAX_VALUE;
+        }
+        if (value > Long.MAX_VALUE >> shift || value << shift < min || value << shift > max) {
+            throw new IllegalArgumentException("out of range: '" + text + "' (" + human(min) + ".." + human(max)
+                    + ")");
+        }
+        return value << shift;
+    }
+
+    private static String human(long bytes) {
+        return bytes % (1 << 30) == 0 ? (bytes >> 30) + "G" : bytes % (1 << 20) == 0 ? (bytes >> 20) + "M"
+                : bytes % 1024 == 0 ? (bytes >> 10) + "K" : Long.toString(bytes);
+    }
+
     /** An integer within {@code [min, max]}; "not a number" or "out of range" otherwise. */
     static long integerInRange(String text, long min, long max) {
         if (!looksLikeInteger(text)) {
@@ -125,12 +159,16 @@ final class Values {
         return switch (option) {
             case BURST_THRESHOLD -> 65536;
             case BATCH_DELAY_US, PERM_SPIN_US -> 1_000_000; // a second: beyond it, a setting is a mistake
+            case SOCKET_BACKLOG -> 1L << 30;
             default -> Integer.MAX_VALUE;
         };
     }
 
     /** Windows and timeouts of 0 ms make no sense; counts and cooldowns may be 0 (off). */
     private static long minimum(Option option) {
+        if (option == Option.SOCKET_BACKLOG) {
+            return 1 << 20; // io.fanotifyd.sink.SocketHub.MIN_BACKLOG_BYTES: pieces of an eighth hold long records
+        }
         return option == Option.BURST_WINDOW_MS || option == Option.HOOK_TIMEOUT_MS ? 1 : 0;
     }
 }

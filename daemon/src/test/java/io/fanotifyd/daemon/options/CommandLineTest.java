@@ -339,6 +339,7 @@ class CommandLineTest {
             case PATH, OUTPUT -> "/some/path";
             case TEXT -> "J";
             case NUMBER -> "32";
+            case SIZE -> "8M";
             case EVENTS -> "access";
             case QUEUE_SIZE -> "10";
             case FLAG, COUNTER, ACTION -> throw new IllegalArgumentException(o + " takes no value");
@@ -423,6 +424,26 @@ class CommandLineTest {
         assertUsage("--batch-delay-us: out of range: '1000001' (0..1000000)", "--batch-delay-us", "1000001");
         assertUsage("--perm-spin-us: out of range: '-5' (0..1000000)", "--perm-spin-us=-5");
         assertUsage("--perm-spin-us: not a number: '1ms'", "--perm-spin-us", "1ms");
+    }
+
+    @Test
+    void socketBacklogTakesASizeWithinItsRange() {
+        assertEquals(Settings.Socket.DEFAULT_BACKLOG_BYTES, parse().socket().backlogBytes());
+        assertEquals(8L << 20, Settings.Socket.DEFAULT_BACKLOG_BYTES);
+        assertEquals(1L << 20, parse("--socket-backlog", "1M").socket().backlogBytes());
+        assertEquals(3L << 20, parse("--socket-backlog=3072k").socket().backlogBytes());
+        assertEquals(1L << 30, parse("--socket-backlog", "1g").socket().backlogBytes());
+        assertEquals(2_000_000, parse("--socket-backlog", "2000000").socket().backlogBytes());
+        assertUsage("--socket-backlog: out of range: '1023K' (1M..1G)", "--socket-backlog", "1023K");
+        assertUsage("--socket-backlog: out of range: '2G' (1M..1G)", "--socket-backlog", "2G");
+        assertUsage("--socket-backlog: out of range: '99999999999999999999M' (1M..1G)", "--socket-backlog",
+                "99999999999999999999M");
+        assertUsage("--socket-backlog: not a size: '8MB' (bytes, or a number with K, M or G)", "--socket-backlog",
+                "8MB");
+        assertUsage("--socket-backlog: not a size: '-1M' (bytes, or a number with K, M or G)",
+                "--socket-backlog=-1M");
+        assertUsage("--socket-backlog: not a size: 'M' (bytes, or a number with K, M or G)", "--socket-backlog=M");
+        assertUsage("--socket-backlog: missing argument BYTES", "--socket-backlog");
     }
 
     @Test

@@ -438,6 +438,13 @@ class ConfigFileTest {
         assertEquals(4, s.mounts().size());
     }
 
+    @Test
+    void socketBacklogIsAConfigKey() throws IOException {
+        assertEquals(16L << 20, load("socket_backlog 16M\n").socket().backlogBytes());
+        assertEquals(2L << 20, load("socket_backlog 16M\n", "--socket-backlog", "2M").socket().backlogBytes());
+        assertError("1: socket_backlog: out of range: '100K' (1M..1G)", "socket_backlog 100K");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"watch", "mount", "filesystem", "output", "pid_file", "log_file"})
     void pathKeysKeepInnerSpacesAndHashes(String key) throws IOException {

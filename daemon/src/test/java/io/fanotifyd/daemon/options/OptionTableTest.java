@@ -36,7 +36,8 @@ class OptionTableTest {
                         "batch-delay-us", "perm", "fail-closed", "perm-spin-us", "canary",
                         "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
                         "deny-on-alert", "job",
-                        "rootfs", "workspace", "export", "cache", "config", "help", "version"),
+                        "rootfs", "workspace", "export", "cache", "config", "help", "version",
+                        "socket-backlog"),
                 Arrays.stream(Option.values()).map(Option::longName).toList());
         assertEquals(Set.of("-c", "-w", "-o", "-f", "-v", "-h"),
                 Set.copyOf(Arrays.stream(Option.values()).flatMap(o -> o.shortFlag().stream()).toList()));
