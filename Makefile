@@ -20,7 +20,7 @@ all: fanotifyd
 # The JVM options of the launcher (FANOTIFYD_JVM_OPTS replaces them) and of the AOT training run, which must
 # match for the cache to be used. C1 only: C2 compiling mid-run cost more CPU than its faster code saved
 # (docs/PERFORMANCE.md).
-JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx256m
+JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m
 
 build/classes/.stamp: $(SOURCES)
 	@$(MVN) -DskipTests package

@@ -45,7 +45,7 @@ final class Daemon {
     static final int PERMISSION_WARMUP_ITERATIONS = 2000;
     /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
-    static final int OUTPUT_BUFFERS_PERMISSION = 64;
+    static final int OUTPUT_BUFFERS_PERMISSION = 16;
     /**
      * What burst windows may hold beyond each process's first 8 event times, all processes together: 8 processes
      * at the largest threshold (65536) at once. Unbounded, processes that burst one after another would keep

@@ -471,8 +471,13 @@ public final class HookRunner implements AutoCloseable {
                     failed.incrementAndGet();
                 }
             }
+            // A SIGKILL nobody here sent is most likely the OOM killer, which takes hooks first (oom_score_adj).
+            boolean foreignKill = reason == null && status != Run.UNKNOWN && ((Spawn.signaled(status)
+                    && Spawn.termSignal(status) == Spawn.SIGKILL) || (Spawn.exited(status)
+                    && Spawn.exitCode(status) == 128 + Spawn.SIGKILL));
             safeLog(run.prefix + how + " after " + TimeUnit.NANOSECONDS.toMillis(elapsedNanos) + " ms"
-                    + (reason != null ? " (killed: " + reason + ")" : ""));
+                    + (reason != null ? " (killed: " + reason + ")" : "")
+                    + (foreignKill ? " (SIGKILL not sent by fanotifyd: out of memory?)" : ""));
         }
     }
 

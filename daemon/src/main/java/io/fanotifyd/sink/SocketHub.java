@@ -22,15 +22,21 @@ import java.util.function.Consumer;
  *
  * <p>The output's writer thread {@link #publish publishes} what it has just written; one thread of the hub's
  * own writes to the subscribers with non-blocking sockets, so no subscriber can hold up the output, the
- * event thread, or another subscriber. What subscribers have not taken yet is held in pieces shared by all
- * of them, and all of it together is bounded ({@code maxBacklogBytes}): a piece counts once however many
- * subscribers still need it, so subscribers that stall at different moments cannot multiply the memory. When
- * a new piece does not fit, the subscriber furthest behind (the most bytes queued) loses its oldest queued
- * piece, until it fits: the loss falls on whoever is behind, never on a subscriber that keeps up. What a
- * subscriber lost is counted and announced to it with a {@code dropped} record at the place of the loss (a
- * slow consumer learns exactly how much it missed and keeps its connection; a disconnect would lose more,
- * including the knowledge of the loss), and logged when it leaves. At most {@code maxClients} subscribers;
- * more are refused with a log line. Each connection is logged with the peer's pid and uid.
+ * event thread, or another subscriber.
+ *
+ * <p><b>Memory.</b> What subscribers have not taken yet is held in blocks of {@value #BLOCK_BYTES} bytes of
+ * whole lines, shared by every subscriber that still needs them, and all blocks together are bounded
+ * ({@code maxBacklogBytes}): a block counts once however many subscribers hold it, so subscribers that stall
+ * at different moments cannot multiply the memory. The newest block stays open and takes the lines of the
+ * next chunks while they fit, so the small chunks of a quiet stream share blocks, and blocks are reused, so a
+ * lagging subscriber costs no garbage. When a new block does not fit, the subscriber furthest behind (the
+ * most bytes queued) loses its oldest block, until it fits: the loss falls on whoever is behind, never on a
+ * subscriber that keeps up, and what it still gets is the newest output.
+ *
+ * <p>What a subscriber lost is counted and announced to it with a {@code dropped} record at the place of the
+ * loss (a slow consumer learns exactly how much it missed and keeps its connection; a disconnect would lose
+ * more, including the knowledge of the loss), and logged when it leaves. At most {@code maxClients}
+ * subscribers; more are refused with a log line. Each connection is logged with the peer's pid and uid.
  */
 public final class SocketHub implements AutoCloseable {
     private static final short POLLIN = 1;
@@ -38,21 +44,26 @@ public final class SocketHub implements AutoCloseable {
     private static final short POLLERR = 8;
     private static final short POLLHUP = 16;
     private static final int ECONNRESET = 104;
+    /** The unit of memory and of loss: a lagging subscriber loses a block (about 250 records) at a time. */
+    static final int BLOCK_BYTES = 64 * 1024;
+    /** The smallest backlog: 16 blocks. */
+    public static final long MIN_BACKLOG_BYTES = 1 << 20;
 
-    /** Whole lines of output, shared by every backlog it is in; its bytes count once while anyone holds it. */
-    private static final class Piece {
-        /** {@code bytes[0, length)}; a pooled array of {@code pieceBytes} unless a single line is longer. */
+    /**
+     * Whole lines of output, {@code bytes[0, length)}, shared by every backlog it is in. All guarded by the hub's
+     * {@code backlogs} lock; only {@code length} and {@code lines} change, and only while the block is the
+     * hub's open {@code tail} (bytes before {@code length} never change).
+     */
+    private static final class Block {
         final byte[] bytes;
-        final int length;
-        final int lines;
+        int length;
+        int lines;
         /** For a {@code dropped} notice, the count it tells (restored if the notice itself must go); else 0. */
         final long announces;
         int holders;
 
-        Piece(byte[] bytes, int length, int lines, long announces) {
+        Block(byte[] bytes, long announces) {
             this.bytes = bytes;
-            this.length = length;
-            this.lines = lines;
             this.announces = announces;
         }
     }
@@ -60,11 +71,13 @@ public final class SocketHub implements AutoCloseable {
     private static final class Client {
         final int fd;
         final UnixSocket.PeerCredentials peer;
-        /** Guarded by the hub's {@code backlogs} lock, as are the counters below. */
-        final ArrayDeque<Piece> backlog = new ArrayDeque<>();
+        /** Guarded by the hub's {@code backlogs} lock, as are the fields below. */
+        final ArrayDeque<Block> backlog = new ArrayDeque<>();
+        /** The lengths of the blocks in its backlog, summed: how far behind it is. */
         long backlogBytes;
+        /** Bytes of the head block already written to the socket. */
         int headOffset;
-        /** The head piece is being written to the socket (outside the lock): it must stay. */
+        /** The head block is being written to the socket (outside the lock): it must stay. */
         boolean sending;
         long droppedRecords;
         long droppedTotal;
@@ -88,19 +101,6 @@ public final class SocketHub implements AutoCloseable {
     private long acceptFailures;
     private static final long ACCEPT_PAUSE_NS = 1_000_000_000L;
     private final long maxBacklogBytes;
-    /** Pieces are at most this long, an eighth of the backlog: a lagging subscriber loses an eighth at a time. */
-    private final int pieceBytes;
-    /** Guards every client's backlog and {@link #heldBytes}: taken by the output's writer and this hub's thread. */
-    private final Object backlogs = new Object();
-    /** Bytes of the pieces some subscriber still holds, each counted once; at most {@link #maxBacklogBytes}. */
-    private long heldBytes;
-    private long peakHeldBytes;
-    /**
-     * Arrays of {@link #pieceBytes} no backlog holds any more, reused: a lagging subscriber then costs no garbage
-     * per chunk, which the collector would otherwise move to the old generation and leave there until it fills.
-     * At most the backlog's worth.
-     */
-    private final ArrayDeque<byte[]> spare = new ArrayDeque<>();
     private final Consumer<String> log;
     private final List<Client> clients = new CopyOnWriteArrayList<>();
     private final List<Client> pending = new java.util.ArrayList<>();
@@ -111,9 +111,18 @@ public final class SocketHub implements AutoCloseable {
      * it connected. A hub that finds it taken registers the subscriber a moment later.
      */
     private final java.util.concurrent.locks.ReentrantLock stream = new java.util.concurrent.locks.ReentrantLock();
-    private static final int PIECE_BYTES = 1 << 20;
-    /** The smallest backlog: pieces of an eighth of it still hold whole records of long paths (128 KiB). */
-    public static final long MIN_BACKLOG_BYTES = 1 << 20;
+    /** Guards the blocks, every client's backlog and the counts below: taken by the writer and this hub's thread. */
+    private final Object backlogs = new Object();
+    /**
+     * The newest block, while every subscriber holds it and it takes more lines; null once sealed (full, a
+     * new subscriber that does not hold it, or taken from a subscriber).
+     */
+    private Block tail;
+    /** The arrays of the blocks some subscriber holds, each counted once; at most {@link #maxBacklogBytes}. */
+    private long heldBytes;
+    private long peakHeldBytes;
+    /** Arrays of {@link #BLOCK_BYTES} nobody holds, for reuse; held and spare ones stay within the backlog. */
+    private final ArrayDeque<byte[]> spare = new ArrayDeque<>();
     /** Room always left in a subscriber's socket, so that a last {@code dropped} record fits at exit. */
     private static final int RESERVE = 512;
     private final Thread thread;
@@ -129,7 +138,6 @@ public final class SocketHub implements AutoCloseable {
         this.wakeFd = Syscalls.eventfd();
         this.maxClients = maxClients;
         this.maxBacklogBytes = maxBacklogBytes;
-        this.pieceBytes = (int) Math.min(PIECE_BYTES, maxBacklogBytes / 8);
         this.log = log;
         this.inode = Syscalls.stat(path, true).inode();
         this.thread = Thread.ofPlatform().daemon().name("fanotifyd-socket").start(this::run);
@@ -161,91 +169,124 @@ public final class SocketHub implements AutoCloseable {
 
     /**
      * Hands whole records just written to the output to every subscriber connected now. Called by the output's
-     * writer thread, holding {@link #streamLock()}; never blocks on a subscriber. Large chunks are cut into
-     * pieces of whole lines (at most 1 MiB, or an eighth of the backlog, each), so that making room for new
-     * output costs a lagging subscriber a piece, not its whole backlog.
+     * writer thread, holding {@link #streamLock()}; never blocks on a subscriber.
      */
     public void publish(MemorySegment bytes, long length, int records) {
         if (clients.isEmpty() || length == 0) {
             return;
         }
-        long start = 0;
-        while (start < length) {
-            long end = Math.min(length, start + pieceBytes);
-            if (end < length) {
-                long cut = end;
-                while (cut > start && bytes.get(JAVA_BYTE, cut - 1) != '\n') {
-                    cut--;
+        synchronized (backlogs) {
+            long start = 0;
+            while (start < length && !clients.isEmpty()) {
+                if (tail != null) {
+                    long end = lastLineEnd(bytes, start, Math.min(length, start + tail.bytes.length - tail.length));
+                    if (end > start) {
+                        append(tail, bytes, start, end);
+                        start = end;
+                        continue;
+                    }
+                    seal(); // the next line does not fit
                 }
-                end = cut > start ? cut : end; // a single line longer than a piece stays whole
-                while (end < length && bytes.get(JAVA_BYTE, end - 1) != '\n') {
-                    end++;
+                long end = lastLineEnd(bytes, start, Math.min(length, start + BLOCK_BYTES));
+                int capacity = BLOCK_BYTES;
+                if (end == start) { // a single line longer than a block: a block of its own
+                    end = start + 1;
+                    while (end < length && bytes.get(JAVA_BYTE, end - 1) != '\n') {
+                        end++;
+                    }
+                    capacity = (int) (end - start);
                 }
+                newBlock(capacity, bytes, start, end);
+                start = end;
             }
-            int len = (int) (end - start);
-            byte[] piece = array(len); // shared by all subscribers
-            MemorySegment.copy(bytes, JAVA_BYTE, start, piece, 0, len);
-            int lines = 0;
-            for (int i = 0; i < len; i++) {
-                if (piece[i] == '\n') {
-                    lines++;
-                }
-            }
-            offer(piece, len, lines);
-            start = end;
         }
         Syscalls.signalEventfd(wakeFd);
     }
 
-    /** An array for a piece of {@code len} bytes: a spare one if there is one. */
-    private byte[] array(int len) {
-        if (len > pieceBytes) {
-            return new byte[len]; // a single line longer than a piece
+    /** The end of the last whole line in {@code bytes[start, limit)}, or {@code start} if there is none. */
+    private static long lastLineEnd(MemorySegment bytes, long start, long limit) {
+        for (long end = limit; end > start; end--) {
+            if (bytes.get(JAVA_BYTE, end - 1) == '\n') {
+                return end;
+            }
         }
-        synchronized (backlogs) {
-            byte[] a = spare.pollFirst();
-            return a != null ? a : new byte[pieceBytes];
-        }
+        return start;
     }
 
-    /** Caller holds {@code backlogs}. */
-    private void recycle(byte[] a) {
-        if (a.length == pieceBytes && (long) spare.size() * pieceBytes < maxBacklogBytes) {
-            spare.addFirst(a);
+    private static int lines(MemorySegment bytes, long start, long end) {
+        int n = 0;
+        for (long i = start; i < end; i++) {
+            if (bytes.get(JAVA_BYTE, i) == '\n') {
+                n++;
+            }
         }
+        return n;
     }
 
-    private void offer(byte[] bytes, int length, int lines) {
-        synchronized (backlogs) {
-            if (clients.isEmpty()) {
-                recycle(bytes);
-                return;
-            }
-            while (heldBytes + length > maxBacklogBytes && dropOldestOfFurthestBehind()) {
-                // each round frees a piece for one subscriber, and its memory once nobody else holds it
-            }
-            if (heldBytes + length > maxBacklogBytes) {
-                // Nothing left to take away (each backlog is down to the piece being written): nobody gets it.
-                for (Client c : clients) {
-                    countDropped(c, lines);
-                }
-                recycle(bytes);
-                return;
-            }
-            Piece piece = new Piece(bytes, length, lines, 0);
-            for (Client c : clients) {
-                c.backlog.add(piece);
-                c.backlogBytes += length;
-                piece.holders++;
-            }
-            hold(piece);
+    /** Adds {@code bytes[start, end)} to the open tail, which every subscriber holds. Caller holds {@code backlogs}. */
+    private void append(Block b, MemorySegment bytes, long start, long end) {
+        int n = (int) (end - start);
+        MemorySegment.copy(bytes, JAVA_BYTE, start, b.bytes, b.length, n);
+        b.length += n;
+        b.lines += lines(bytes, start, end);
+        for (Client c : clients) {
+            c.backlogBytes += n;
         }
     }
 
     /**
-     * Drops the oldest piece queued for the subscriber with the most bytes queued (not the one it is in the
-     * middle of writing: records go out whole). False if no subscriber has such a piece. Caller holds
-     * {@code backlogs}.
+     * Queues {@code bytes[start, end)} (whole lines) in a new block for every subscriber, making room first; a
+     * block of {@link #BLOCK_BYTES} stays open for the next lines. Caller holds {@code backlogs}.
+     */
+    private void newBlock(int capacity, MemorySegment bytes, long start, long end) {
+        while (heldBytes + capacity > maxBacklogBytes && dropOldestOfFurthestBehind()) {
+            // each round takes a block from one subscriber, and frees its memory once nobody else holds it
+        }
+        if (heldBytes + capacity > maxBacklogBytes) {
+            // Nothing left to take (each backlog is down to the block it is writing): nobody gets these lines.
+            int n = lines(bytes, start, end);
+            for (Client c : clients) {
+                countDropped(c, n);
+            }
+            return;
+        }
+        // After making room: the block just taken back is the array this one reuses.
+        byte[] array = capacity == BLOCK_BYTES && !spare.isEmpty() ? spare.pollFirst() : new byte[capacity];
+        Block b = new Block(array, 0);
+        for (Client c : clients) {
+            c.backlog.add(b);
+            b.holders++;
+        }
+        heldBytes += array.length;
+        peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
+        append(b, bytes, start, end);
+        tail = capacity == BLOCK_BYTES ? b : null;
+    }
+
+    /**
+     * Closes the open tail to further lines. A subscriber that has written all of it (and is not writing now)
+     * lets go of it at once. Caller holds {@code backlogs}.
+     */
+    private void seal() {
+        Block t = tail;
+        if (t == null) {
+            return;
+        }
+        tail = null;
+        for (Client c : clients) {
+            if (c.backlog.peekFirst() == t && c.headOffset == t.length && !c.sending) {
+                c.backlog.pollFirst();
+                c.backlogBytes -= t.length;
+                c.headOffset = 0;
+                release(t);
+            }
+        }
+    }
+
+    /**
+     * Takes the oldest block from the subscriber with the most bytes queued (not the one it is in the middle
+     * of writing: records go out whole), counting its records as dropped for it. False if no subscriber has
+     * such a block. Caller holds {@code backlogs}.
      */
     private boolean dropOldestOfFurthestBehind() {
         Client victim = null;
@@ -258,8 +299,14 @@ public final class SocketHub implements AutoCloseable {
         if (victim == null) {
             return false;
         }
-        Piece started = busyHead(victim) ? victim.backlog.pollFirst() : null;
-        Piece lost = victim.backlog.pollFirst();
+        boolean busy = busyHead(victim);
+        java.util.Iterator<Block> it = victim.backlog.iterator();
+        Block lost = busy ? skip(it) : it.next();
+        if (lost == tail) {
+            seal(); // the victim will not hold the lines appended to it from now on
+        }
+        Block started = busy ? victim.backlog.pollFirst() : null;
+        victim.backlog.pollFirst();
         if (started != null) {
             victim.backlog.addFirst(started);
         }
@@ -273,6 +320,11 @@ public final class SocketHub implements AutoCloseable {
         return true;
     }
 
+    private static Block skip(java.util.Iterator<Block> it) {
+        it.next();
+        return it.next();
+    }
+
     private static boolean busyHead(Client c) {
         return c.headOffset > 0 || c.sending;
     }
@@ -283,17 +335,17 @@ public final class SocketHub implements AutoCloseable {
         droppedRecords += lines;
     }
 
-    /** Caller holds {@code backlogs}. */
-    private void hold(Piece p) {
-        heldBytes += p.length;
-        peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
-    }
-
-    /** One holder is done with {@code p}; its bytes are free once nobody holds it. Caller holds {@code backlogs}. */
-    private void release(Piece p) {
-        if (--p.holders == 0 && p.announces == 0) {
-            heldBytes -= p.length;
-            recycle(p.bytes);
+    /** One holder is done with {@code b}; its memory is free once nobody holds it. Caller holds {@code backlogs}. */
+    private void release(Block b) {
+        if (--b.holders > 0 || b.announces > 0) {
+            return; // notices are a line per subscriber at most, not counted
+        }
+        if (b == tail) {
+            tail = null; // its last holder left: never append to an array that may be reused
+        }
+        heldBytes -= b.bytes.length;
+        if (b.bytes.length == BLOCK_BYTES && heldBytes + (long) (spare.size() + 1) * BLOCK_BYTES <= maxBacklogBytes) {
+            spare.addFirst(b.bytes);
         }
     }
 
@@ -327,7 +379,7 @@ public final class SocketHub implements AutoCloseable {
         return connected;
     }
 
-    /** The most bytes subscribers had queued at once (at most the backlog limit). */
+    /** The most memory subscribers' blocks took at once (at most the backlog limit). */
     public long peakBacklogBytes() {
         synchronized (backlogs) {
             return peakHeldBytes;
@@ -392,9 +444,12 @@ public final class SocketHub implements AutoCloseable {
         return fds.get(JAVA_SHORT, i * 8L + 6);
     }
 
+    /** Whether the subscriber has bytes it has not been sent, or a loss to be told. */
     private boolean hasPending(Client c) {
         synchronized (backlogs) {
-            return !c.backlog.isEmpty() || c.droppedRecords > 0;
+            Block head = c.backlog.peekFirst();
+            return (c.droppedRecords > 0 && c.headOffset == 0)
+                    || (head != null && (c.backlog.size() > 1 || c.headOffset < head.length));
         }
     }
 
@@ -439,9 +494,12 @@ public final class SocketHub implements AutoCloseable {
             return;
         }
         try {
-            for (Client c : pending) {
-                clients.add(c);
-                connected++;
+            synchronized (backlogs) {
+                seal(); // the new ones do not hold it: what comes next goes into a block they all get
+                for (Client c : pending) {
+                    clients.add(c);
+                    connected++;
+                }
             }
             pending.clear();
         } finally {
@@ -463,33 +521,46 @@ public final class SocketHub implements AutoCloseable {
     /** Writes as much of the subscriber's backlog as it takes without blocking. */
     private void drain(Client c, MemorySegment out) {
         while (true) {
-            Piece headPiece;
+            Block head;
             int offset;
+            int length;
             synchronized (backlogs) {
                 if (!clients.contains(c)) {
                     return; // gone meanwhile
                 }
                 if (c.droppedRecords > 0 && c.headOffset == 0) {
-                    // At the place of the loss, between whole pieces, never inside one.
+                    // At the place of the loss, between whole blocks, never inside one.
                     JsonWriter w = new JsonWriter(128);
                     new RecordEncoder().dropped(System.currentTimeMillis(), c.droppedRecords, w);
-                    Piece notice = new Piece(java.util.Arrays.copyOf(w.array(), w.length()), w.length(), 1,
-                            c.droppedRecords);
-                    notice.holders = 1; // not counted in heldBytes: one small line per subscriber at most
+                    Block notice = new Block(java.util.Arrays.copyOf(w.array(), w.length()), c.droppedRecords);
+                    notice.length = w.length();
+                    notice.lines = 1;
+                    notice.holders = 1;
                     c.backlog.addFirst(notice);
                     c.backlogBytes += w.length();
                     c.droppedRecords = 0;
                 }
-                headPiece = c.backlog.peekFirst();
+                head = c.backlog.peekFirst();
+                if (head == null) {
+                    return;
+                }
                 offset = c.headOffset;
-                c.sending = headPiece != null;
-            }
-            if (headPiece == null) {
-                return;
+                length = head.length;
+                if (offset == length) {
+                    if (head == tail) {
+                        return; // all of the open block is written: wait for more
+                    }
+                    c.backlog.pollFirst(); // sealed while it was being written
+                    c.backlogBytes -= length;
+                    c.headOffset = 0;
+                    release(head);
+                    continue;
+                }
+                c.sending = true;
             }
             long n;
             try {
-                n = send(c, headPiece.bytes, headPiece.length, offset, out);
+                n = send(c, head.bytes, length, offset, out);
             } finally {
                 synchronized (backlogs) {
                     c.sending = false;
@@ -499,15 +570,15 @@ public final class SocketHub implements AutoCloseable {
                 return;
             }
             synchronized (backlogs) {
-                if (c.backlog.peekFirst() != headPiece) {
+                if (c.backlog.peekFirst() != head) {
                     return; // disconnected meanwhile (its backlog was released)
                 }
                 c.headOffset += (int) n;
-                if (c.headOffset == headPiece.length) {
+                if (c.headOffset == head.length && head != tail) {
                     c.backlog.pollFirst();
-                    c.backlogBytes -= headPiece.length;
+                    c.backlogBytes -= head.length;
                     c.headOffset = 0;
-                    release(headPiece);
+                    release(head);
                 }
             }
         }
@@ -556,10 +627,9 @@ public final class SocketHub implements AutoCloseable {
         synchronized (backlogs) {
             left = c.droppedRecords;
             boolean first = true;
-            for (Piece p : c.backlog) {
-                byte[] piece = p.bytes;
-                for (int i = first ? c.headOffset : 0; i < p.length; i++) {
-                    if (piece[i] == '\n') {
+            for (Block b : c.backlog) {
+                for (int i = first ? c.headOffset : 0; i < b.length; i++) {
+                    if (b.bytes[i] == '\n') {
                         left++;
                     }
                 }
@@ -584,8 +654,8 @@ public final class SocketHub implements AutoCloseable {
         synchronized (backlogs) {
             removed = clients.remove(c);
             if (removed) {
-                for (Piece p : c.backlog) {
-                    release(p);
+                for (Block b : c.backlog) {
+                    release(b);
                 }
                 c.backlog.clear();
                 c.backlogBytes = 0;

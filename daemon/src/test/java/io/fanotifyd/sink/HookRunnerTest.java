@@ -123,6 +123,25 @@ class HookRunnerTest {
 
     // ------------------------------------------------------------------------------------------------- tests
 
+    /** A SIGKILL the runner did not send (the OOM killer's, as the kernel takes hooks first) is named as such. */
+    @Test
+    void aSigkillFromElsewhereIsReportedAsPossiblyOutOfMemory() {
+        try (HookRunner hooks = runner("kill -KILL $$", 1, 1, 10_000)) {
+            assertTrue(hooks.submit(Map.of()));
+            awaitEnds(1);
+            List<String> ends = endLines();
+            assertTrue(ends.getFirst().endsWith("(SIGKILL not sent by fanotifyd: out of memory?)"), ends.toString());
+            assertEquals(1, hooks.failed());
+        }
+        log.clear();
+        try (HookRunner hooks = runner("sleep 30", 1, 1, 200)) {
+            assertTrue(hooks.submit(Map.of()));
+            awaitEnds(1);
+            assertFalse(endLines().getFirst().contains("out of memory"), "our own kill at the timeout: "
+                    + endLines());
+        }
+    }
+
     /**
      * Hooks share the daemon's memory cgroup: a hook, and what it starts, must be what the OOM killer takes
      * first. The score is set just after the spawn, so the hook waits (bounded) until it sees it.

@@ -135,6 +135,11 @@ class SocketHubTest {
         }
     }
 
+    /** {@code text} up to its last newline (a read may end inside a record). */
+    private static String wholeLines(String text) {
+        return text.substring(0, text.lastIndexOf('\n') + 1);
+    }
+
     /** Records received (by seq, each once and in order) plus records announced as dropped. */
     private static long[] tally(String text, String who) {
         long records = 0;
@@ -188,8 +193,8 @@ class SocketHubTest {
             second.reading = true;
             long total = seq;
             await("both have taken everything", () -> {
-                long[] a = tally(first.text().substring(0, first.text().lastIndexOf('\n') + 1), "first");
-                long[] b = tally(second.text().substring(0, second.text().lastIndexOf('\n') + 1), "second");
+                long[] a = tally(wholeLines(first.text()), "first");
+                long[] b = tally(wholeLines(second.text()), "second");
                 return a[0] + a[1] == total && b[0] + b[1] == total;
             });
             long[] a = tally(first.text(), "first");
@@ -197,6 +202,37 @@ class SocketHubTest {
             assertTrue(a[1] > 0 && b[1] > 0, "both lost records: " + a[1] + ", " + b[1]);
             assertEquals(a[1] + b[1], hub.droppedRecords(), "the hub's count is theirs");
             assertTrue(b[0] >= total / 2, "the second received all it read before it stalled: " + b[0]);
+        }
+    }
+
+    /**
+     * A quiet stream hands over a record or two at a time: those share blocks (one open block takes the next
+     * lines), so a stalled subscriber's backlog holds records, not mostly empty blocks; a reading one gets each
+     * as it comes.
+     */
+    @Test
+    void smallChunksShareBlocks(@TempDir Path dir) throws IOException {
+        Path socket = dir.resolve("s.sock");
+        int records = 6000; // 600 KB in 6000 chunks: fits in the 1 MiB backlog only if chunks share blocks
+        try (SocketHub hub = SocketHub.open(socket.toString(), 0600, -1, 8, BACKLOG, log::add);
+             Sub stalled = new Sub(socket, false);
+             Sub reading = new Sub(socket, true)) {
+            await("two subscribers", () -> hub.subscribers() == 2);
+            for (int i = 0; i < records; i++) {
+                publish(hub, i, 1);
+                if (i % 500 == 0) {
+                    long want = (i + 1L) * LINE;
+                    await("the reading subscriber gets each record", () -> reading.size() >= want);
+                }
+            }
+            await("the reading subscriber has all", () -> reading.size() >= (long) records * LINE);
+            assertEquals(0, hub.droppedRecords(), "nothing dropped");
+            assertTrue(hub.peakBacklogBytes() <= 10L * SocketHub.BLOCK_BYTES, "600 KB in ~10 blocks: "
+                    + hub.peakBacklogBytes());
+            stalled.reading = true;
+            await("the stalled one has all", () -> stalled.size() >= (long) records * LINE);
+            assertEquals(records, tally(stalled.text(), "stalled")[0]);
+            assertEquals(records, tally(reading.text(), "reading")[0]);
         }
     }
 
@@ -223,8 +259,7 @@ class SocketHubTest {
             assertTrue(hub.peakBacklogBytes() <= BACKLOG, "peak " + hub.peakBacklogBytes());
             stalled.reading = true;
             await("the stalled one has taken what is left", () -> {
-                String t = stalled.text();
-                long[] s = tally(t.substring(0, t.lastIndexOf('\n') + 1), "stalled");
+                long[] s = tally(wholeLines(stalled.text()), "stalled");
                 return s[0] + s[1] == total;
             });
             long[] s = tally(stalled.text(), "stalled");
