@@ -116,9 +116,12 @@ run_case() {
              mkdir "$mnt/d"; (cd "$mnt/d" && seq -f 'f%.0f' 200000 | xargs -s 2000000 touch); sleep 2 ;;
     hooks) : > "$mnt/canary"; for _ in $(seq 1000); do cat "$mnt/canary"; done; sleep 3 ;;
     burst) for p in 1 3 5 7 9; do
+             local pair=()
              for q in $p $((p + 1)); do
                (mkdir "$mnt/d$q" && cd "$mnt/d$q" && seq -f 'f%.0f' 66000 | xargs -s 2000000 touch) &
-             done; wait
+               pair+=($!)
+             done
+             wait "${pair[@]}"
              rm -rf "$mnt"/d*
            done; sleep 2 ;;
     perm) echo x > "$mnt/f"; sh -c 'i=0; while [ $i -lt 100000 ]; do : < "$1"; i=$((i+1)); done' sh "$mnt/f"
