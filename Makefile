@@ -18,9 +18,10 @@ SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom
 all: fanotifyd
 
 # The JVM options of the launcher (FANOTIFYD_JVM_OPTS replaces them) and of the AOT training run, which must
-# match for the cache to be used. C1 only: C2 compiling mid-run cost more CPU than its faster code saved
-# (docs/PERFORMANCE.md).
-JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m
+# match for the cache to be used (changing them here retrains it). C1 only: C2 compiling mid-run cost more CPU
+# than its faster code saved (docs/PERFORMANCE.md). A 32 MiB heap, exit on OutOfMemoryError: the heap is the
+# daemon's memory ceiling, which fits a 64 MiB memory limit (docs/DESIGN.md, "Memory under a limit").
+JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m -XX:+ExitOnOutOfMemoryError
 
 build/classes/.stamp: $(SOURCES)
 	@$(MVN) -DskipTests package
@@ -37,7 +38,7 @@ build/app/app.jar: build/classes/.stamp
 	@mkdir -p build/app && rm -f $@ build/app/app.aot
 	@$(FIND_JAVA); "$${FANOTIFYD_JAVA%/java}/jar" --create --file $@ -C build/classes .
 
-build/app/.stamp: build/app/app.jar
+build/app/.stamp: build/app/app.jar Makefile
 	@$(FIND_JAVA); "$$FANOTIFYD_JAVA" $(JVM_OPTS) --enable-native-access=ALL-UNNAMED \
 	  -XX:AOTCacheOutput=build/app/app.aot -Xlog:aot=warning -Xlog:cds=warning \
 	  -cp build/app/app.jar io.fanotifyd.daemon.AotTraining >/dev/null 2>&1 \

@@ -362,7 +362,9 @@ final class Daemon {
         // hold would end in an OutOfMemoryError the first time a subscriber stalls.
         long heap = Runtime.getRuntime().maxMemory();
         if (s.backlogBytes() > heap / 2) {
-            throw new StartupException("--socket-backlog " + s.backlogBytes() + ": more than half of the JVM's heap ("
+            String backlog = s.backlogBytes() % (1 << 20) == 0 ? (s.backlogBytes() >> 20) + "M"
+                    : Long.toString(s.backlogBytes());
+            throw new StartupException("--socket-backlog " + backlog + ": more than half of the JVM's heap ("
                     + (heap >> 20) + " MiB); raise -Xmx in FANOTIFYD_JVM_OPTS or lower the backlog");
         }
         int gid = -1;

@@ -190,6 +190,23 @@ class MemoryLimitIT {
 
     // ----------------------------------------------------------------------------------------------- tests
 
+    /** The backlog lives on the heap: one the heap cannot hold is refused at start-up, in one line. */
+    @Test
+    void aBacklogTheHeapCannotHoldIsRefusedAtStartUp() throws IOException, InterruptedException {
+        try (TestMount m = TestMount.tmpfs()) {
+            Process p = new ProcessBuilder(KernelSupport.launcher().toString(), "--foreground", "-o", "/dev/null",
+                    "--watch", m.root().toString(), "--socket", m.outside("s.sock").toString(), "--socket-backlog",
+                    "64M").redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "exits");
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(1, p.exitValue(), err);
+            assertEquals(1, err.lines().count(), err);
+            assertTrue(err.startsWith("fanotifyd: --socket-backlog 64M: more than half of the JVM's heap (")
+                    && err.contains("MiB); raise -Xmx in FANOTIFYD_JVM_OPTS or lower the backlog"), err);
+            assertTrue(Files.notExists(m.outside("s.sock")), "no socket left behind");
+        }
+    }
+
     /**
      * A subscriber that connects and never reads, while 200000 records are made (about 50 MB): the backlog it
      * would need is far over the limit. The daemon lives, and the subscriber, reading at last, gets whole

@@ -548,7 +548,7 @@ class SocketIT {
 
     @Test
     void aSubscriberThatNeverReadsSlowsNothingAndLearnsWhatItMissed() throws IOException {
-        final int files = 160000; // one ~250-byte CREATE each: ~40 MB, well over the 32 MiB backlog
+        final int files = 160000; // one ~250-byte CREATE each: ~40 MB, well over the 8 MiB backlog
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = m.root();
             Path out = m.outside("out.jsonl");
