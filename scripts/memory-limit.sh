@@ -139,7 +139,7 @@ run_case() {
   local anon=-; [ -f "$dir/anon" ] && anon=$(( $(cat "$dir/anon") / 1024 ))
   local notes
   # What the stop line counts as dropped (non-zero counts only), and the hooks the OOM killer took.
-  notes=$(grep -oE '[0-9]+ (records dropped for slow ones|dropped \(too many waiting\)|events not remembered for lack of memory|records dropped by a slow output)' "$dir/log" | grep -v '^0 ' | paste -sd ';' - || true)
+  notes=$(grep -oE '[0-9]+ (records dropped for slow ones|dropped \(too many waiting\)|events not remembered for lack of memory|dropped by a slow output|not written \(output errors\))' "$dir/log" | grep -v '^0 ' | paste -sd ';' - || true)
   local oomhooks; oomhooks=$(grep -c 'out of memory?' "$dir/log" || true)
   [ "$oomhooks" = 0 ] || notes="$notes; $oomhooks hooks killed by the OOM killer"
   [ "$alive" = yes ] || notes="killed ($(grep -c . "$dir/log") log lines, last: $(tail -1 "$dir/log" | cut -c1-60))"

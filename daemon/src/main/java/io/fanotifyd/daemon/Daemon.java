@@ -206,7 +206,8 @@ final class Daemon {
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
-                        + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown() + " held back by the cooldown, " + hooks.suppressedHookOwn()
+                        + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown()
+                        + " held back by the cooldown, " + hooks.suppressedHookOwn()
                         + " alerts caused by hooks themselves")
                         + (policy.bursts() == null ? "" : ", bursts: " + policy.bursts().starvedEvents()
                         + " events not remembered for lack of memory, " + policy.bursts().activeEvictions()
