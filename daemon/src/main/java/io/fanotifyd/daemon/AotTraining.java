@@ -30,7 +30,7 @@ final class AotTraining {
                 // Not root: the classes on this path are loaded anyway by the attempt.
             }
         }
-        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", false, new io.fanotifyd.sink.FdOutput
+        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", settings.outputFile(), false, new io.fanotifyd.sink.FdOutput
                 .Listener() {
             @Override
             public void warn(String message) {

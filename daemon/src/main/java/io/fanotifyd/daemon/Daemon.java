@@ -55,8 +55,6 @@ final class Daemon {
     static final int HOOKS_RUNNING = 4;
     static final int HOOKS_QUEUED = 256;
     static final long STOP_FLUSH_TIMEOUT_MS = Signals.STOP_TIMEOUT_MS;
-    /** The output file's mode when fanotifyd creates it: records name files and processes, not for everyone. */
-    static final int OUTPUT_MODE = 0640;
 
     private final Settings settings;
     private final boolean detached;
@@ -104,7 +102,7 @@ final class Daemon {
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
             try (SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
-                 FdOutput output = openOutput(outputPath, perm, outputListener);
+                 FdOutput output = openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
@@ -200,7 +198,8 @@ final class Daemon {
                         + counters.overflows + " overflows, " + counters.errors + " errors, "
                         + counters.readErrors + " failed reads, " + output.written() + " records written, "
                         + output.dropped() + " dropped by a slow output, " + output.lost()
-                        + " not written (output errors), " + enricher.ownEvents() + " own events skipped, "
+                        + " not written (output errors), " + output.rotations() + " output rotations, "
+                        + enricher.ownEvents() + " own events skipped, "
                         + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved()
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
@@ -383,10 +382,10 @@ final class Daemon {
         }
     }
 
-    static FdOutput openOutput(String path, boolean perm, FdOutput.Listener listener) {
+    static FdOutput openOutput(String path, Settings.OutputFile file, boolean perm, FdOutput.Listener listener) {
         try {
-            return FdOutput.open(path, OUTPUT_MODE, EventLoop.FLUSH_BYTES * 2,
-                    perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
+            return FdOutput.open(path, file.mode(), new FdOutput.Rotation(file.maxBytes(), file.keep()),
+                    EventLoop.FLUSH_BYTES * 2, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }

@@ -99,6 +99,12 @@ public final class FdOutput implements AutoCloseable {
     private boolean created;
     private boolean finished;
     private volatile SocketHub hub;
+    private final Rotation rotation;
+    /** Bytes in the current file (writer thread), for size rotation. */
+    private long fileBytes;
+    /** When a rotation that failed may be tried again (System.nanoTime), or 0. */
+    private long nextRotationNs;
+    private volatile long rotations;
 
     // Event thread.
     private long pendingDropped;
@@ -118,10 +124,12 @@ public final class FdOutput implements AutoCloseable {
     private volatile long writeStartedNs;
 
     private FdOutput(String name, String path, int mode, int fd, boolean ownsFd, int bufferBytes, int buffers,
-                     boolean dropWhenFull, Listener listener) {
+                     boolean dropWhenFull, Rotation rotation, Listener listener) {
         this.name = name;
         this.path = path;
         this.mode = mode;
+        this.rotation = path == null ? Rotation.NONE : rotation;
+        this.fileBytes = path == null ? 0 : Math.max(0, Libc.lseek(fd, 0, 2));
         this.fd = fd;
         this.ownsFd = ownsFd;
         this.regularFile = isRegularFile(fd);
@@ -146,8 +154,24 @@ public final class FdOutput implements AutoCloseable {
      */
     public static FdOutput open(String path, int mode, int bufferBytes, int buffers, boolean dropWhenFull,
                                 Listener listener) {
+        return open(path, mode, Rotation.NONE, bufferBytes, buffers, dropWhenFull, listener);
+    }
+
+    /**
+     * Size rotation: before a write would take the file past {@code maxBytes}, {@code OUT.(keep-1)} is renamed
+     * to {@code OUT.keep} and so on down to {@code OUT} to {@code OUT.1}, and a new {@code OUT} is created.
+     * {@code maxBytes} 0: never.
+     */
+    public record Rotation(long maxBytes, int keep) {
+        public static final Rotation NONE = new Rotation(0, 0);
+    }
+
+    /** As {@link #open(String, int, int, int, boolean, Listener)}, rotating by size. */
+    public static FdOutput open(String path, int mode, Rotation rotation, int bufferBytes, int buffers,
+                                boolean dropWhenFull, Listener listener) {
         if ("-".equals(path)) {
-            return new FdOutput("stdout", null, 0, 1, false, bufferBytes, buffers, dropWhenFull, listener);
+            return new FdOutput("stdout", null, 0, 1, false, bufferBytes, buffers, dropWhenFull, Rotation.NONE,
+                    listener);
         }
         // O_EXCL first: knowing we created the file lets a failed start-up remove it again.
         boolean created = true;
@@ -161,7 +185,8 @@ public final class FdOutput implements AutoCloseable {
             created = false;
             fd = Syscalls.open(path, openFlags(), mode);
         }
-        FdOutput out = new FdOutput(path, path, mode, fd, true, bufferBytes, buffers, dropWhenFull, listener);
+        FdOutput out = new FdOutput(path, path, mode, fd, true, bufferBytes, buffers, dropWhenFull, rotation,
+                listener);
         out.created = created;
         return out;
     }
@@ -626,6 +651,7 @@ public final class FdOutput implements AutoCloseable {
      * @return 0, or the errno of the failure
      */
     private int writeOnce(MemorySegment buf, long len) {
+        rotateIfDue(len);
         int out = fd;
         if (truncateTo >= 0) {
             if (Libc.ftruncate(out, truncateTo) != 0) {
@@ -640,6 +666,7 @@ public final class FdOutput implements AutoCloseable {
                 long n = Libc.write(out, buf.asSlice(off), len - off);
                 if (n >= 0) {
                     off += n;
+                    fileBytes += n;
                     continue;
                 }
                 int errno = Libc.errno();
@@ -673,6 +700,8 @@ public final class FdOutput implements AutoCloseable {
         long to = end - written;
         if (Libc.ftruncate(out, to) != 0) {
             truncateTo = to; // done before the next write, or that write is not made
+        } else {
+            fileBytes = to;
         }
     }
 
@@ -681,6 +710,59 @@ public final class FdOutput implements AutoCloseable {
         pollFd.set(JAVA_SHORT, 4, POLLOUT);
         pollFd.set(JAVA_SHORT, 6, (short) 0);
         Libc.poll(pollFd, 1, 1000);
+    }
+
+    /**
+     * Size rotation, on the writer thread between two whole writes: if {@code len} more bytes would take the
+     * current file past the limit (and it holds anything), the files move up one ({@code OUT.(keep-1)} over
+     * {@code OUT.keep}, ..., {@code OUT} to {@code OUT.1}) and a new {@code OUT} is opened before the old fd is
+     * closed. A rename or open that fails is logged; writing goes on into the current file and the rotation is
+     * tried again a second later.
+     */
+    private void rotateIfDue(long len) {
+        long max = rotation.maxBytes();
+        if (max <= 0 || fileBytes == 0 || fileBytes + len <= max || !regularFile || truncateTo >= 0
+                || (nextRotationNs != 0 && System.nanoTime() - nextRotationNs < 0)) {
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            for (int i = rotation.keep() - 1; i >= 1; i--) {
+                if (Libc.rename(Libc.cString(arena, path + "." + i), Libc.cString(arena, path + "." + (i + 1))) != 0
+                        && Libc.errno() != Errno.ENOENT) {
+                    rotationFailed("rename " + path + "." + i + ": " + Errno.describe(Libc.errno()));
+                    return;
+                }
+            }
+            if (Libc.rename(Libc.cString(arena, path), Libc.cString(arena, path + ".1")) != 0) {
+                rotationFailed("rename " + path + ": " + Errno.describe(Libc.errno()));
+                return;
+            }
+        }
+        int newFd;
+        try {
+            newFd = Syscalls.open(path, openFlags(), mode);
+        } catch (NativeCallException e) {
+            rotationFailed(e.getMessage());
+            return; // still writing to the file now called OUT.1
+        }
+        int old = fd;
+        fd = newFd;
+        fileBytes = 0;
+        nextRotationNs = 0;
+        rotations++;
+        Libc.close(old);
+    }
+
+    private void rotationFailed(String why) {
+        if (nextRotationNs == 0) {
+            listener.warn("output " + name + ": cannot rotate: " + why + "; still writing to the current file");
+        }
+        nextRotationNs = (System.nanoTime() + 1_000_000_000L) | 1;
+    }
+
+    /** Size rotations done so far. */
+    public long rotations() {
+        return rotations;
     }
 
     /** On the writer thread, between two buffers: the path again, then the old fd closed. */
@@ -704,6 +786,7 @@ public final class FdOutput implements AutoCloseable {
         }
         fd = newFd;
         regularFile = isRegularFile(newFd);
+        fileBytes = Math.max(0, Libc.lseek(newFd, 0, 2));
         Libc.close(old);
         gone = false;
         if (failing) {

@@ -711,9 +711,14 @@ class PermissionIT {
         }
 
         static Child start(String script) throws IOException {
+            return start(List.of("/bin/sh", "-c", script));
+        }
+
+        /** Starts {@code cmd} (not through a shell). */
+        static Child start(List<String> cmd) throws IOException {
             Path out = Files.createTempFile("fanotifyd-it-child.", ".out");
             Path err = Files.createTempFile("fanotifyd-it-child.", ".err");
-            Process p = new ProcessBuilder("/bin/sh", "-c", script)
+            Process p = new ProcessBuilder(cmd)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
             return new Child(p, out, err);

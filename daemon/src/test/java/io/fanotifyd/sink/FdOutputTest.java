@@ -122,6 +122,30 @@ class FdOutputTest {
     }
 
     @Test
+    void sizeRotationKeepsTheNewestFilesEachUnderTheLimitAndEveryRecordOnce(@TempDir Path dir) throws IOException {
+        Path path = dir.resolve("out.jsonl");
+        try (FdOutput out = FdOutput.open(path.toString(), 0600, new FdOutput.Rotation(2048, 2), 4096, 4, false,
+                listener)) {
+            for (int round = 0; round < 100; round++) {
+                records(out, 10, "r" + round); // ~300 bytes a buffer
+            }
+            assertTrue(out.finish(10_000));
+            assertTrue(out.rotations() >= 5, out.rotations() + " rotations");
+        }
+        assertTrue(Files.exists(dir.resolve("out.jsonl.2")));
+        assertTrue(!Files.exists(dir.resolve("out.jsonl.3")), "only --output-keep rotated files");
+        List<String> lines = new ArrayList<>();
+        for (String f : new String[] {"out.jsonl.2", "out.jsonl.1", "out.jsonl"}) {
+            assertTrue(Files.size(dir.resolve(f)) <= 2048, f + ": " + Files.size(dir.resolve(f)));
+            lines.addAll(Files.readAllLines(dir.resolve(f)));
+        }
+        // The newest records, in order, none twice: r99 ends the last file.
+        assertEquals("{\"tag\":\"r99\",\"i\":9}", lines.getLast());
+        assertEquals(lines.size(), new java.util.HashSet<>(lines).size(), "no record twice");
+        assertEquals(List.of(), warnings);
+    }
+
+    @Test
     void aDroppedRecordStandsWhereTheRecordsAreMissing(@TempDir Path dir) throws IOException {
         Path path = dir.resolve("out.jsonl");
         try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 1, true, listener)) {

@@ -119,6 +119,7 @@ public final class Libc {
         static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
         static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
         static final MethodHandle LSEEK = errnoCall("lseek", JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
+        static final MethodHandle RENAME = errnoCall("rename", JAVA_INT, ADDRESS, ADDRESS);
         static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
         static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
@@ -409,6 +410,15 @@ public final class Libc {
     public static int flock(int fd, int operation) {
         try {
             return (int) FileOps.FLOCK.invokeExact(CAPTURE.get(), fd, operation);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code rename(from, to)}: 0, or -1 with {@link #errno()}. */
+    public static int rename(MemorySegment from, MemorySegment to) {
+        try {
+            return (int) FileOps.RENAME.invokeExact(CAPTURE.get(), from, to);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -109,7 +109,15 @@ public enum Option {
     SOCKET_BACKLOG("socket-backlog", "", Kind.SIZE, "BYTES", Group.OUTPUT, Repeat.ONCE, Support.YES,
             "memory for records that subscribers have not taken yet, all subscribers together (1M..1G, suffix "
                     + "K, M or G); when it is full, the subscriber furthest behind loses its oldest records, "
-                    + "counted and announced to it", "8M");
+                    + "counted and announced to it", "8M"),
+    OUTPUT_MODE("output-mode", "", Kind.TEXT, "MODE", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "permissions of an output file fanotifyd creates (and of the files it rotates to), octal", "0640"),
+    OUTPUT_MAX_BYTES("output-max-bytes", "", Kind.SIZE, "BYTES", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "rotate the output file before it grows past BYTES (suffix K, M or G; at least 1M): OUT becomes "
+                    + "OUT.1, OUT.1 becomes OUT.2 and so on up to --output-keep, and a new OUT is started; 0 = "
+                    + "never, for logrotate or another rotator (SIGUSR1 reopens)", "0"),
+    OUTPUT_KEEP("output-keep", "", Kind.NUMBER, "N", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "how many rotated files --output-max-bytes keeps (OUT.1 .. OUT.N, 1..1000)", "5");
 
     /** How an option's value is written and what it turns into. */
     public enum Kind {

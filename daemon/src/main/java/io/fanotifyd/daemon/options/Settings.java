@@ -50,7 +50,24 @@ public record Settings(
         Policy policy,
         List<Job> jobs,
         Socket socket,
-        Optional<String> subscribe) {
+        Optional<String> subscribe,
+        OutputFile outputFile) {
+
+    /**
+     * How the output file is created and rotated (nothing of it applies to stdout).
+     *
+     * @param mode     {@code --output-mode}: permissions of a file fanotifyd creates, 0640 by default
+     * @param maxBytes {@code --output-max-bytes}: rotate before the file passes this size; 0 = never
+     * @param keep     {@code --output-keep}: rotated files kept, {@code OUT.1} (newest) to {@code OUT.keep}
+     */
+    public record OutputFile(int mode, long maxBytes, int keep) {
+        /**
+         * Smallest rotation size: larger than the biggest single write (a 256 KiB buffer and its last record),
+         * which goes whole into one file, so that no file passes the size.
+         */
+        public static final long MIN_MAX_BYTES = 1 << 20;
+        public static final OutputFile DEFAULT = new OutputFile(0640, 0, 5);
+    }
 
     /** Measured: covers the gap between one open and the next of a busy process (docs/PERFORMANCE.md). */
     public static final int DEFAULT_PERM_SPIN_US = 100;
@@ -122,13 +139,14 @@ public record Settings(
         jobs = List.copyOf(jobs);
         Objects.requireNonNull(socket, "socket");
         Objects.requireNonNull(subscribe, "subscribe");
+        Objects.requireNonNull(outputFile, "outputFile");
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
-                0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty());
+                0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty(), OutputFile.DEFAULT);
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

@@ -38,6 +38,9 @@ final class SettingsBuilder {
     private int socketMode = 0660;
     private Optional<String> socketGroup = Optional.empty();
     private long socketBacklogBytes = Settings.Socket.DEFAULT_BACKLOG_BYTES;
+    private int outputMode = Settings.OutputFile.DEFAULT.mode();
+    private long outputMaxBytes = Settings.OutputFile.DEFAULT.maxBytes();
+    private int outputKeep = Settings.OutputFile.DEFAULT.keep();
     private Optional<String> subscribe = Optional.empty();
 
     private static int octalMode(String text, String where) {
@@ -114,6 +117,15 @@ final class SettingsBuilder {
             case SOCKET_GROUP -> socketGroup = Optional.of((String) value);
             case SUBSCRIBE -> subscribe = Optional.of((String) value);
             case SOCKET_BACKLOG -> socketBacklogBytes = (Long) value;
+            case OUTPUT_MODE -> outputMode = octalMode((String) value, where);
+            case OUTPUT_MAX_BYTES -> {
+                long max = (Long) value;
+                if (max != 0 && max < Settings.OutputFile.MIN_MAX_BYTES) {
+                    throw new UsageException(where + ": out of range: '" + max + "' (0, or at least 1M)");
+                }
+                outputMaxBytes = max;
+            }
+            case OUTPUT_KEEP -> outputKeep = (Integer) value;
         }
     }
 
@@ -122,6 +134,7 @@ final class SettingsBuilder {
                 noFid, verbosity, events, queueSize, batchDelayUs, permSpinUs, new Settings.Policy(canaries, burstThreshold, burstWindowMs, hook,
                         hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
                 jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
-                new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe);
+                new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe,
+                new Settings.OutputFile(outputMode, outputMaxBytes, outputKeep));
     }
 }

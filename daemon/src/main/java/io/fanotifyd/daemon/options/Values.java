@@ -160,6 +160,8 @@ final class Values {
             case BURST_THRESHOLD -> 65536;
             case BATCH_DELAY_US, PERM_SPIN_US -> 1_000_000; // a second: beyond it, a setting is a mistake
             case SOCKET_BACKLOG -> 1L << 30;
+            case OUTPUT_MAX_BYTES -> Long.MAX_VALUE >> 1;
+            case OUTPUT_KEEP -> 1000;
             default -> Integer.MAX_VALUE;
         };
     }
@@ -169,6 +171,7 @@ final class Values {
         if (option == Option.SOCKET_BACKLOG) {
             return 1 << 20; // io.fanotifyd.sink.SocketHub.MIN_BACKLOG_BYTES: pieces of an eighth hold long records
         }
-        return option == Option.BURST_WINDOW_MS || option == Option.HOOK_TIMEOUT_MS ? 1 : 0;
+        return option == Option.BURST_WINDOW_MS || option == Option.HOOK_TIMEOUT_MS || option == Option.OUTPUT_KEEP
+                ? 1 : 0;
     }
 }
