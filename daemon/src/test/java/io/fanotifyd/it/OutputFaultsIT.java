@@ -88,8 +88,9 @@ class OutputFaultsIT {
             Path out = small.root().resolve("out.jsonl");
             try (Daemon d = Daemon.start(out, 1, "-v", "--mount", root.toString())) {
                 Path ballast = ballast(small.root());
-                // More records than the output holds for a retry (4 MiB): the rest are dropped and counted.
-                Shell.run(writeFiles(root, "f", 8000));
+                // Far more records (about 10 MB) than the output holds for a retry (4 MiB): the rest are dropped
+                // and counted.
+                Shell.run(writeFiles(root, "f", 20000));
                 d.awaitLog("cannot write: No space left on device (ENOSPC)", 20);
                 assertTrue(d.process().isAlive(), "the daemon keeps running with a full output disk");
                 Shell.run(writeFiles(root, "g", 500)); // more events while it is full
