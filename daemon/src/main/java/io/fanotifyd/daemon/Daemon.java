@@ -76,6 +76,8 @@ final class Daemon {
             Detach.becomeSessionLeader();
         }
         Signals signals = new Signals();
+        SdNotify sdNotify = SdNotify.fromEnvironment(System.getenv(), Syscalls.getpid()); // systemd, if it listens
+        signals.notifyTo(sdNotify);
         signals.install();
         long[] fdLimit = FdBudget.raiseLimit();
         int selfPid = Syscalls.getpid();
@@ -137,10 +139,11 @@ final class Daemon {
                         READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(),
                         readSizes(budget, fid, perm), counters);
                 outputListener.attach(signals, !perm && hub == null && hooks == null);
-                signals.attach(loop, () -> {
-                    output.requestReopen();
+                signals.attach(loop, done -> {
                     Log.reopen();
+                    output.requestReopen(done);
                 });
+                loop.wakeAtLeastEvery(Watchdog.loopWakeNs(sdNotify));
                 // The loop runs before the marks are placed: the first open a permission mark holds is answered
                 // at once, not after the rest of the start-up.
                 boolean canaries = !policySettings.canaries().isEmpty();
@@ -175,6 +178,12 @@ final class Daemon {
                     Syscalls.closeQuietly(wakeFd);
                     throw e;
                 }
+                // Right after the last mark: systemctl start returns when monitoring is live.
+                java.util.function.Supplier<String> status = () -> SdNotify.status(marks.count(), counters.records,
+                        counters.alerts, output.dropped() + output.lost(), counters.overflows);
+                String readyStatus = status.get();
+                sdNotify.ready(readyStatus);
+                Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, status, readyStatus);
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
                 MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd()); // logs marks that go away
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
@@ -188,6 +197,9 @@ final class Daemon {
                     Detach.announceReady("-".equals(outputPath));
                 }
                 join(loopThread);
+                if (watchdog != null) {
+                    watchdog.close();
+                }
                 if (markWatch != null) {
                     markWatch.close();
                 }

@@ -73,6 +73,13 @@ final class EventLoop {
     /** System.nanoTime by which the stop must be done: records still unwritten then are counted as lost. */
     private volatile long stopDeadlineNs;
     private long batch;
+    /**
+     * System.nanoTime of the loop's last turn (or batch read): the watchdog pings systemd only while it moves
+     * ({@link Watchdog}). One volatile write per turn, nothing per event.
+     */
+    private volatile long heartbeatNs;
+    /** The longest poll wait, so that an idle loop still comes round for the watchdog; 0 = none. */
+    private long wakeAtLeastEveryNs;
     private long starvedLogged;
     private long starvedLoggedAtMs = Long.MIN_VALUE / 2;
 
@@ -129,6 +136,16 @@ final class EventLoop {
         return stopping;
     }
 
+    /** Caps the poll wait at {@code ns} (before {@link #run()}; 0 = no cap), for {@link #heartbeatNs()}. */
+    void wakeAtLeastEvery(long ns) {
+        this.wakeAtLeastEveryNs = ns;
+    }
+
+    /** When the loop last came round or read a batch (System.nanoTime); 0 before it started. Any thread. */
+    long heartbeatNs() {
+        return heartbeatNs;
+    }
+
     /** Runs until {@link #stop()}. The caller then finishes the output. */
     void run() {
         int[] fds = perm == null ? new int[] {notify.fd(), wakeFd} : new int[] {perm.fd(), notify.fd(), wakeFd};
@@ -143,6 +160,7 @@ final class EventLoop {
         long spinUntilNs = 0;
         while (!stopping) {
             long nowNs = System.nanoTime();
+            heartbeatNs = nowNs;
             long waitNs = -1;
             if (output.pending() > 0) {
                 waitNs = Math.max(0, flushDeadline * 1_000_000 - nowNs);
@@ -158,6 +176,9 @@ final class EventLoop {
             fds[notifyIdx] = holding ? -1 : notifyFd;
             if (holding && !spinning && (waitNs < 0 || holdUntilNs - nowNs < waitNs)) {
                 waitNs = holdUntilNs - nowNs;
+            }
+            if (wakeAtLeastEveryNs > 0 && (waitNs < 0 || waitNs > wakeAtLeastEveryNs)) {
+                waitNs = wakeAtLeastEveryNs;
             }
             if (polling.getCount() > 0) {
                 polling.countDown();
@@ -306,6 +327,7 @@ final class EventLoop {
     private void process(MemorySegment buffer, long length, Enricher enricher) {
         batch++;
         long wallMs = System.currentTimeMillis();
+        heartbeatNs = System.nanoTime(); // a flood keeps the loop in its drain: each batch read is progress too
         long nowMs = monotonicMs();
         cursor.reset(buffer, length);
         try {
@@ -350,6 +372,7 @@ final class EventLoop {
             }
             batch++;
             long wallMs = System.currentTimeMillis();
+            heartbeatNs = System.nanoTime();
             long nowMs = monotonicMs();
             cursor.reset(permBuffer, n);
             try {

@@ -12,10 +12,13 @@ import sun.misc.Signal;
  *       the signal.</li>
  *   <li>SIGUSR1 and SIGHUP reopen the output file and the log file (after a rotation renamed them). Until the
  *       daemon can reload its configuration, SIGHUP does only that.</li>
+ *   <li>Under systemd ({@link SdNotify}) a stop is told with {@code STOPPING=1}, and SIGHUP, which a unit's
+ *       {@code ExecReload=} sends, with {@code RELOADING=1} before the reopen and {@code READY=1} once it is
+ *       done.</li>
  * </ul>
  *
- * The JVM runs handlers on a thread of its own; they only set flags and wake the threads concerned, so a
- * signal never waits on anything.
+ * The JVM runs handlers on a thread of its own; they only set flags, wake the threads concerned and send
+ * systemd a datagram that never blocks, so a signal never waits on anything.
  */
 final class Signals {
     /** Everything read before a stop is written out within this time; what is not is counted and makes exit 1. */
@@ -23,7 +26,8 @@ final class Signals {
 
     private volatile long stopRequestedNs;
     private volatile EventLoop loop;
-    private volatile Runnable reopen;
+    private volatile java.util.function.Consumer<Runnable> reopen;
+    private volatile SdNotify notify = SdNotify.NONE;
 
     private static final int SIGHUP = 1;
     private static final int SIGUSR1 = 10;
@@ -41,14 +45,20 @@ final class Signals {
         }
         Signal.handle(new Signal("TERM"), s -> stop());
         Signal.handle(new Signal("INT"), s -> stop());
-        Signal.handle(new Signal("USR1"), s -> reopen());
-        Signal.handle(new Signal("HUP"), s -> reopen());
+        Signal.handle(new Signal("USR1"), s -> reopen(() -> { }));
+        Signal.handle(new Signal("HUP"), s -> reload());
+    }
+
+    /** Whom to tell about stops and reloads (before {@link #install()}). */
+    void notifyTo(SdNotify n) {
+        notify = n;
     }
 
     /** Stops the daemon as SIGTERM does (also used when the output's reader went away). */
     void stop() {
         if (stopRequestedNs == 0) {
             stopRequestedNs = System.nanoTime() | 1;
+            notify.stopping();
         }
         EventLoop l = loop;
         if (l != null) {
@@ -56,12 +66,21 @@ final class Signals {
         }
     }
 
-    private void reopen() {
-        Runnable r = reopen;
+    /** SIGHUP: the reopen, told to systemd as a reload (RELOADING=1, then READY=1 once the reopen is done). */
+    private void reload() {
+        SdNotify n = notify;
+        n.reloading();
+        reopen(n::reloaded);
+    }
+
+    /** Reopens the output and the log file, then runs {@code done} (on whichever thread finished the reopen). */
+    private void reopen(Runnable done) {
+        java.util.function.Consumer<Runnable> r = reopen;
         if (r != null) {
-            r.run();
+            r.accept(done);
         } else {
             Log.reopen();
+            done.run();
         }
     }
 
@@ -69,7 +88,10 @@ final class Signals {
         return stopRequestedNs != 0;
     }
 
-    void attach(EventLoop l, Runnable reopenAction) {
+    /**
+     * @param reopenAction reopens the output and the log file, and runs its argument once that is done
+     */
+    void attach(EventLoop l, java.util.function.Consumer<Runnable> reopenAction) {
         reopen = reopenAction;
         loop = l;
         if (stopRequestedNs != 0) {

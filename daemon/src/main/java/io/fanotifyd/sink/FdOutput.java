@@ -119,7 +119,14 @@ public final class FdOutput implements AutoCloseable {
     private volatile boolean failing;
     private volatile boolean gone;
     private volatile boolean finishing;
-    private volatile boolean reopenRequested;
+    /**
+     * A reopen asked for and not begun yet: what to run once it is done ({@link #NOTHING} if nothing), or null
+     * when none is pending. Taken by the writer before it reopens, so every request it took is served by a
+     * reopen that began after the request.
+     */
+    private final java.util.concurrent.atomic.AtomicReference<Runnable> reopenRequest =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    private static final Runnable NOTHING = () -> { };
     /** When the write under way started (System.nanoTime), or 0 between writes. */
     private volatile long writeStartedNs;
 
@@ -298,7 +305,21 @@ public final class FdOutput implements AutoCloseable {
 
     /** Asks the writer to reopen the output's path before its next write (a no-op for stdout). Any thread. */
     public void requestReopen() {
-        reopenRequested = true;
+        requestReopen(NOTHING);
+    }
+
+    /**
+     * As {@link #requestReopen()}, and runs {@code done} on the writer thread once the reopen is done (or failed
+     * and was logged; for stdout, at once): systemd is told a reload is over only then. Requests that come
+     * before the writer gets to them share one reopen, and each one's {@code done} runs. {@code done} must not
+     * block.
+     */
+    public void requestReopen(Runnable done) {
+        reopenRequest.accumulateAndGet(done, (pending, next) -> pending == null || pending == NOTHING ? next
+                : next == NOTHING ? pending : () -> {
+                    pending.run();
+                    next.run();
+                });
         full.offer(WAKE);
     }
 
@@ -384,8 +405,14 @@ public final class FdOutput implements AutoCloseable {
                     waitMs = Math.max(1, (nextAttemptNs - System.nanoTime()) / 1_000_000);
                 }
                 Chunk c = full.poll(waitMs, TimeUnit.MILLISECONDS);
-                if (reopenRequested) {
+                Runnable reopened = reopenRequest.getAndSet(null);
+                if (reopened != null) {
                     reopen();
+                    try {
+                        reopened.run();
+                    } catch (RuntimeException e) {
+                        listener.warn("output " + name + ": after the reopen: " + e); // the writer goes on
+                    }
                 }
                 if (failing && !held.isEmpty() && (finishing || System.nanoTime() - nextAttemptNs >= 0)) {
                     retryHeld();
@@ -767,7 +794,6 @@ public final class FdOutput implements AutoCloseable {
 
     /** On the writer thread, between two buffers: the path again, then the old fd closed. */
     private void reopen() {
-        reopenRequested = false;
         if (path == null) {
             return; // stdout: nothing to reopen
         }

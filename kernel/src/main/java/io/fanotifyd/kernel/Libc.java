@@ -141,6 +141,38 @@ public final class Libc {
         }
     }
 
+    /**
+     * Datagrams to a service manager's notification socket ({@code sd_notify}): a group of its own, so that
+     * telling systemd the daemon is ready does not link the subscribers' functions too.
+     */
+    private static final class Datagrams {
+        static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+        static final MethodHandle SENDTO =
+                errnoCall("sendto", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
+    }
+
+    /** Links the datagram functions now (on the calling thread), so that the first message does not wait. */
+    public static void linkDatagrams() {
+        Datagrams.SENDTO.type();
+    }
+
+    /** {@code socket(domain, type, protocol)} of the datagram group. */
+    public static int datagramSocket(int domain, int type, int protocol) {
+        try {
+            return (int) Datagrams.SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long sendto(int fd, MemorySegment buf, long len, int flags, MemorySegment addr, int addrLen) {
+        try {
+            return (long) Datagrams.SENDTO.invokeExact(CAPTURE.get(), fd, buf, len, flags, addr, addrLen);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** Resource limits: the open-file limit, read and raised once at start-up. */
     private static final class Limits {
         static final MethodHandle PRLIMIT = errnoCall("prlimit", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);

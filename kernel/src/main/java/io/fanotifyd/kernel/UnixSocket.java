@@ -7,10 +7,16 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** AF_UNIX stream sockets: listening at a path (safely), accepting, peer credentials, connecting. */
+/**
+ * AF_UNIX sockets: stream sockets listening at a path (safely), accepting, peer credentials, connecting; and
+ * single datagrams to a path or an abstract name ({@link #sendDatagram}).
+ */
 public final class UnixSocket {
     private static final int AF_UNIX = 1;
     private static final int SOCK_STREAM = 1;
+    private static final int SOCK_DGRAM = 2;
+    private static final int MSG_DONTWAIT = 0x40;
+    private static final int MSG_NOSIGNAL = 0x4000;
     private static final int SOCK_NONBLOCK = 04000;
     private static final int SOCK_CLOEXEC = 02000000;
     private static final int SOL_SOCKET = 1;
@@ -96,6 +102,50 @@ public final class UnixSocket {
             } catch (RuntimeException e) {
                 Syscalls.closeQuietly(fd);
                 throw e;
+            }
+        }
+    }
+
+    /**
+     * Sends {@code message} as one datagram, from a socket made for it and closed again, to {@code address}: a
+     * path ({@code /run/systemd/notify}), or an abstract name written with a leading {@code @} as
+     * {@code $NOTIFY_SOCKET} writes it. Never blocks ({@code MSG_DONTWAIT}: a receiver whose queue is full
+     * gets nothing) and never raises SIGPIPE. The kernel attaches the sender's credentials for a receiver that
+     * asked for them ({@code SO_PASSCRED}).
+     *
+     * @return 0, or the errno of the call that failed
+     * @throws IllegalArgumentException if {@code address} is neither a path nor an {@code @} name, or too long
+     */
+    public static int sendDatagram(String address, byte[] message) {
+        byte[] name = PathCodec.encode(address);
+        boolean abstractName = name.length > 0 && name[0] == '@';
+        if (name.length < 2 || (name[0] != '/' && !abstractName)) {
+            throw new IllegalArgumentException("not a socket path or an @abstract name: " + address);
+        }
+        if (name.length >= SUN_PATH_MAX) {
+            throw new IllegalArgumentException("socket address longer than " + (SUN_PATH_MAX - 1) + " bytes: "
+                    + address);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment addr = arena.allocate(2 + SUN_PATH_MAX);
+            addr.set(JAVA_SHORT, 0, (short) AF_UNIX);
+            MemorySegment.copy(name, 0, addr, JAVA_BYTE, 2, name.length);
+            // An abstract name starts with a NUL byte and is exactly as long as the length says: no terminator.
+            int addrLen = 2 + name.length + (abstractName ? 0 : 1);
+            if (abstractName) {
+                addr.set(JAVA_BYTE, 2, (byte) 0);
+            }
+            MemorySegment buf = arena.allocate(Math.max(1, message.length));
+            MemorySegment.copy(message, 0, buf, JAVA_BYTE, 0, message.length);
+            int fd = Libc.datagramSocket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (fd < 0) {
+                return Libc.errno();
+            }
+            try {
+                long n = Libc.sendto(fd, buf, message.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrLen);
+                return n < 0 ? Libc.errno() : 0;
+            } finally {
+                Libc.close(fd);
             }
         }
     }
