@@ -183,7 +183,7 @@ final class Daemon {
                         counters.alerts, output.dropped() + output.lost(), counters.overflows);
                 String readyStatus = status.get();
                 sdNotify.ready(readyStatus);
-                Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, status, readyStatus);
+                Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, loopThread, status, readyStatus);
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
                 MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd()); // logs marks that go away
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "

@@ -29,6 +29,7 @@ final class Watchdog implements AutoCloseable {
 
     private final SdNotify notify;
     private final LongSupplier heartbeatNs;
+    private final Thread eventThread;
     private final Supplier<String> status;
     private final long intervalNs;
     private final boolean pinging;
@@ -38,9 +39,11 @@ final class Watchdog implements AutoCloseable {
     /** The heartbeat the current stall began at (System.nanoTime), or 0 while the loop moves. */
     private long stalledAtNs;
 
-    private Watchdog(SdNotify notify, LongSupplier heartbeatNs, Supplier<String> status, String statusAtReady) {
+    private Watchdog(SdNotify notify, LongSupplier heartbeatNs, Thread eventThread, Supplier<String> status,
+                     String statusAtReady) {
         this.notify = notify;
         this.heartbeatNs = heartbeatNs;
+        this.eventThread = eventThread;
         this.status = status;
         this.pinging = notify.watchdogUsec() > 0;
         this.intervalNs = pinging ? Math.max(1_000_000L, notify.watchdogUsec() * 1000 / 2)
@@ -60,13 +63,16 @@ final class Watchdog implements AutoCloseable {
     /**
      * Starts the thread if systemd listens (else returns null).
      *
+     * @param heartbeatNs   the event loop's last turn ({@link EventLoop#heartbeatNs()})
+     * @param eventThread   the thread running the loop: where it is stuck goes into the log
      * @param statusAtReady the status sent with {@code READY=1}: not repeated until it changes
      */
-    static Watchdog start(SdNotify notify, LongSupplier heartbeatNs, Supplier<String> status, String statusAtReady) {
+    static Watchdog start(SdNotify notify, LongSupplier heartbeatNs, Thread eventThread, Supplier<String> status,
+                          String statusAtReady) {
         if (!notify.enabled()) {
             return null;
         }
-        Watchdog w = new Watchdog(notify, heartbeatNs, status, statusAtReady);
+        Watchdog w = new Watchdog(notify, heartbeatNs, eventThread, status, statusAtReady);
         w.thread.start();
         return w;
     }
@@ -104,7 +110,8 @@ final class Watchdog implements AutoCloseable {
             } else if (stalledAtNs == 0) {
                 stalledAtNs = beat;
                 Log.warn("the event loop has not come round for " + (now - beat) / 1_000_000 + " ms: no watchdog"
-                        + " ping, so systemd restarts the service unless it moves within WatchdogSec");
+                        + " ping, so systemd restarts the service unless it moves within WatchdogSec; the event"
+                        + " thread is at " + where(eventThread));
             }
         }
         String s = status.get();
@@ -114,6 +121,23 @@ final class Watchdog implements AutoCloseable {
         if (m.length() > 0 && notify.send(m.toString())) {
             lastStatus = s;
         }
+    }
+
+    /** The innermost frames of {@code t}'s stack, for the log: what a stuck thread waits on. */
+    static String where(Thread t) {
+        if (t == null) {
+            return "(unknown)";
+        }
+        StackTraceElement[] stack = t.getStackTrace();
+        if (stack.length == 0) {
+            return "(no stack: " + t.getState() + ")";
+        }
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < Math.min(8, stack.length); i++) {
+            b.append(i == 0 ? "" : " < ").append(stack[i].getClassName().replace("io.fanotifyd.", ""))
+                    .append('.').append(stack[i].getMethodName());
+        }
+        return b.toString();
     }
 
     @Override

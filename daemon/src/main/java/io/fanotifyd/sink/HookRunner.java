@@ -48,10 +48,14 @@ public final class HookRunner implements AutoCloseable {
     static final String TRUNCATED = "... output truncated";
 
     private static final String SHELL = "/bin/sh";
-    /** Internal to the launcher's detach handshake; a hook that inherited it could confuse a nested daemon. */
-    /** The daemon's own start-up plumbing (see the daemon's Detach): not for hooks. */
+    /**
+     * Not for hooks: the daemon's own start-up plumbing (see the daemon's Detach), and what systemd gives the
+     * service alone ({@code NOTIFY_SOCKET} and the watchdog's variables): a program in a hook that speaks
+     * sd_notify itself would take them as its own, believe itself supervised, and talk to systemd about a
+     * service that is not its own.
+     */
     private static final java.util.Set<String> PRIVATE_VARIABLES = java.util.Set.of("FANOTIFYD_DETACHED",
-            "FANOTIFYD_ARGV_HEX");
+            "FANOTIFYD_ARGV_HEX", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID");
     /** How long a finished hook's process group still counts as the hook's: its children may outlive it. */
     private static final long RECENT_GROUP_NANOS = TimeUnit.SECONDS.toNanos(10);
     /**
@@ -90,7 +94,8 @@ public final class HookRunner implements AutoCloseable {
 
     /**
      * Starts {@code maxRunning} worker threads. The hook's environment is this process's (without
-     * {@code FANOTIFYD_DETACHED}) plus the variables of each {@link #submit}.
+     * {@code FANOTIFYD_DETACHED}, {@code NOTIFY_SOCKET} and the watchdog's variables) plus the variables of each
+     * {@link #submit}.
      *
      * @param command    the shell command, run as {@code /bin/sh -c command}; passed as one argument, never
      *                   combined with event data

@@ -168,9 +168,12 @@ class HookRunnerTest {
         vars.put("FAN_EMPTY", "");
         vars.put("OUT_DIR", dir.toString());
         Map<String, String> base = Map.of("FANOTIFYD_DETACHED", "1", "KEEP", "kept", "FAN_PATH", "overridden",
-                "PATH", "/usr/bin:/bin");
+                "PATH", "/usr/bin:/bin", "NOTIFY_SOCKET", "/run/systemd/notify", "WATCHDOG_USEC", "30000000",
+                "WATCHDOG_PID", "1234");
         String command = "printf '%s' \"$FAN_PATH\" > \"$OUT_DIR/path\"; printf '%s' \"$FAN_OTHER\" > \"$OUT_DIR/other\";"
-                + " printf '%s|%s|%s' \"${FAN_EMPTY-unset}\" \"${FANOTIFYD_DETACHED-unset}\" \"$KEEP\" > \"$OUT_DIR/misc\"";
+                + " printf '%s|%s|%s' \"${FAN_EMPTY-unset}\" \"${FANOTIFYD_DETACHED-unset}\" \"$KEEP\" > \"$OUT_DIR/misc\";"
+                + " printf '%s|%s|%s' \"${NOTIFY_SOCKET-unset}\" \"${WATCHDOG_USEC-unset}\" \"${WATCHDOG_PID-unset}\""
+                + " > \"$OUT_DIR/systemd\"";
         try (HookRunner hooks = new HookRunner(command, 1, 4, 10_000, log::add, base)) {
             assertTrue(hooks.submit(vars));
             awaitEnds(1);
@@ -180,6 +183,8 @@ class HookRunnerTest {
         assertArrayEquals(PathCodec.encode(vars.get("FAN_PATH")), Files.readAllBytes(dir.resolve("path")));
         assertArrayEquals(PathCodec.encode(vars.get("FAN_OTHER")), Files.readAllBytes(dir.resolve("other")));
         assertEquals("|unset|kept", Files.readString(dir.resolve("misc")));
+        assertEquals("unset|unset|unset", Files.readString(dir.resolve("systemd")), "systemd's variables are the"
+                + " service's alone: a hook speaking sd_notify would talk for the daemon");
         assertFalse(Files.exists(marker), "event data was evaluated by the shell");
     }
 
