@@ -74,14 +74,31 @@ public final class ManPage {
                 + "written out, within 10 s; records that could not be written are counted in a last error line "
                 + "and make the exit status 1.");
         tagged(m, "SIGUSR1, SIGHUP", "Reopen the output file and the log file (after a rotation renamed them). "
-                + "Every record lands whole in the old file or the new one.");
+                + "Every record lands whole in the old file or the new one. Under systemd SIGHUP is the unit's "
+                + "reload (ExecReload=): the daemon sends RELOADING=1 at once and READY=1 once the reopen is "
+                + "done. Neither rereads the configuration.");
         tagged(m, "SIGQUIT", "The JVM writes a thread dump to stderr, never into the records.");
         section(m, "FILES");
         tagged(m, "/etc/fanotifyd/fanotifyd.conf", "The configuration of fanotifyd.service.");
         tagged(m, "/etc/fanotifyd/INSTANCE.conf", "The configuration of fanotifyd@INSTANCE.service, one per job.");
+        tagged(m, "/lib/systemd/system/fanotifyd.service", "One daemon for the host: fanotifyd --foreground "
+                + "-c /etc/fanotifyd/fanotifyd.conf --pid-file /run/fanotifyd/fanotifyd.pid, Type=notify "
+                + "(ready once every mark is in place), a watchdog, reload by SIGHUP, Restart=on-failure, the "
+                + "capabilities bounded to CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE and CAP_CHOWN, and "
+                + "no mount namespace of its own (mount marks placed in one see nothing of the host).");
+        tagged(m, "/lib/systemd/system/fanotifyd@.service", "One daemon per job: fanotifyd@J.service reads "
+                + "/etc/fanotifyd/J.conf and writes /run/fanotifyd/J.pid; otherwise as fanotifyd.service.");
+        tagged(m, "/run/fanotifyd/", "The units' pid files (NAME.pid) and, as configured, sockets (NAME.sock).");
         tagged(m, "/etc/logrotate.d/fanotifyd", "Rotation by rename and SIGUSR1 (never copytruncate, which "
                 + "loses records).");
         tagged(m, "/var/log/fanotifyd/", "Where the packaged configurations write their records.");
+        section(m, "ENVIRONMENT");
+        tagged(m, "NOTIFY_SOCKET", "Set by systemd for a Type=notify service: the daemon sends READY=1 when every "
+                + "mark is in place, STATUS= lines with its counts, RELOADING=1 and READY=1 around a SIGHUP, and "
+                + "STOPPING=1. Unset: nothing is sent. Hooks do not inherit it.");
+        tagged(m, "WATCHDOG_USEC, WATCHDOG_PID", "Set by systemd with WatchdogSec=: WATCHDOG=1 is sent every half "
+                + "of WATCHDOG_USEC, but only while the event loop makes progress, so a stuck daemon is killed and "
+                + "restarted. Ignored when WATCHDOG_PID names another process. Hooks do not inherit them.");
         section(m, "EXIT STATUS");
         tagged(m, "0", "Success.");
         tagged(m, "1", "A failure at start-up (a mark that cannot be placed, no permission, a locked pid file), "
@@ -94,9 +111,11 @@ public final class ManPage {
                 "fanotifyd \\-\\-perm \\-\\-deny\\-on\\-alert \\-\\-mount /run/jobs/J/root \\e\n"
                         + "  \\-\\-canary '/run/jobs/J/root/etc/shadow' \\-\\-socket /run/fanotifyd/J.sock \\e\n"
                         + "  \\-\\-output /var/log/fanotifyd/J.jsonl");
+        example(m, "Under systemd, one daemon per job, configured in /etc/fanotifyd/J.conf (the command returns once "
+                + "every mark is in place):", "systemctl start fanotifyd@J");
         example(m, "Follow a running daemon's stream:", "fanotifyd \\-\\-subscribe /run/fanotifyd/J.sock");
         section(m, "SEE ALSO");
-        m.append(".BR fanotify (7),\n.BR fanotify_mark (2),\n.BR logrotate (8),\n.BR systemd.service (5)\n");
+        m.append(".BR fanotify (7),\n.BR fanotify_mark (2),\n.BR logrotate (8),\n.BR systemd.service (5),\n.BR sd_notify (3)\n");
         return m.toString();
     }
 

@@ -34,7 +34,7 @@ class ManPageTest {
     @Test
     void theSectionsAManPageNeedsAreThere() {
         for (String s : new String[] {"NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION FILE", "RECORDS",
-                "SIGNALS", "FILES", "EXIT STATUS", "EXAMPLES", "SEE ALSO"}) {
+                "SIGNALS", "FILES", "ENVIRONMENT", "EXIT STATUS", "EXAMPLES", "SEE ALSO"}) {
             assertTrue(page.contains("\n.SH " + s + "\n"), s);
         }
         assertTrue(page.startsWith(".\\\" Generated from the option table"));
