@@ -143,7 +143,7 @@ class SystemdUnitIT {
             }
             assertEquals("notify", s.get("Type"), unit.toString());
             assertEquals("on-failure", s.get("Restart"), unit.toString());
-            assertTrue(s.get("ExecReload").endsWith("-HUP $MAINPID"), unit.toString());
+            assertEquals("/bin/sh -c 'kill -HUP \"$$MAINPID\"'", s.get("ExecReload"), unit.toString());
             assertTrue(s.get("ExecStart").matches("/usr/bin/fanotifyd --foreground -c /etc/fanotifyd/\\S+\\.conf"
                     + " --pid-file /run/fanotifyd/\\S+\\.pid"), s.get("ExecStart"));
             assertEquals(service(units().get(0)).get("CapabilityBoundingSet"), s.get("CapabilityBoundingSet"),
