@@ -4,19 +4,31 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** The shell launcher: finds a JDK >= 25 by itself, and says in one line what it needs when there is none. */
+/**
+ * The shell launcher: runs the runtime installed next to its jar, else finds a JDK >= 25 by itself, and says in
+ * one line what it needs when there is none.
+ */
 @Tag("kernel")
 class LauncherIT {
     record Run(int code, String out, String err) {}
 
     static Run launch(java.util.Map<String, String> env, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new java.util.ArrayList<>(List.of(KernelSupport.launcher().toString()));
+        return launch(KernelSupport.launcher(), env, args);
+    }
+
+    static Run launch(Path launcher, java.util.Map<String, String> env, String... args)
+            throws IOException, InterruptedException {
+        List<String> cmd = new java.util.ArrayList<>(List.of(launcher.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().clear();
@@ -43,5 +55,31 @@ class LauncherIT {
         assertEquals(1, r.code());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("Java 25"), r.err());
+    }
+
+    @Test
+    void anInstalledRuntimeComesBeforeEveryJdk(@TempDir Path dir) throws Exception {
+        // The tree `make install` and the package make: LIBDIR/{app.jar,app.aot,runtime/}. Its java here is a
+        // script that says it ran; a JDK 25 is on FANOTIFYD_JAVA_HOME, JAVA_HOME and PATH, and must not run.
+        Path lib = dir.resolve("lib/fanotifyd");
+        Path bundled = lib.resolve("runtime/bin/java");
+        Files.createDirectories(bundled.getParent());
+        Files.writeString(bundled, "#!/bin/sh\necho \"bundled runtime: $*\"\n");
+        Files.setPosixFilePermissions(bundled, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createFile(lib.resolve("app.aot"));
+        Path launcher = dir.resolve("fanotifyd");
+        String text = Files.readString(KernelSupport.launcher());
+        String moved = text.replaceFirst("(?m)^LIBDIR='[^']*'$", "LIBDIR='" + lib + "'");
+        assertTrue(!moved.equals(text), "no LIBDIR='...' line in the launcher");
+        Files.writeString(launcher, moved);
+        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
+        String jdk = System.getProperty("java.home");
+
+        Run r = launch(launcher, java.util.Map.of("PATH", jdk + "/bin:/usr/bin:/bin", "JAVA_HOME", jdk,
+                "FANOTIFYD_JAVA_HOME", jdk), "--version");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("bundled runtime: "), "a JDK ran instead: " + r.out() + r.err());
+        assertTrue(r.out().contains("-XX:AOTCache=" + lib + "/app.aot"), "the cache next to it: " + r.out());
+        assertTrue(r.out().contains("-cp " + lib + "/app.jar io.fanotifyd.daemon.Main --version"), r.out());
     }
 }
