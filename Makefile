@@ -147,9 +147,14 @@ uninstall:
 # The Debian package, from a tree staged by `make install PREFIX=/usr` (scripts/build-deb.sh).
 deb: $(DEB)
 
+# build/packaging.list names the files in packaging/ and changes only when that list does, so that a unit
+# removed from packaging/systemd rebuilds the package too.
 $(DEB): build/pkg/.stamp build/man/fanotifyd.8 scripts/build-deb.sh scripts/fanotifyd.in scripts/find-java.sh \
-		$(shell find packaging -type f)
+		build/packaging.list $(shell find packaging -type f)
 	@scripts/build-deb.sh $(DEB) $(DEB_VERSION) $(DEB_ARCH) $(VERSION)
+
+build/packaging.list: FORCE
+	@mkdir -p build && find packaging -type f | LC_ALL=C sort | cmp -s - $@ || find packaging -type f | LC_ALL=C sort > $@
 
 # Installs the package, runs it with no JDK in reach, purges it, and checks nothing is left (root; CI runs it).
 deb-smoke: $(DEB)
