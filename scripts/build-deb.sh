@@ -1,13 +1,12 @@
 #!/bin/bash
 # Builds the Debian package with dpkg-deb from a tree staged in build/deb/debian/fanotifyd, where debhelper
-# would stage it (`make deb` calls it, after
-# the runtime, the AOT cache and the man page are built):
+# would stage it. `make deb` calls it once the runtime, the AOT cache and the man page are built:
 #   scripts/build-deb.sh DEB DEB_VERSION ARCH VERSION
-# The tree is `make install PREFIX=/usr` plus what a Debian package adds: the conffiles (/etc/fanotifyd/
-# fanotifyd.conf, /etc/logrotate.d/fanotifyd), the systemd units in packaging/systemd/*.service, a
-# tmpfiles.d entry for /run/fanotifyd, the copyright file and changelog, lintian's overrides (the runtime's
-# zlib, packaging/debian/lintian-overrides says why), the man page gzipped, and DEBIAN/
-# with control (Depends from dpkg-shlibdeps on the runtime's ELF files), conffiles, md5sums and the
+# The tree is `make install PREFIX=/usr` plus what a Debian package adds: the conffiles
+# (/etc/fanotifyd/fanotifyd.conf, /etc/logrotate.d/fanotifyd), the systemd units in packaging/systemd/*.service,
+# a tmpfiles.d entry for /run/fanotifyd, the copyright file, the changelog, the example configs, lintian's
+# overrides (the runtime's zlib: packaging/debian/lintian-overrides says why), the man page gzipped, and
+# DEBIAN/ with control (Depends from dpkg-shlibdeps on the runtime's ELF files), conffiles, md5sums and the
 # maintainer scripts. Not jpackage: its launcher asks rpm or dpkg about itself on every start (~400 ms
 # measured) and reads per-user files that can change the JVM's options.
 set -euo pipefail
@@ -43,6 +42,10 @@ done
 
 doc=$root/usr/share/doc/fanotifyd
 install -d "$doc"
+# Example configs (a job's, for fanotifyd@.service), as examples/ in the source has them.
+for f in examples/*.conf; do
+  if [ -f "$f" ]; then install -D -m 644 "$f" "$doc/examples/${f##*/}"; fi
+done
 gzip -9n < packaging/debian/changelog > "$doc/changelog.Debian.gz"
 release() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" "$rt/release"; }
 sed -e "s|@JDK_NAME@|$(release IMPLEMENTOR) $(release IMPLEMENTOR_VERSION) (Java $(release JAVA_RUNTIME_VERSION))|" \
