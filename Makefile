@@ -13,7 +13,7 @@ DEB_VERSION := $(shell sed -n '1s/^fanotifyd (\(.*\)).*/\1/p' packaging/debian/c
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB = build/fanotifyd_$(DEB_VERSION)_$(DEB_ARCH).deb
 # jlink's compression of the runtime's class files (lib/modules). zip-0 (none) against zip-6: a smaller .deb
-# (xz packs plain class files better than deflated ones), 6 MB less resident memory, the same start-up, for
+# (xz packs plain class files better than deflated ones), 2-6 MB less resident memory, the same start-up, for
 # 14 MB more on disk (docs/PERFORMANCE.md, "The package").
 JLINK_COMPRESS = zip-0
 # The time stamp of the packaged jar (the AOT cache is trained on that very file): the last commit's.
