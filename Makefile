@@ -150,7 +150,7 @@ deb: $(DEB)
 # build/packaging.list names the files in packaging/ and changes only when that list does, so that a unit
 # removed from packaging/systemd rebuilds the package too.
 $(DEB): build/pkg/.stamp build/man/fanotifyd.8 scripts/build-deb.sh scripts/fanotifyd.in scripts/find-java.sh \
-		build/packaging.list $(shell find packaging -type f) $(wildcard examples/*.conf)
+		build/packaging.list $(shell find packaging -type f)
 	@scripts/build-deb.sh $(DEB) $(DEB_VERSION) $(DEB_ARCH) $(VERSION)
 
 build/packaging.list: FORCE

@@ -4,7 +4,7 @@
 #   scripts/build-deb.sh DEB DEB_VERSION ARCH VERSION
 # The tree is `make install PREFIX=/usr` plus what a Debian package adds: the conffiles
 # (/etc/fanotifyd/fanotifyd.conf, /etc/logrotate.d/fanotifyd), the systemd units in packaging/systemd/*.service,
-# a tmpfiles.d entry for /run/fanotifyd, the copyright file, the changelog, the example configs, lintian's
+# a tmpfiles.d entry for /run/fanotifyd, the copyright file, the changelog, a job's example config, lintian's
 # overrides (the runtime's zlib: packaging/debian/lintian-overrides says why), the man page gzipped, and
 # DEBIAN/ with control (Depends from dpkg-shlibdeps on the runtime's ELF files), conffiles, md5sums and the
 # maintainer scripts. Not jpackage: its launcher asks rpm or dpkg about itself on every start (~400 ms
@@ -24,7 +24,7 @@ mkdir -p "$root"
 
 "${MAKE:-make}" --no-print-directory install PREFIX=/usr DESTDIR="$root" >/dev/null
 gzip -9n "$root/usr/share/man/man8/fanotifyd.8"
-install -D -m 644 packaging/etc/fanotifyd.conf "$root/etc/fanotifyd/fanotifyd.conf"
+install -D -m 644 packaging/etc/fanotifyd.conf "$root/etc/fanotifyd/fanotifyd.conf"   # not job.conf.example
 install -D -m 644 packaging/logrotate/fanotifyd "$root/etc/logrotate.d/fanotifyd"
 install -D -m 644 packaging/tmpfiles/fanotifyd.conf "$root/usr/lib/tmpfiles.d/fanotifyd.conf"
 install -D -m 644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/fanotifyd"
@@ -42,10 +42,8 @@ done
 
 doc=$root/usr/share/doc/fanotifyd
 install -d "$doc"
-# Example configs (a job's, for fanotifyd@.service), as examples/ in the source has them.
-for f in examples/*.conf; do
-  if [ -f "$f" ]; then install -D -m 644 "$f" "$doc/examples/${f##*/}"; fi
-done
+# A job's config for fanotifyd@.service, where the unit's comment points.
+install -D -m 644 packaging/etc/job.conf.example "$doc/examples/job.conf"
 gzip -9n < packaging/debian/changelog > "$doc/changelog.Debian.gz"
 release() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" "$rt/release"; }
 sed -e "s|@JDK_NAME@|$(release IMPLEMENTOR) $(release IMPLEMENTOR_VERSION) (Java $(release JAVA_RUNTIME_VERSION))|" \

@@ -66,7 +66,7 @@ for f in /usr/bin/fanotifyd $lib/app.jar $lib/app.aot $lib/runtime/bin/java /usr
   [ -e "$f" ] || fail "$f not installed"
 done
 dpkg-query -W -f '${Conffiles}\n' fanotifyd | grep -q '^ /etc/fanotifyd/fanotifyd.conf ' || fail "fanotifyd.conf is no conffile"
-[ "$(stat -c '%a %U:%G' /var/log/fanotifyd)" = "750 root:adm" ] || fail "/var/log/fanotifyd: $(stat -c '%a %U:%G' /var/log/fanotifyd)"
+[ "$(stat -c '%a %U:%G' /var/log/fanotifyd)" = "750 root:root" ] || fail "/var/log/fanotifyd: $(stat -c '%a %U:%G' /var/log/fanotifyd)"
 [ -d /run/fanotifyd ] || fail "/run/fanotifyd not made"
 
 # No JDK in reach: a clean environment (no JAVA_HOME or FANOTIFYD_JAVA_HOME), PATH an empty directory, and
@@ -90,11 +90,16 @@ grep -q 'needs a Java 25' "$tmp/nojava.err" || fail "without the bundled runtime
 mv "$lib/runtime.off" "$lib/runtime"
 step "without its runtime the launcher finds no Java in that environment: $(cat "$tmp/nojava.err")"
 
-# A record from a tmpfs of our own, through the packaged config (output and pid file where logrotate looks).
+# A record from a tmpfs of our own, run as fanotifyd.service runs it: the packaged config (its output where
+# logrotate looks), --foreground and the pid file. The config's own marks are left out (sed), so that only
+# the tmpfs is marked.
 mkdir -p "$mnt"
 mount -t tmpfs -o size=8m fanotifyd-debsmoke "$mnt"
 out=/var/log/fanotifyd/fanotifyd.jsonl
-"${nojdk[@]}" /usr/bin/fanotifyd -c /etc/fanotifyd/fanotifyd.conf --foreground --mount "$mnt" </dev/null >/dev/null 2>"$tmp/daemon.err" &
+sed -E 's/^(watch|mount|filesystem)([[:space:]])/#\1\2/' /etc/fanotifyd/fanotifyd.conf > "$tmp/fanotifyd.conf"
+grep -q "^output $out\$" "$tmp/fanotifyd.conf" || fail "the packaged config does not write to $out"
+"${nojdk[@]}" /usr/bin/fanotifyd -c "$tmp/fanotifyd.conf" --foreground --pid-file /run/fanotifyd/fanotifyd.pid \
+  --mount "$mnt" </dev/null >/dev/null 2>"$tmp/daemon.err" &
 daemon=$!
 await() { # $1 = what, then a command to retry every 50 ms for up to 30 s
   local what=$1; shift
