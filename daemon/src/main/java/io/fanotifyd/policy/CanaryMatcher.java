@@ -58,9 +58,9 @@ import java.util.Set;
  * pattern is checked once, at its first position.
  *
  * <p>Patterns and paths are byte strings. Patterns are given as {@link PathCodec} strings, so a pattern can
- * name a non-UTF-8 file name byte for byte. Safe to share between threads; the two counters
- * ({@link #pathsChecked}, {@link #fnmatchCalls}) are exact when one thread matches, as the daemon's event
- * thread does.
+ * name a non-UTF-8 file name byte for byte. Matching uses a scratch buffer of the matcher's, so one thread
+ * at a time may match (the daemon's event thread does); the counters ({@link #pathsChecked},
+ * {@link #fnmatchCalls}) are read on that thread or after it stopped.
  */
 public final class CanaryMatcher {
     /** A pattern with a wildcard: after the index and the pre-checks, fnmatch decides. */
@@ -87,8 +87,6 @@ public final class CanaryMatcher {
     private static final int NONE = Integer.MAX_VALUE;
     /** The first 8 bytes of a path as one little-endian long, whatever the platform's byte order. */
     private static final ValueLayout.OfLong HEAD = JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Where a path is copied and cut, per thread: the matcher is shared, and a match must not allocate. */
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private final String[] patterns;
     /** Each pattern as a NUL-terminated C string, all in one native block kept alive by the matcher. */
@@ -116,9 +114,14 @@ public final class CanaryMatcher {
     /** Chains: the pattern of each entry, and the next entry (a higher pattern index) or -1. */
     private final int[] chainPattern;
     private final int[] chainNext;
-    /** Per pattern: its first entry in the component arrays, or -1 when it is not indexed. */
+    /** Per pattern: where its components' ids start in {@link #componentIds}, or -1 when it is not indexed. */
     private final int[] componentBase;
-    /** Per component: the literal bytes, or null for a glob; a glob's prefix, suffix and minimum length. */
+    /** Per component of each indexed pattern: the id of an equal component in the arrays below. */
+    private final int[] componentIds;
+    /**
+     * Per distinct component (patterns mostly share their directories, so each is stored once): the literal
+     * bytes, or null for a glob; a glob's prefix, suffix and minimum length.
+     */
     private final byte[][] compLiteral;
     private final byte[][] compPrefix;
     private final byte[][] compSuffix;
@@ -137,6 +140,8 @@ public final class CanaryMatcher {
     private final long[] unsplitHead;
     private final long[] unsplitHeadMask;
 
+    /** Where the path being matched is copied and cut: a match must not allocate. */
+    private final Scratch scratch = new Scratch();
     private long pathsChecked;
     private long fnmatchCalls;
 
@@ -281,14 +286,27 @@ public final class CanaryMatcher {
         }
         this.table = new FeatureTable(keys, heads, c);
 
-        // What the pre-check compares, per component of each indexed pattern; equal byte arrays shared.
+        // What the pre-check compares, per distinct component; equal byte arrays shared.
         Map<String, byte[]> interned = new HashMap<>();
+        Map<String, Integer> ids = new HashMap<>();
+        List<PatternShape.Component> distinct = new ArrayList<>();
         this.componentBase = new int[n];
-        int comps = 0;
+        int all = 0;
         for (int i = 0; i < n; i++) {
-            componentBase[i] = components[i] == null ? -1 : comps;
-            comps += components[i] == null ? 0 : components[i].length;
+            componentBase[i] = components[i] == null ? -1 : all;
+            all += components[i] == null ? 0 : components[i].length;
         }
+        this.componentIds = new int[all];
+        for (int i = 0; i < n; i++) {
+            for (int d = 0; components[i] != null && d < components[i].length; d++) {
+                PatternShape.Component comp = components[i][d];
+                componentIds[componentBase[i] + d] = ids.computeIfAbsent(comp.key(), key -> {
+                    distinct.add(comp);
+                    return distinct.size() - 1;
+                });
+            }
+        }
+        int comps = distinct.size();
         this.compLiteral = new byte[comps][];
         this.compPrefix = new byte[comps][];
         this.compSuffix = new byte[comps][];
@@ -297,23 +315,20 @@ public final class CanaryMatcher {
         this.compInner = new byte[comps][][];
         this.compInnerGap = new int[comps][];
         this.compInnerAfter = new int[comps][];
-        for (int i = 0; i < n; i++) {
-            for (int d = 0; components[i] != null && d < components[i].length; d++) {
-                PatternShape.Component comp = components[i][d];
-                int x = componentBase[i] + d;
-                compLiteral[x] = intern(interned, comp.literal());
-                compPrefix[x] = intern(interned, comp.prefix());
-                compSuffix[x] = intern(interned, comp.suffix());
-                compMinLength[x] = comp.minLength();
-                compFixed[x] = comp.fixed();
-                if (!comp.inner().isEmpty()) {
-                    compInner[x] = new byte[comp.inner().size()][];
-                    for (int r = 0; r < compInner[x].length; r++) {
-                        compInner[x][r] = intern(interned, comp.inner().get(r));
-                    }
-                    compInnerGap[x] = comp.innerGap();
-                    compInnerAfter[x] = comp.innerAfter();
+        for (int x = 0; x < comps; x++) {
+            PatternShape.Component comp = distinct.get(x);
+            compLiteral[x] = intern(interned, comp.literal());
+            compPrefix[x] = intern(interned, comp.prefix());
+            compSuffix[x] = intern(interned, comp.suffix());
+            compMinLength[x] = comp.minLength();
+            compFixed[x] = comp.fixed();
+            if (!comp.inner().isEmpty()) {
+                compInner[x] = new byte[comp.inner().size()][];
+                for (int r = 0; r < compInner[x].length; r++) {
+                    compInner[x][r] = intern(interned, comp.inner().get(r));
                 }
+                compInnerGap[x] = comp.innerGap();
+                compInnerAfter[x] = comp.innerAfter();
             }
         }
 
@@ -525,7 +540,7 @@ public final class CanaryMatcher {
 
     /** The first indexed pattern that matches, or NONE. */
     private int matchIndexed(MemorySegment cPath, int length) {
-        Scratch s = SCRATCH.get();
+        Scratch s = scratch;
         byte[] path = s.path(length);
         int[] starts = s.starts(length);
         MemorySegment.copy(cPath, JAVA_BYTE, 0, path, 0, length);
@@ -613,8 +628,9 @@ public final class CanaryMatcher {
                              MemorySegment cPath) {
         int lengths = infixLengths[slot];
         int longest = 31 - Integer.numberOfLeadingZeros(lengths);
+        int shortest = Integer.numberOfTrailingZeros(lengths);
         int end = from + len;
-        for (int start = from; start < end; start++) {
+        for (int start = from; start <= end - shortest; start++) {
             int stop = Math.min(end, start + longest);
             long h = FNV_BASIS;
             for (int j = start; j < stop; j++) {
@@ -656,10 +672,11 @@ public final class CanaryMatcher {
         byte[] path = s.path;
         int[] starts = s.starts;
         int base = componentBase[p];
-        for (int d = 0; d < k; d++) {
+        // Last component first: where patterns filed together differ is most often the file name.
+        for (int d = k - 1; d >= 0; d--) {
             int from = starts[d];
             int len = starts[d + 1] - 1 - from;
-            int c = base + d;
+            int c = componentIds[base + d];
             byte[] literal = compLiteral[c];
             if (literal != null) {
                 if (len != literal.length || !equalAt(literal, path, from)) {

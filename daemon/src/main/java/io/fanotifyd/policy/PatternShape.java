@@ -55,6 +55,29 @@ final class PatternShape {
         boolean isLiteral() {
             return literal != null;
         }
+
+        /** A string equal for two components exactly when they demand the same of a path component. */
+        String key() {
+            StringBuilder b = new StringBuilder();
+            if (literal != null) {
+                return b.append('L').append(latin1(literal)).toString();
+            }
+            b.append('G').append(minLength).append(fixed ? 'f' : 'v');
+            field(b, prefix);
+            field(b, suffix);
+            for (int r = 0; r < inner.size(); r++) {
+                field(b.append(innerGap[r]).append(',').append(innerAfter[r]), inner.get(r));
+            }
+            return b.toString();
+        }
+
+        private static void field(StringBuilder b, byte[] bytes) {
+            b.append(':').append(bytes.length).append(':').append(latin1(bytes));
+        }
+
+        private static String latin1(byte[] bytes) {
+            return new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
     }
 
     private static final PatternShape UNSPLIT = new PatternShape(null);
