@@ -12,11 +12,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Matches absolute paths against an ordered list of canary patterns with exactly libc's
@@ -161,7 +159,7 @@ public final class CanaryMatcher {
                 throw new IllegalArgumentException("pattern contains a NUL byte: "
                         + this.patterns[i].replace('\0', '?'));
             }
-            bytes[i] = PathCodec.encode(this.patterns[i]);
+            bytes[i] = encode(this.patterns[i]);
             total += bytes[i].length + 1L;
         }
         // An automatic arena: the C strings live as long as this matcher (the daemon's life, or until a
@@ -179,7 +177,7 @@ public final class CanaryMatcher {
         Map<String, Integer> firstOf = new HashMap<>();
         PatternShape.Component[][] components = new PatternShape.Component[n][];
         List<List<Feature>> features = new ArrayList<>(n);
-        Map<Long, Integer> popularity = new HashMap<>();
+        FeatureCounts popularity = new FeatureCounts();
         List<Integer> unsplitList = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             features.add(null);
@@ -197,7 +195,7 @@ public final class CanaryMatcher {
             List<Feature> fs = features(components[i]);
             features.set(i, fs);
             for (Feature f : fs) {
-                popularity.merge(f.key(), 1, Integer::sum);
+                popularity.add(f.key());
             }
         }
         Feature[] chosen = new Feature[n];
@@ -322,10 +320,10 @@ public final class CanaryMatcher {
             compSuffix[x] = intern(interned, comp.suffix());
             compMinLength[x] = comp.minLength();
             compFixed[x] = comp.fixed();
-            if (!comp.inner().isEmpty()) {
-                compInner[x] = new byte[comp.inner().size()][];
+            if (comp.inner().length > 0) {
+                compInner[x] = new byte[comp.inner().length][];
                 for (int r = 0; r < compInner[x].length; r++) {
-                    compInner[x][r] = intern(interned, comp.inner().get(r));
+                    compInner[x][r] = intern(interned, comp.inner()[r]);
                 }
                 compInnerGap[x] = comp.innerGap();
                 compInnerAfter[x] = comp.innerAfter();
@@ -350,6 +348,16 @@ public final class CanaryMatcher {
         }
     }
 
+    /** {@link PathCodec#encode}, without its per-character work for the common all-ASCII pattern. */
+    private static byte[] encode(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) >= 0x80) {
+                return PathCodec.encode(s);
+            }
+        }
+        return s.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
     /** A feature of one pattern: what a path must have at depth {@code depth}, and its hash-table key. */
     private record Feature(int kind, int depth, int length, long key) {}
 
@@ -357,33 +365,32 @@ public final class CanaryMatcher {
     private static List<Feature> features(PatternShape.Component[] comps) {
         int k = comps.length;
         List<Feature> out = new ArrayList<>();
-        Set<Long> seen = new HashSet<>();
         for (int d = 0; d < k; d++) {
             PatternShape.Component c = comps[d];
             if (c.isLiteral()) {
                 // An empty component (before the leading '/') tells absolute paths nothing.
                 if (c.literal().length > 0) {
-                    add(out, seen, F_EXACT, k, d, c.literal(), 0, c.literal().length);
+                    add(out, F_EXACT, k, d, c.literal(), 0, c.literal().length);
                 }
                 continue;
             }
             if (c.prefix().length > 0) {
-                add(out, seen, F_PREFIX, k, d, c.prefix(), 0, c.prefix().length);
+                add(out, F_PREFIX, k, d, c.prefix(), 0, c.prefix().length);
             }
             if (c.suffix().length > 0) {
-                add(out, seen, F_SUFFIX, k, d, c.suffix(), 0, c.suffix().length);
+                add(out, F_SUFFIX, k, d, c.suffix(), 0, c.suffix().length);
             }
             for (byte[] run : c.inner()) {
                 int w = Math.min(WINDOW, run.length);
                 for (int from = 0; from + w <= run.length; from++) {
-                    add(out, seen, F_INFIX, k, d, run, from, w);
+                    add(out, F_INFIX, k, d, run, from, w);
                 }
             }
         }
         return out;
     }
 
-    private static void add(List<Feature> out, Set<Long> seen, int kind, int k, int d, byte[] b, int from, int len) {
+    private static void add(List<Feature> out, int kind, int k, int d, byte[] b, int from, int len) {
         long h = FNV_BASIS;
         if (kind == F_SUFFIX) {
             for (int i = from + len - 1; i >= from; i--) {
@@ -395,16 +402,19 @@ public final class CanaryMatcher {
             }
         }
         long key = key(kind, k, d, len, h);
-        if (seen.add(key)) {
-            out.add(new Feature(kind, d, len, key));
+        for (int i = 0; i < out.size(); i++) {
+            if (out.get(i).key() == key) {
+                return;
+            }
         }
+        out.add(new Feature(kind, d, len, key));
     }
 
     /**
      * Whether {@code a} is a better feature to file a pattern under than {@code b}: shared by fewer patterns;
      * then a whole component (one probe, exact) before a prefix or suffix before an inner run; then longer.
      */
-    private static boolean better(Feature a, Feature b, Map<Long, Integer> popularity) {
+    private static boolean better(Feature a, Feature b, FeatureCounts popularity) {
         int pa = popularity.get(a.key());
         int pb = popularity.get(b.key());
         if (pa != pb) {

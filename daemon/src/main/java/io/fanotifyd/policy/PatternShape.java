@@ -1,6 +1,7 @@
 package io.fanotifyd.policy;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -48,35 +49,13 @@ final class PatternShape {
      * a {@code *} none). A glob is {@code fixed} when it has no {@code *} (and nothing left unparsed): each
      * {@code ?} and bracket then takes exactly one character, which on a path component of ASCII bytes is one
      * byte, so there the component is exactly {@code minLength} bytes and each run exactly {@code innerGap[j]}
-     * bytes after the previous piece.
+     * bytes after the previous piece. {@code key} is the component's text in the pattern, which decides all
+     * the rest: equal keys, equal components.
      */
-    record Component(byte[] literal, byte[] prefix, byte[] suffix, List<byte[]> inner, int[] innerGap,
+    record Component(String key, byte[] literal, byte[] prefix, byte[] suffix, byte[][] inner, int[] innerGap,
                      int[] innerAfter, int minLength, boolean fixed) {
         boolean isLiteral() {
             return literal != null;
-        }
-
-        /** A string equal for two components exactly when they demand the same of a path component. */
-        String key() {
-            StringBuilder b = new StringBuilder();
-            if (literal != null) {
-                return b.append('L').append(latin1(literal)).toString();
-            }
-            b.append('G').append(minLength).append(fixed ? 'f' : 'v');
-            field(b, prefix);
-            field(b, suffix);
-            for (int r = 0; r < inner.size(); r++) {
-                field(b.append(innerGap[r]).append(',').append(innerAfter[r]), inner.get(r));
-            }
-            return b.toString();
-        }
-
-        private static void field(StringBuilder b, byte[] bytes) {
-            b.append(':').append(bytes.length).append(':').append(latin1(bytes));
-        }
-
-        private static String latin1(byte[] bytes) {
-            return new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1);
         }
     }
 
@@ -123,14 +102,14 @@ final class PatternShape {
         List<Component> out = new ArrayList<>();
         TokenList tokens = new TokenList();
         int n = p.length;
+        int from = 0; // where the current component starts
         int i = 0;
         while (i < n) {
             int b = p[i] & 0xff;
             switch (b) {
                 case '/' -> {
-                    out.add(tokens.component());
-                    tokens = new TokenList();
-                    i++;
+                    out.add(tokens.component(p, from, i));
+                    from = ++i;
                 }
                 case '\\' -> {
                     if (i + 1 == n) {
@@ -169,7 +148,7 @@ final class PatternShape {
                 }
             }
         }
-        out.add(tokens.component());
+        out.add(tokens.component(p, from, n));
         return new PatternShape(out.toArray(new Component[0]));
     }
 
@@ -226,9 +205,10 @@ final class PatternShape {
         return -1;
     }
 
-    /** The tokens of one component: literal bytes (0..255) and STAR, ONE, OPAQUE. */
+    /** The tokens of one component: literal bytes (0..255) and STAR, ONE, OPAQUE; reused for the next. */
     private static final class TokenList {
-        private int[] t = new int[16];
+        private static final int[] NONE = new int[0];
+        private int[] t = new int[64];
         private int n;
 
         void add(int token) {
@@ -238,7 +218,9 @@ final class PatternShape {
             t[n++] = token;
         }
 
-        Component component() {
+        /** The component made of the tokens added since the last call, whose text is p[from, to). */
+        Component component(byte[] p, int from, int to) {
+            String key = new String(p, from, to - from, StandardCharsets.ISO_8859_1);
             int minLength = 0;
             boolean glob = false;
             boolean fixed = true;
@@ -247,43 +229,51 @@ final class PatternShape {
                 fixed &= t[i] >= 0 || t[i] == ONE;
                 minLength += t[i] >= 0 || t[i] == ONE ? 1 : 0;
             }
+            Component c;
             if (!glob) {
-                return new Component(run(0, n), null, null, List.of(), new int[0], new int[0], n, false);
-            }
-            int firstWild = 0;
-            while (t[firstWild] >= 0) {
-                firstWild++;
-            }
-            int lastWild = n - 1;
-            while (t[lastWild] >= 0) {
-                lastWild--;
-            }
-            List<byte[]> inner = new ArrayList<>();
-            List<Integer> gaps = new ArrayList<>();
-            List<Integer> after = new ArrayList<>();
-            int before = firstWild; // the fewest bytes the tokens before i can take
-            int gap = 0;
-            int i = firstWild;
-            while (i < lastWild) {
-                if (t[i] < 0) {
-                    gap += t[i] == ONE ? 1 : 0;
-                    before += t[i] == ONE ? 1 : 0;
-                    i++;
-                    continue;
+                c = new Component(key, run(0, n), null, null, new byte[0][], NONE, NONE, n, false);
+            } else {
+                int firstWild = 0;
+                while (t[firstWild] >= 0) {
+                    firstWild++;
                 }
-                int start = i;
-                while (i < lastWild && t[i] >= 0) {
-                    i++;
+                int lastWild = n - 1;
+                while (t[lastWild] >= 0) {
+                    lastWild--;
                 }
-                inner.add(run(start, i));
-                gaps.add(gap);
-                before += i - start;
-                after.add(minLength - before);
-                gap = 0;
+                int runs = 0;
+                for (int i = firstWild + 1; i < lastWild; i++) {
+                    runs += t[i] >= 0 && t[i - 1] < 0 ? 1 : 0;
+                }
+                byte[][] inner = new byte[runs][];
+                int[] gaps = new int[runs];
+                int[] after = new int[runs];
+                int before = firstWild; // the fewest bytes the tokens before i can take
+                int gap = 0;
+                int r = 0;
+                int i = firstWild;
+                while (i < lastWild) {
+                    if (t[i] < 0) {
+                        gap += t[i] == ONE ? 1 : 0;
+                        before += t[i] == ONE ? 1 : 0;
+                        i++;
+                        continue;
+                    }
+                    int start = i;
+                    while (i < lastWild && t[i] >= 0) {
+                        i++;
+                    }
+                    inner[r] = run(start, i);
+                    gaps[r] = gap;
+                    before += i - start;
+                    after[r++] = minLength - before;
+                    gap = 0;
+                }
+                c = new Component(key, null, run(0, firstWild), run(lastWild + 1, n), inner, gaps, after, minLength,
+                        fixed);
             }
-            return new Component(null, run(0, firstWild), run(lastWild + 1, n), List.copyOf(inner),
-                    gaps.stream().mapToInt(Integer::intValue).toArray(),
-                    after.stream().mapToInt(Integer::intValue).toArray(), minLength, fixed);
+            n = 0;
+            return c;
         }
 
         private byte[] run(int from, int to) {

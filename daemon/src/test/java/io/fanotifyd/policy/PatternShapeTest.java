@@ -30,8 +30,8 @@ class PatternShapeTest {
                 out.add(PathCodec.decode(c.literal()));
             } else {
                 StringBuilder inner = new StringBuilder();
-                for (int r = 0; r < c.inner().size(); r++) {
-                    inner.append(r == 0 ? "" : ",").append(PathCodec.decode(c.inner().get(r)))
+                for (int r = 0; r < c.inner().length; r++) {
+                    inner.append(r == 0 ? "" : ",").append(PathCodec.decode(c.inner()[r]))
                             .append('@').append(c.innerGap()[r]).append('-').append(c.innerAfter()[r]);
                 }
                 out.add(PathCodec.decode(c.prefix()) + "|" + inner + "|" + PathCodec.decode(c.suffix()) + " min="
