@@ -154,6 +154,7 @@ public final class CanaryMatcher {
         this.kinds = new byte[n];
         byte[][] bytes = new byte[n][];
         long total = 0;
+        int longest = 0;
         for (int i = 0; i < n; i++) {
             if (this.patterns[i].indexOf('\0') >= 0) {
                 throw new IllegalArgumentException("pattern contains a NUL byte: "
@@ -161,6 +162,7 @@ public final class CanaryMatcher {
             }
             bytes[i] = encode(this.patterns[i]);
             total += bytes[i].length + 1L;
+            longest = Math.max(longest, bytes[i].length);
         }
         // An automatic arena: the C strings live as long as this matcher (the daemon's life, or until a
         // reloaded configuration replaces it) and may be read from any thread. One block for all of them.
@@ -179,6 +181,8 @@ public final class CanaryMatcher {
         List<List<Feature>> features = new ArrayList<>(n);
         FeatureCounts popularity = new FeatureCounts();
         List<Integer> unsplitList = new ArrayList<>();
+        // For the self-check of wildcard-free patterns: no pattern's unescaped text is longer than itself.
+        MemorySegment onlyPathBuffer = n == 0 ? MemorySegment.NULL : Arena.ofAuto().allocate(longest + 1L);
         for (int i = 0; i < n; i++) {
             features.add(null);
             if (firstOf.putIfAbsent(new String(bytes[i], StandardCharsets.ISO_8859_1), i) != null) {
@@ -191,7 +195,7 @@ public final class CanaryMatcher {
                 continue;
             }
             components[i] = shape.components();
-            kinds[i] = kindOf(cPatterns[i], bytes[i], shape.onlyPath());
+            kinds[i] = kindOf(cPatterns[i], shape.onlyPath(), onlyPathBuffer);
             List<Feature> fs = features(components[i]);
             features.set(i, fs);
             for (Feature f : fs) {
@@ -451,15 +455,13 @@ public final class CanaryMatcher {
      * match() would make for that path (same bytes, same locale), so the shortcut cannot disagree with it,
      * even on a libc that rejects bytes invalid in the locale instead of matching them.
      */
-    private static byte kindOf(MemorySegment cPattern, byte[] pattern, byte[] onlyPath) {
+    private static byte kindOf(MemorySegment cPattern, byte[] onlyPath, MemorySegment buffer) {
         if (onlyPath == null) {
             return GLOB;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cPath = arena.allocate(onlyPath.length + 1L);
-            MemorySegment.copy(onlyPath, 0, cPath, JAVA_BYTE, 0, onlyPath.length);
-            return Libc.fnmatch(cPattern, cPath, Libc.FNM_PATHNAME) == 0 ? EXACT : NEVER;
-        }
+        MemorySegment.copy(onlyPath, 0, buffer, JAVA_BYTE, 0, onlyPath.length);
+        buffer.set(JAVA_BYTE, onlyPath.length, (byte) 0);
+        return Libc.fnmatch(cPattern, buffer, Libc.FNM_PATHNAME) == 0 ? EXACT : NEVER;
     }
 
     private static long[] withBit(long[] bits, int bit) {
