@@ -12,7 +12,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -48,7 +47,8 @@ import java.util.Map;
  * bytes, by those of its prefixes and suffixes whose lengths some filed feature has, and by its substrings of
  * the lengths filed as inner runs, each lookup one probe of a hash table. The patterns found are checked in
  * index order, lowest first, and only while they come before the best match so far: every literal component
- * must equal the path's, every glob component's prefix and suffix must be there, and then fnmatch decides. A
+ * must equal the path's, every glob component's prefix, suffix, inner runs and length must fit, and then
+ * fnmatch decides. A
  * pattern without wildcards is decided without fnmatch (see the constructor). Patterns that cannot be cut
  * safely (an escaped '/', or a '/' after a bracket expression this parser does not fully understand) and
  * patterns with no literal byte outside their first component are checked one by one, the first behind an
@@ -69,12 +69,12 @@ public final class CanaryMatcher {
     private static final byte NEVER = 2;
 
     /** Feature kinds: a whole literal component, a glob component's literal prefix, suffix or inner run. */
-    static final int F_EXACT = 0;
-    static final int F_PREFIX = 1;
-    static final int F_SUFFIX = 2;
-    static final int F_INFIX = 3;
+    private static final int F_EXACT = 0;
+    private static final int F_PREFIX = 1;
+    private static final int F_SUFFIX = 2;
+    private static final int F_INFIX = 3;
     /** Inner runs longer than this are filed under one of their windows of this many bytes. */
-    static final int WINDOW = 8;
+    private static final int WINDOW = 8;
     /** Bits of {@link #slotFlags}: which lookups a path component at that depth needs. */
     private static final int HAS_EXACT = 1;
     private static final int HAS_PREFIX = 2;
@@ -176,16 +176,18 @@ public final class CanaryMatcher {
         }
 
         // Parse, and choose the feature each indexed pattern is filed under.
+        // Keyed by the strings as given: two strings for the same bytes (PathCodec's escapes of UTF-8 bytes)
+        // only cost a repeat its check.
         Map<String, Integer> firstOf = new HashMap<>();
         PatternShape.Component[][] components = new PatternShape.Component[n][];
         List<List<Feature>> features = new ArrayList<>(n);
-        FeatureCounts popularity = new FeatureCounts();
+        LongIntMap popularity = new LongIntMap();
         List<Integer> unsplitList = new ArrayList<>();
         // For the self-check of wildcard-free patterns: no pattern's unescaped text is longer than itself.
         MemorySegment onlyPathBuffer = n == 0 ? MemorySegment.NULL : Arena.ofAuto().allocate(longest + 1L);
         for (int i = 0; i < n; i++) {
             features.add(null);
-            if (firstOf.putIfAbsent(new String(bytes[i], StandardCharsets.ISO_8859_1), i) != null) {
+            if (firstOf.putIfAbsent(this.patterns[i], i) != null) {
                 continue; // a repeat can never be the first match
             }
             PatternShape shape = PatternShape.parse(bytes[i]);
@@ -199,7 +201,7 @@ public final class CanaryMatcher {
             List<Feature> fs = features(components[i]);
             features.set(i, fs);
             for (Feature f : fs) {
-                popularity.add(f.key());
+                popularity.put(f.key(), popularity.get(f.key(), 0) + 1);
             }
         }
         Feature[] chosen = new Feature[n];
@@ -237,21 +239,46 @@ public final class CanaryMatcher {
         this.prefixMax = new int[slots];
         this.suffixMax = new int[slots];
         this.infixLengths = new int[slots];
-        Map<Long, List<Integer>> chains = new LinkedHashMap<>();
-        Map<Integer, List<Integer>> anyChains = new LinkedHashMap<>();
         int indexed = 0;
+        for (int i = 0; i < n; i++) {
+            indexed += components[i] == null ? 0 : 1;
+        }
+        // Chains link their patterns in pattern order: each new one is appended to its chain's last entry.
+        this.chainPattern = new int[indexed];
+        this.chainNext = new int[indexed];
+        long[] keys = new long[indexed];
+        int[] heads = new int[indexed];
+        int chains = 0;
+        LongIntMap tails = new LongIntMap();
+        int[] anyTail = new int[maxK + 1];
+        java.util.Arrays.fill(anyTail, -1);
+        int entry = 0;
         for (int i = 0; i < n; i++) {
             if (components[i] == null) {
                 continue;
             }
-            indexed++;
             int k = components[i].length;
             Feature f = chosen[i];
+            int e = entry++;
+            chainPattern[e] = i;
+            chainNext[e] = -1;
             if (f == null) {
-                anyChains.computeIfAbsent(k, x -> new ArrayList<>()).add(i);
+                if (anyTail[k] < 0) {
+                    anyHead[k] = e;
+                } else {
+                    chainNext[anyTail[k]] = e;
+                }
+                anyTail[k] = e;
                 continue;
             }
-            chains.computeIfAbsent(f.key(), x -> new ArrayList<>()).add(i);
+            int tail = tails.get(f.key(), -1);
+            if (tail < 0) {
+                keys[chains] = f.key();
+                heads[chains++] = e;
+            } else {
+                chainNext[tail] = e;
+            }
+            tails.put(f.key(), e);
             int slot = slotBase[k] + f.depth();
             switch (f.kind()) {
                 case F_EXACT -> slotFlags[slot] |= HAS_EXACT;
@@ -271,25 +298,9 @@ public final class CanaryMatcher {
                 }
             }
         }
-        this.chainPattern = new int[indexed];
-        this.chainNext = new int[indexed];
-        long[] keys = new long[chains.size()];
-        int[] heads = new int[chains.size()];
-        int entry = 0;
-        int c = 0;
-        for (Map.Entry<Long, List<Integer>> e : chains.entrySet()) {
-            keys[c] = e.getKey();
-            heads[c++] = entry;
-            entry = chain(e.getValue(), entry);
-        }
-        for (Map.Entry<Integer, List<Integer>> e : anyChains.entrySet()) {
-            anyHead[e.getKey()] = entry;
-            entry = chain(e.getValue(), entry);
-        }
-        this.table = new FeatureTable(keys, heads, c);
+        this.table = new FeatureTable(keys, heads, chains);
 
-        // What the pre-check compares, per distinct component; equal byte arrays shared.
-        Map<String, byte[]> interned = new HashMap<>();
+        // What the pre-check compares, per distinct component.
         Map<String, Integer> ids = new HashMap<>();
         List<PatternShape.Component> distinct = new ArrayList<>();
         this.componentBase = new int[n];
@@ -319,16 +330,13 @@ public final class CanaryMatcher {
         this.compInnerAfter = new int[comps][];
         for (int x = 0; x < comps; x++) {
             PatternShape.Component comp = distinct.get(x);
-            compLiteral[x] = intern(interned, comp.literal());
-            compPrefix[x] = intern(interned, comp.prefix());
-            compSuffix[x] = intern(interned, comp.suffix());
+            compLiteral[x] = comp.literal();
+            compPrefix[x] = comp.prefix();
+            compSuffix[x] = comp.suffix();
             compMinLength[x] = comp.minLength();
             compFixed[x] = comp.fixed();
             if (comp.inner().length > 0) {
-                compInner[x] = new byte[comp.inner().length][];
-                for (int r = 0; r < compInner[x].length; r++) {
-                    compInner[x][r] = intern(interned, comp.inner()[r]);
-                }
+                compInner[x] = comp.inner();
                 compInnerGap[x] = comp.innerGap();
                 compInnerAfter[x] = comp.innerAfter();
             }
@@ -418,9 +426,9 @@ public final class CanaryMatcher {
      * Whether {@code a} is a better feature to file a pattern under than {@code b}: shared by fewer patterns;
      * then a whole component (one probe, exact) before a prefix or suffix before an inner run; then longer.
      */
-    private static boolean better(Feature a, Feature b, FeatureCounts popularity) {
-        int pa = popularity.get(a.key());
-        int pb = popularity.get(b.key());
+    private static boolean better(Feature a, Feature b, LongIntMap popularity) {
+        int pa = popularity.get(a.key(), 0);
+        int pb = popularity.get(b.key(), 0);
         if (pa != pb) {
             return pa < pb;
         }
@@ -437,7 +445,7 @@ public final class CanaryMatcher {
      * with its kind, the pattern's component count, the depth and the length mixed in. Never 0. A collision
      * between two features only makes a path look up patterns that the pre-check and fnmatch then reject.
      */
-    static long key(int kind, int components, int depth, int length, long hash) {
+    private static long key(int kind, int components, int depth, int length, long hash) {
         long x = hash + kind * 0x9E3779B97F4A7C15L + components * 0xC2B2AE3D27D4EB4FL
                 + depth * 0x165667B19E3779F9L + length * 0xD6E8FEB86659FD93L;
         x ^= x >>> 33;
@@ -470,18 +478,6 @@ public final class CanaryMatcher {
         }
         bits[bit >>> 6] |= 1L << bit;
         return bits;
-    }
-
-    private int chain(List<Integer> patterns, int entry) {
-        for (int j = 0; j < patterns.size(); j++) {
-            chainPattern[entry + j] = patterns.get(j);
-            chainNext[entry + j] = j + 1 < patterns.size() ? entry + j + 1 : -1;
-        }
-        return entry + patterns.size();
-    }
-
-    private static byte[] intern(Map<String, byte[]> interned, byte[] b) {
-        return b == null ? null : interned.computeIfAbsent(new String(b, StandardCharsets.ISO_8859_1), s -> b);
     }
 
     /**

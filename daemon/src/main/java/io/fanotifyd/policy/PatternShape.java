@@ -208,6 +208,8 @@ final class PatternShape {
     /** The tokens of one component: literal bytes (0..255) and STAR, ONE, OPAQUE; reused for the next. */
     private static final class TokenList {
         private static final int[] NONE = new int[0];
+        private static final byte[] EMPTY = new byte[0];
+        private static final byte[][] NO_RUNS = new byte[0][];
         private int[] t = new int[64];
         private int n;
 
@@ -231,7 +233,7 @@ final class PatternShape {
             }
             Component c;
             if (!glob) {
-                c = new Component(key, run(0, n), null, null, new byte[0][], NONE, NONE, n, false);
+                c = new Component(key, run(0, n), null, null, NO_RUNS, NONE, NONE, n, false);
             } else {
                 int firstWild = 0;
                 while (t[firstWild] >= 0) {
@@ -245,9 +247,9 @@ final class PatternShape {
                 for (int i = firstWild + 1; i < lastWild; i++) {
                     runs += t[i] >= 0 && t[i - 1] < 0 ? 1 : 0;
                 }
-                byte[][] inner = new byte[runs][];
-                int[] gaps = new int[runs];
-                int[] after = new int[runs];
+                byte[][] inner = runs == 0 ? NO_RUNS : new byte[runs][];
+                int[] gaps = runs == 0 ? NONE : new int[runs];
+                int[] after = runs == 0 ? NONE : new int[runs];
                 int before = firstWild; // the fewest bytes the tokens before i can take
                 int gap = 0;
                 int r = 0;
@@ -277,6 +279,9 @@ final class PatternShape {
         }
 
         private byte[] run(int from, int to) {
+            if (from == to) {
+                return EMPTY;
+            }
             byte[] b = new byte[to - from];
             for (int i = from; i < to; i++) {
                 b[i - from] = (byte) t[i];

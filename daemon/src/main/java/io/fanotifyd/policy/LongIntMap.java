@@ -1,16 +1,24 @@
 package io.fanotifyd.policy;
 
 /**
- * How many patterns have each feature key (never 0): a growing open-addressing table of primitive longs and
- * ints, so that counting the features of 10,000 patterns at start-up boxes nothing.
+ * A growing open-addressing map from long keys (never 0) to ints, for building the canary index: counting
+ * the features of 10,000 patterns and linking their chains boxes nothing.
  */
-final class FeatureCounts {
+final class LongIntMap {
     private long[] keys = new long[1024];
-    private int[] counts = new int[1024];
+    private int[] values = new int[1024];
     private int size;
 
-    /** Counts one more pattern with {@code key}. */
-    void add(long key) {
+    /** The value stored for {@code key}, or {@code absent}. */
+    int get(long key, int absent) {
+        int slot = find(keys, key);
+        return keys[slot] == 0 ? absent : values[slot];
+    }
+
+    void put(long key, int value) {
+        if (key == 0) {
+            throw new IllegalArgumentException("key 0 is reserved for empty slots");
+        }
         if (2 * (size + 1) > keys.length) {
             grow();
         }
@@ -19,13 +27,7 @@ final class FeatureCounts {
             keys[slot] = key;
             size++;
         }
-        counts[slot]++;
-    }
-
-    /** How many patterns have {@code key}. */
-    int get(long key) {
-        int slot = find(keys, key);
-        return keys[slot] == 0 ? 0 : counts[slot];
+        values[slot] = value;
     }
 
     private static int find(long[] keys, long key) {
@@ -39,14 +41,14 @@ final class FeatureCounts {
 
     private void grow() {
         long[] oldKeys = keys;
-        int[] oldCounts = counts;
+        int[] oldValues = values;
         keys = new long[2 * oldKeys.length];
-        counts = new int[2 * oldKeys.length];
+        values = new int[2 * oldKeys.length];
         for (int i = 0; i < oldKeys.length; i++) {
             if (oldKeys[i] != 0) {
                 int slot = find(keys, oldKeys[i]);
                 keys[slot] = oldKeys[i];
-                counts[slot] = oldCounts[i];
+                values[slot] = oldValues[i];
             }
         }
     }
