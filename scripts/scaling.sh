@@ -19,7 +19,8 @@
 #      in the file name (MNT/w/d000/nomatch-i); '*' in a middle directory (MNT/*/d000/nomatch-i); a file name
 #      starting with '*', '?' or '[' by turns; bracket expressions; escapes; a non-UTF-8 byte (given as
 #      --canary arguments: a config file must be UTF-8); only an inner literal run (MNT/w/*/*nomatch-i*).
-#      An extra column gives each row's CPU µs/record relative to the 0-pattern row
+#      An extra column gives each row's CPU µs/record relative to the 0-pattern row. Its rounds run
+#      interleaved (round 1 of every row, then round 2, ...)
 #   d  job roots: 0, 10, 1000 jobs whose workspaces (nonexistent) hold none of the workload's files, and 1000
 #      plus one whose workspace is the workload's directory
 #   e  subscribers: 0, 1, 4, 16 `fanotifyd --subscribe` clients on --socket; checks each got every record
@@ -232,28 +233,28 @@ run_one() {
   r_rss=$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')
 }
 
-# measure LABEL: $rounds runs of the current settings, then one table row of medians (CPU µs/record with its
-# range over the rounds). The extra columns: cols=rate adds the achieved ops/s (after the label, the target),
-# cols=subs the subscribers that got every record (the fewest over the rounds), cols=canary the CPU µs/record
-# relative to the first row measured (kept in $zero_per).
-measure() {
-  local label=$1 r ms=() rec=() cpu=() per=() rss=() rate_a=() subs=() busy=0
-  for ((r = 1; r <= rounds; r++)); do
-    say "($dim) $label: round $r of $rounds"
-    run_one
-    busy=$((busy + r_busy))
-    ms+=("$r_ms"); rec+=("$r_records"); cpu+=("$r_cpu"); rss+=("$r_rss"); rate_a+=("$r_rate"); subs+=("$r_subs")
-    per+=("$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN {printf "%.2f", n ? c * 1000 / n : 0}')")
-  done
+# The rounds of one table row: clear_rounds empties them, add_round adds the run_one just made, print_row
+# prints the row of medians (CPU µs/record with its range over the rounds). The extra columns: cols=rate adds
+# the achieved ops/s (after the label, the target), cols=subs the subscribers that got every record (the
+# fewest over the rounds), cols=canary the CPU µs/record relative to the first row printed ($zero_per).
+clear_rounds() { q_ms=; q_rec=; q_cpu=; q_per=; q_rss=; q_rate=; q_subs=; q_busy=0; }
+add_round() {
+  q_busy=$((q_busy + r_busy)); q_ms+=" $r_ms"; q_rec+=" $r_records"; q_cpu+=" $r_cpu"; q_rss+=" $r_rss"
+  q_rate+=" $r_rate"; q_subs+=" $r_subs"
+  q_per+=" $(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN {printf "%.2f", n ? c * 1000 / n : 0}')"
+}
+print_row() {
+  local label=$1 per_med range= ms rec cpu per rss rate_a subs
+  read -ra ms <<< "$q_ms"; read -ra rec <<< "$q_rec"; read -ra cpu <<< "$q_cpu"; read -ra per <<< "$q_per"
+  read -ra rss <<< "$q_rss"; read -ra rate_a <<< "$q_rate"; read -ra subs <<< "$q_subs"
   printf '| %s ' "$label"
   if [ "$cols" = rate ]; then printf '| %s ' "$(median "${rate_a[@]}")"; fi
-  local per_med range=
   per_med=$(median "${per[@]}")
-  if [ "$rounds" -gt 1 ]; then
+  if [ "${#per[@]}" -gt 1 ]; then
     range=" ($(printf '%s\n' "${per[@]}" | sort -g | head -n 1)–$(printf '%s\n' "${per[@]}" | sort -g | tail -n 1))"
   fi
   printf '| %s | %s%s | %s | %s%s | %s ' "$(median "${ms[@]}")" "$(median "${rec[@]}")" \
-    "$([ "$busy" = 0 ] || echo " (cut off: busy in $busy of $rounds rounds)")" "$(median "${cpu[@]}")" \
+    "$([ "$q_busy" = 0 ] || echo " (cut off: busy in $q_busy of ${#per[@]} rounds)")" "$(median "${cpu[@]}")" \
     "$per_med" "$range" "$(median "${rss[@]}")"
   if [ "$cols" = canary ]; then
     [ -n "$zero_per" ] || zero_per=$per_med
@@ -264,6 +265,17 @@ measure() {
     printf '| %s of %s ' "$(printf '%s\n' "${subs[@]}" | sort -n | head -n 1)" "$nsubs"
   fi
   printf '|\n'
+}
+# measure LABEL: $rounds runs of the current settings, one after the other, then their table row.
+measure() {
+  local label=$1 r
+  clear_rounds
+  for ((r = 1; r <= rounds; r++)); do
+    say "($dim) $label: round $r of $rounds"
+    run_one
+    add_round
+  done
+  print_row "$label"
 }
 # header TITLE FIRST-COLUMN: a table's title and header lines, for the current $cols.
 header() {
@@ -292,6 +304,29 @@ canaries() {
   conf=()
   for ((i = 0; i < $1; i++)); do eval "line=\"$2\""; conf+=("canary $line"); done
 }
+# canary_row N SHAPE: conf and args for N canaries of SHAPE (dimension c), and the row's label in row_label.
+canary_row() {
+  local n=$1 i
+  conf=(); args=()
+  case $2 in
+    none) row_label=0 ;;
+    other) canaries "$n" '/nomatch/$i/*'; row_label="$n, other prefix (/nomatch/i/*)" ;;
+    prefix) canaries "$n" '@MNT@/w/*/nomatch-$i-*'; row_label="$n, same prefix (MNT/w/*/nomatch-i-*)" ;;
+    names) canaries "$n" '@MNT@/w/d000/nomatch-$i'; row_label="$n, file names (MNT/w/d000/nomatch-i)" ;;
+    middle) canaries "$n" '@MNT@/*/d000/nomatch-$i'; row_label="$n, * in a middle dir (MNT/*/d000/nomatch-i)" ;;
+    leading)
+      canaries "$n" '@MNT@/w/*/${lead[i % 3]}nomatch-$i'
+      row_label="$n, leading * ? [ (MNT/w/*/*nomatch-i, ?nomatch-i, [a-c]nomatch-i)" ;;
+    brackets)
+      canaries "$n" '@MNT@/w/d[0-9][0-9][0-9]/nomatch-[!x]$i[ab]'
+      row_label="$n, brackets (MNT/w/d[0-9][0-9][0-9]/nomatch-[!x]i[ab])" ;;
+    escapes) canaries "$n" '@MNT@/w/*/nomatch\\-$i\\*'; row_label="$n, escapes (MNT/w/*/nomatch\\-i\\*)" ;;
+    nonutf8)
+      for ((i = 0; i < n; i++)); do args+=(--canary "@MNT@/w/*/"$'\xff'"nomatch-$i*"); done
+      row_label="$n, non-UTF-8 (MNT/w/*/\\xffnomatch-i*, command line)" ;;
+    inner) canaries "$n" '@MNT@/w/*/*nomatch-$i*'; row_label="$n, inner run (MNT/w/*/*nomatch-i*)" ;;
+  esac
+}
 describe_gen() {
   if [ "$gen" = workload ]; then echo "workload mixed, $ops files over $ndirs dirs"
   else echo "Python create+write+close+unlink, $ops ops over $ndirs dirs"; fi
@@ -317,22 +352,30 @@ for dim in ${only//,/ }; do
     c)
       cols=canary
       header "(c) canary patterns (none matching): $(describe_gen), --mount" "patterns"
-      measure 0
+      # Rounds interleaved: round 1 of every row, then round 2, ... A noisy minute on a shared machine then
+      # spreads over the rows instead of landing on a few neighbours.
+      rows=("0 none")
       for n in ${counts//,/ }; do
-        canaries "$n" '/nomatch/$i/*'; measure "$n, other prefix (/nomatch/i/*)"
-        canaries "$n" '@MNT@/w/*/nomatch-$i-*'; measure "$n, same prefix (MNT/w/*/nomatch-i-*)"
-        canaries "$n" '@MNT@/w/d000/nomatch-$i'; measure "$n, file names (MNT/w/d000/nomatch-i)"
-        canaries "$n" '@MNT@/*/d000/nomatch-$i'; measure "$n, * in a middle dir (MNT/*/d000/nomatch-i)"
-        canaries "$n" '@MNT@/w/*/${lead[i % 3]}nomatch-$i'
-        measure "$n, leading * ? [ (MNT/w/*/*nomatch-i, ?nomatch-i, [a-c]nomatch-i)"
-        canaries "$n" '@MNT@/w/d[0-9][0-9][0-9]/nomatch-[!x]$i[ab]'
-        measure "$n, brackets (MNT/w/d[0-9][0-9][0-9]/nomatch-[!x]i[ab])"
-        canaries "$n" '@MNT@/w/*/nomatch\\-$i\\*'; measure "$n, escapes (MNT/w/*/nomatch\\-i\\*)"
-        conf=(); args=()
-        for ((i = 0; i < n; i++)); do args+=(--canary "@MNT@/w/*/"$'\xff'"nomatch-$i*"); done
-        measure "$n, non-UTF-8 (MNT/w/*/\\xffnomatch-i*, command line)"
-        args=()
-        canaries "$n" '@MNT@/w/*/*nomatch-$i*'; measure "$n, inner run (MNT/w/*/*nomatch-i*)"
+        for shape in other prefix names middle leading brackets escapes nonutf8 inner; do rows+=("$n $shape"); done
+      done
+      labels=(); rq_ms=(); rq_rec=(); rq_cpu=(); rq_per=(); rq_rss=(); rq_busy=()
+      for ((r = 1; r <= rounds; r++)); do
+        for j in "${!rows[@]}"; do
+          canary_row ${rows[$j]}
+          labels[$j]=$row_label
+          say "(c) $row_label: round $r of $rounds"
+          q_ms=${rq_ms[$j]:-}; q_rec=${rq_rec[$j]:-}; q_cpu=${rq_cpu[$j]:-}; q_per=${rq_per[$j]:-}
+          q_rss=${rq_rss[$j]:-}; q_busy=${rq_busy[$j]:-0}; q_rate=; q_subs=
+          run_one
+          add_round
+          rq_ms[$j]=$q_ms; rq_rec[$j]=$q_rec; rq_cpu[$j]=$q_cpu; rq_per[$j]=$q_per; rq_rss[$j]=$q_rss
+          rq_busy[$j]=$q_busy
+        done
+      done
+      for j in "${!rows[@]}"; do
+        q_ms=${rq_ms[$j]}; q_rec=${rq_rec[$j]}; q_cpu=${rq_cpu[$j]}; q_per=${rq_per[$j]}; q_rss=${rq_rss[$j]}
+        q_busy=${rq_busy[$j]}; q_rate=; q_subs=
+        print_row "${labels[$j]}"
       done ;;
     d)
       header "(d) job roots: $(describe_gen), --mount" "jobs"

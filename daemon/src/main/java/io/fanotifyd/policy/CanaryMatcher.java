@@ -175,18 +175,27 @@ public final class CanaryMatcher {
             at += bytes[i].length + 1L;
         }
 
-        // Parse, and choose the feature each indexed pattern is filed under.
-        // Keyed by the strings as given: two strings for the same bytes (PathCodec's escapes of UTF-8 bytes)
-        // only cost a repeat its check.
+        // Parse each pattern once, keeping only what the index needs: its distinct components (patterns mostly
+        // share their directories) and its features. No parse is kept for long, so that 10,000 patterns do not
+        // fill the old generation with garbage at start-up.
+        // Repeats are keyed by the strings as given: two strings for the same bytes (PathCodec's escapes of
+        // UTF-8 bytes) only cost a repeat its check.
         Map<String, Integer> firstOf = new HashMap<>();
-        PatternShape.Component[][] components = new PatternShape.Component[n][];
-        List<List<Feature>> features = new ArrayList<>(n);
+        Map<String, Integer> ids = new HashMap<>();
+        List<PatternShape.Component> distinct = new ArrayList<>();
+        int[] ofPattern = new int[Math.max(16, 8 * n)];
+        int used = 0;
+        this.componentBase = new int[n];
+        int[] counts = new int[n]; // each indexed pattern's number of components
+        FeatureList features = new FeatureList();
+        int[] featureStart = new int[n + 1];
         LongIntMap popularity = new LongIntMap();
         List<Integer> unsplitList = new ArrayList<>();
         // For the self-check of wildcard-free patterns: no pattern's unescaped text is longer than itself.
         MemorySegment onlyPathBuffer = n == 0 ? MemorySegment.NULL : Arena.ofAuto().allocate(longest + 1L);
         for (int i = 0; i < n; i++) {
-            features.add(null);
+            componentBase[i] = -1;
+            featureStart[i] = features.size;
             if (firstOf.putIfAbsent(this.patterns[i], i) != null) {
                 continue; // a repeat can never be the first match
             }
@@ -196,28 +205,39 @@ public final class CanaryMatcher {
                 unsplitList.add(i);
                 continue;
             }
-            components[i] = shape.components();
+            PatternShape.Component[] comps = shape.components();
             kinds[i] = kindOf(cPatterns[i], shape.onlyPath(), onlyPathBuffer);
-            List<Feature> fs = features(components[i]);
-            features.set(i, fs);
-            for (Feature f : fs) {
-                popularity.put(f.key(), popularity.get(f.key(), 0) + 1);
+            if (used + comps.length > ofPattern.length) {
+                ofPattern = java.util.Arrays.copyOf(ofPattern, Math.max(2 * ofPattern.length, used + comps.length));
+            }
+            componentBase[i] = used;
+            counts[i] = comps.length;
+            for (PatternShape.Component comp : comps) {
+                ofPattern[used++] = ids.computeIfAbsent(comp.key(), key -> {
+                    distinct.add(comp);
+                    return distinct.size() - 1;
+                });
+            }
+            features.addAll(comps);
+            for (int f = featureStart[i]; f < features.size; f++) {
+                popularity.put(features.keys[f], popularity.get(features.keys[f], 0) + 1);
             }
         }
-        Feature[] chosen = new Feature[n];
+        featureStart[n] = features.size;
+        this.componentIds = java.util.Arrays.copyOf(ofPattern, used);
+        int[] chosen = new int[n]; // the feature each pattern is filed under, or -1 for none
         int maxK = 0;
         for (int i = 0; i < n; i++) {
-            if (components[i] == null) {
+            chosen[i] = -1;
+            if (componentBase[i] < 0) {
                 continue;
             }
-            maxK = Math.max(maxK, components[i].length);
-            Feature best = null;
-            for (Feature f : features.get(i)) {
-                if (best == null || better(f, best, popularity)) {
-                    best = f;
+            maxK = Math.max(maxK, counts[i]);
+            for (int f = featureStart[i]; f < featureStart[i + 1]; f++) {
+                if (chosen[i] < 0 || features.better(f, chosen[i], popularity)) {
+                    chosen[i] = f;
                 }
             }
-            chosen[i] = best;
         }
 
         // Slots, one per (component count, depth) that has a feature filed, and the chains.
@@ -227,10 +247,12 @@ public final class CanaryMatcher {
         java.util.Arrays.fill(slotBase, -1);
         java.util.Arrays.fill(anyHead, -1);
         int slots = 0;
+        int indexed = 0;
         for (int i = 0; i < n; i++) {
-            if (chosen[i] != null && slotBase[components[i].length] < 0) {
-                slotBase[components[i].length] = slots;
-                slots += components[i].length;
+            indexed += componentBase[i] < 0 ? 0 : 1;
+            if (chosen[i] >= 0 && slotBase[counts[i]] < 0) {
+                slotBase[counts[i]] = slots;
+                slots += counts[i];
             }
         }
         this.slotFlags = new int[slots];
@@ -239,10 +261,6 @@ public final class CanaryMatcher {
         this.prefixMax = new int[slots];
         this.suffixMax = new int[slots];
         this.infixLengths = new int[slots];
-        int indexed = 0;
-        for (int i = 0; i < n; i++) {
-            indexed += components[i] == null ? 0 : 1;
-        }
         // Chains link their patterns in pattern order: each new one is appended to its chain's last entry.
         this.chainPattern = new int[indexed];
         this.chainNext = new int[indexed];
@@ -254,15 +272,15 @@ public final class CanaryMatcher {
         java.util.Arrays.fill(anyTail, -1);
         int entry = 0;
         for (int i = 0; i < n; i++) {
-            if (components[i] == null) {
+            if (componentBase[i] < 0) {
                 continue;
             }
-            int k = components[i].length;
-            Feature f = chosen[i];
+            int k = counts[i];
+            int f = chosen[i];
             int e = entry++;
             chainPattern[e] = i;
             chainNext[e] = -1;
-            if (f == null) {
+            if (f < 0) {
                 if (anyTail[k] < 0) {
                     anyHead[k] = e;
                 } else {
@@ -271,54 +289,38 @@ public final class CanaryMatcher {
                 anyTail[k] = e;
                 continue;
             }
-            int tail = tails.get(f.key(), -1);
+            long key = features.keys[f];
+            int tail = tails.get(key, -1);
             if (tail < 0) {
-                keys[chains] = f.key();
+                keys[chains] = key;
                 heads[chains++] = e;
             } else {
                 chainNext[tail] = e;
             }
-            tails.put(f.key(), e);
-            int slot = slotBase[k] + f.depth();
-            switch (f.kind()) {
+            tails.put(key, e);
+            int slot = slotBase[k] + features.depths[f];
+            int length = features.lengths[f];
+            switch (features.kinds[f]) {
                 case F_EXACT -> slotFlags[slot] |= HAS_EXACT;
                 case F_PREFIX -> {
                     slotFlags[slot] |= HAS_PREFIX;
-                    prefixLengths[slot] = withBit(prefixLengths[slot], f.length());
-                    prefixMax[slot] = Math.max(prefixMax[slot], f.length());
+                    prefixLengths[slot] = withBit(prefixLengths[slot], length);
+                    prefixMax[slot] = Math.max(prefixMax[slot], length);
                 }
                 case F_SUFFIX -> {
                     slotFlags[slot] |= HAS_SUFFIX;
-                    suffixLengths[slot] = withBit(suffixLengths[slot], f.length());
-                    suffixMax[slot] = Math.max(suffixMax[slot], f.length());
+                    suffixLengths[slot] = withBit(suffixLengths[slot], length);
+                    suffixMax[slot] = Math.max(suffixMax[slot], length);
                 }
                 default -> {
                     slotFlags[slot] |= HAS_INFIX;
-                    infixLengths[slot] |= 1 << f.length();
+                    infixLengths[slot] |= 1 << length;
                 }
             }
         }
         this.table = new FeatureTable(keys, heads, chains);
 
         // What the pre-check compares, per distinct component.
-        Map<String, Integer> ids = new HashMap<>();
-        List<PatternShape.Component> distinct = new ArrayList<>();
-        this.componentBase = new int[n];
-        int all = 0;
-        for (int i = 0; i < n; i++) {
-            componentBase[i] = components[i] == null ? -1 : all;
-            all += components[i] == null ? 0 : components[i].length;
-        }
-        this.componentIds = new int[all];
-        for (int i = 0; i < n; i++) {
-            for (int d = 0; components[i] != null && d < components[i].length; d++) {
-                PatternShape.Component comp = components[i][d];
-                componentIds[componentBase[i] + d] = ids.computeIfAbsent(comp.key(), key -> {
-                    distinct.add(comp);
-                    return distinct.size() - 1;
-                });
-            }
-        }
         int comps = distinct.size();
         this.compLiteral = new byte[comps][];
         this.compPrefix = new byte[comps][];
@@ -370,74 +372,92 @@ public final class CanaryMatcher {
         return s.getBytes(StandardCharsets.ISO_8859_1);
     }
 
-    /** A feature of one pattern: what a path must have at depth {@code depth}, and its hash-table key. */
-    private record Feature(int kind, int depth, int length, long key) {}
-
-    /** Every feature of a pattern, once each: candidates to file it under. */
-    private static List<Feature> features(PatternShape.Component[] comps) {
-        int k = comps.length;
-        List<Feature> out = new ArrayList<>();
-        for (int d = 0; d < k; d++) {
-            PatternShape.Component c = comps[d];
-            if (c.isLiteral()) {
-                // An empty component (before the leading '/') tells absolute paths nothing.
-                if (c.literal().length > 0) {
-                    add(out, F_EXACT, k, d, c.literal(), 0, c.literal().length);
-                }
-                continue;
-            }
-            if (c.prefix().length > 0) {
-                add(out, F_PREFIX, k, d, c.prefix(), 0, c.prefix().length);
-            }
-            if (c.suffix().length > 0) {
-                add(out, F_SUFFIX, k, d, c.suffix(), 0, c.suffix().length);
-            }
-            for (byte[] run : c.inner()) {
-                int w = Math.min(WINDOW, run.length);
-                for (int from = 0; from + w <= run.length; from++) {
-                    add(out, F_INFIX, k, d, run, from, w);
-                }
-            }
-        }
-        return out;
-    }
-
-    private static void add(List<Feature> out, int kind, int k, int d, byte[] b, int from, int len) {
-        long h = FNV_BASIS;
-        if (kind == F_SUFFIX) {
-            for (int i = from + len - 1; i >= from; i--) {
-                h = (h ^ (b[i] & 0xff)) * FNV_PRIME;
-            }
-        } else {
-            for (int i = from; i < from + len; i++) {
-                h = (h ^ (b[i] & 0xff)) * FNV_PRIME;
-            }
-        }
-        long key = key(kind, k, d, len, h);
-        for (int i = 0; i < out.size(); i++) {
-            if (out.get(i).key() == key) {
-                return;
-            }
-        }
-        out.add(new Feature(kind, d, len, key));
-    }
-
     /**
-     * Whether {@code a} is a better feature to file a pattern under than {@code b}: shared by fewer patterns;
-     * then a whole component (one probe, exact) before a prefix or suffix before an inner run; then longer.
+     * The features of the patterns, pattern after pattern, in parallel arrays (a feature: what a path must
+     * have at one depth, and its hash-table key). Build-time only.
      */
-    private static boolean better(Feature a, Feature b, LongIntMap popularity) {
-        int pa = popularity.get(a.key(), 0);
-        int pb = popularity.get(b.key(), 0);
-        if (pa != pb) {
-            return pa < pb;
+    private static final class FeatureList {
+        long[] keys = new long[1024];
+        int[] kinds = new int[1024];
+        int[] depths = new int[1024];
+        int[] lengths = new int[1024];
+        int size;
+
+        /** Appends every feature of a pattern with these components, once each. */
+        void addAll(PatternShape.Component[] comps) {
+            int first = size;
+            int k = comps.length;
+            for (int d = 0; d < k; d++) {
+                PatternShape.Component c = comps[d];
+                if (c.isLiteral()) {
+                    // An empty component (before the leading '/') tells absolute paths nothing.
+                    if (c.literal().length > 0) {
+                        add(first, F_EXACT, k, d, c.literal(), 0, c.literal().length);
+                    }
+                    continue;
+                }
+                if (c.prefix().length > 0) {
+                    add(first, F_PREFIX, k, d, c.prefix(), 0, c.prefix().length);
+                }
+                if (c.suffix().length > 0) {
+                    add(first, F_SUFFIX, k, d, c.suffix(), 0, c.suffix().length);
+                }
+                for (byte[] run : c.inner()) {
+                    int w = Math.min(WINDOW, run.length);
+                    for (int from = 0; from + w <= run.length; from++) {
+                        add(first, F_INFIX, k, d, run, from, w);
+                    }
+                }
+            }
         }
-        int ra = a.kind() == F_EXACT ? 0 : a.kind() == F_INFIX ? 2 : 1;
-        int rb = b.kind() == F_EXACT ? 0 : b.kind() == F_INFIX ? 2 : 1;
-        if (ra != rb) {
-            return ra < rb;
+
+        private void add(int first, int kind, int k, int d, byte[] b, int from, int len) {
+            long h = FNV_BASIS;
+            if (kind == F_SUFFIX) {
+                for (int i = from + len - 1; i >= from; i--) {
+                    h = (h ^ (b[i] & 0xff)) * FNV_PRIME;
+                }
+            } else {
+                for (int i = from; i < from + len; i++) {
+                    h = (h ^ (b[i] & 0xff)) * FNV_PRIME;
+                }
+            }
+            long key = key(kind, k, d, len, h);
+            for (int i = first; i < size; i++) {
+                if (keys[i] == key) {
+                    return;
+                }
+            }
+            if (size == keys.length) {
+                keys = java.util.Arrays.copyOf(keys, 2 * size);
+                kinds = java.util.Arrays.copyOf(kinds, 2 * size);
+                depths = java.util.Arrays.copyOf(depths, 2 * size);
+                lengths = java.util.Arrays.copyOf(lengths, 2 * size);
+            }
+            keys[size] = key;
+            kinds[size] = kind;
+            depths[size] = d;
+            lengths[size++] = len;
         }
-        return a.length() > b.length();
+
+        /**
+         * Whether feature {@code a} is a better one to file a pattern under than {@code b}: shared by fewer
+         * patterns; then a whole component (one probe, exact) before a prefix or suffix before an inner run;
+         * then longer.
+         */
+        boolean better(int a, int b, LongIntMap popularity) {
+            int pa = popularity.get(keys[a], 0);
+            int pb = popularity.get(keys[b], 0);
+            if (pa != pb) {
+                return pa < pb;
+            }
+            int ra = kinds[a] == F_EXACT ? 0 : kinds[a] == F_INFIX ? 2 : 1;
+            int rb = kinds[b] == F_EXACT ? 0 : kinds[b] == F_INFIX ? 2 : 1;
+            if (ra != rb) {
+                return ra < rb;
+            }
+            return lengths[a] > lengths[b];
+        }
     }
 
     /**
