@@ -5,14 +5,22 @@
 # caught up, and its peak RSS is VmHWM (start-up included).
 #   sudo scripts/scaling.sh                                   # everything: 3 rounds, 20000 files
 #   sudo scripts/scaling.sh --rounds 1 --files 2000 --only a,c
-# Options: --rounds R (each cell is the median of R rounds; default 3), --files N (file lifecycles or
-# generator ops per run; default 20000), --only LIST (dimensions to run, default a,b,c,d,e):
+#   sudo scripts/scaling.sh --only c --canaries 1000,10000 --fanotifyd ../main/fanotifyd   # another build
+# Options: --rounds R (each cell is the median of R rounds, with the range of CPU µs/record after it;
+# default 3), --files N (file lifecycles or generator ops per run; default 20000), --only LIST (dimensions to
+# run, default a,b,c,d,e), --canaries LIST (pattern counts of dimension c, default 1,10,100,1000,10000),
+# --fanotifyd PATH (the launcher to measure; default this checkout's ./fanotifyd):
 #   a  inode marks: --watch on 1, 100, 1000, 10000 directories, the ops spread round-robin over all of them
 #      (max(N, files) ops, so that every directory is touched)
 #   b  event rate: create+write+close+unlink at 1k, 10k, 50k ops/s and unthrottled (the 1k row takes
 #      files/1000 seconds per round)
-#   c  canary patterns: 0, 1, 10, 100 that never match, with a literal prefix that differs from the workload's
-#      paths (rejected by the prefix check) or equals it (every path goes to fnmatch)
+#   c  canary patterns that never match, 0 and each count of --canaries, in the shapes of issue 14: a literal
+#      prefix other than the workload's (/nomatch/i/*); the workload's (MNT/w/*/nomatch-i-*); differing only
+#      in the file name (MNT/w/d000/nomatch-i); '*' in a middle directory (MNT/*/d000/nomatch-i); a file name
+#      starting with '*', '?' or '[' by turns; bracket expressions; escapes; a non-UTF-8 byte (given as
+#      --canary arguments: a config file must be UTF-8); only an inner literal run (MNT/w/*/*nomatch-i*).
+#      An extra column gives each row's CPU µs/record relative to the 0-pattern row. Its rounds run
+#      interleaved (round 1 of every row, then round 2, ...)
 #   d  job roots: 0, 10, 1000 jobs whose workspaces (nonexistent) hold none of the workload's files, and 1000
 #      plus one whose workspace is the workload's directory
 #   e  subscribers: 0, 1, 4, 16 `fanotifyd --subscribe` clients on --socket; checks each got every record
@@ -22,7 +30,7 @@
 # mktemp -d directory in /tmp and removes it, and stops what it started, on exit, failure or Ctrl-C.
 set -euo pipefail
 
-rounds=3; files=20000; only=a,b,c,d,e
+rounds=3; files=20000; only=a,b,c,d,e; counts=1,10,100,1000,10000; daemon=
 die() { echo "scaling: $*" >&2; exit 1; }
 say() { echo "scaling: $*" >&2; }
 while [ $# -gt 0 ]; do
@@ -30,6 +38,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:-}; shift 2 || die "--rounds needs a value" ;;
     --files) files=${2:-}; shift 2 || die "--files needs a value" ;;
     --only) only=${2:-}; shift 2 || die "--only needs a value" ;;
+    --canaries) counts=${2:-}; shift 2 || die "--canaries needs a value" ;;
+    --fanotifyd) daemon=${2:-}; shift 2 || die "--fanotifyd needs a value" ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -37,10 +47,15 @@ done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds: not a positive number: $rounds"
 [[ $files =~ ^[1-9][0-9]*$ ]] || die "--files: not a positive number: $files"
 [[ $only =~ ^[a-e](,[a-e])*$ ]] || die "--only: a comma-separated list of a, b, c, d, e: $only"
+[[ $counts =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--canaries: a comma-separated list of positive numbers: $counts"
 [ "$(id -u)" = 0 ] || die "fanotify and mount need root: run it with sudo"
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
+if [ -z "$daemon" ]; then
+  daemon=$here/fanotifyd
+  [ -x "$daemon" ] || make -C "$here" >/dev/null
+fi
+[ -x "$daemon" ] || die "--fanotifyd: not an executable: $daemon"
 workload=$here/build/bench/workload
 [ -x "$workload" ] || workload=
 clk=$(getconf CLK_TCK)
@@ -143,11 +158,12 @@ EOF
 #   rate    py only: target ops/s, 0 for unthrottled
 #   nsubs   subscribers
 #   conf    extra config-file lines; @MNT@ stands for the tmpfs
+#   args    extra command-line arguments; @MNT@ stands for the tmpfs
 # Sets r_ms (workload ms), r_records, r_cpu (daemon CPU ms), r_rss (peak RSS MiB), r_rate (achieved ops/s),
 # r_subs (subscribers that got every record), r_busy (1: the daemon had not caught up after $settle_s s).
 run_one() {
-  local w out=$base/out.jsonl log=$base/daemon.log cf=$base/daemon.conf dpid want=1 i c0 c1 hwm el rc
-  local subs=()
+  local w out=$base/out.jsonl log=$base/daemon.log cf=$base/daemon.conf dpid want=1 i c0 c1 hwm el rc a
+  local subs=() extra=()
   mnt=$base/mnt
   mkdir -p "$mnt"
   mount -t tmpfs fanotifyd-scaling "$mnt"
@@ -170,11 +186,12 @@ run_one() {
   } > "$cf"
   if [ "$watch" = 1 ]; then want=$ndirs; fi
 
-  "$here/fanotifyd" --foreground -c "$cf" --output "$out" --log-file "$log" &
+  for a in "${args[@]}"; do extra+=("${a//@MNT@/$mnt}"); done
+  "$daemon" --foreground -c "$cf" --output "$out" --log-file "$log" "${extra[@]}" &
   dpid=$!; pids+=("$dpid")
   wait_for 10 ready "$dpid" "$want" || die "fanotifyd did not put its $want marks in place within 10 s"
   for ((i = 0; i < nsubs; i++)); do
-    "$here/fanotifyd" --subscribe "$base/sock" > "$base/sub$i.jsonl" 2>>"$base/subscribers.err" &
+    "$daemon" --subscribe "$base/sock" > "$base/sub$i.jsonl" 2>>"$base/subscribers.err" &
     pids+=("$!"); subs+=("$!")
   done
   if [ "$nsubs" -gt 0 ]; then
@@ -216,28 +233,49 @@ run_one() {
   r_rss=$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')
 }
 
-# measure LABEL: $rounds runs of the current settings, then one table row of medians. The extra columns:
-# cols=rate adds the achieved ops/s (after the label, the target), cols=subs the subscribers that got every
-# record (the fewest over the rounds).
-measure() {
-  local label=$1 r ms=() rec=() cpu=() per=() rss=() rate_a=() subs=() busy=0
-  for ((r = 1; r <= rounds; r++)); do
-    say "($dim) $label: round $r of $rounds"
-    run_one
-    busy=$((busy + r_busy))
-    ms+=("$r_ms"); rec+=("$r_records"); cpu+=("$r_cpu"); rss+=("$r_rss"); rate_a+=("$r_rate"); subs+=("$r_subs")
-    per+=("$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN {printf "%.2f", n ? c * 1000 / n : 0}')")
-  done
+# The rounds of one table row: clear_rounds empties them, add_round adds the run_one just made, print_row
+# prints the row of medians (CPU µs/record with its range over the rounds). The extra columns: cols=rate adds
+# the achieved ops/s (after the label, the target), cols=subs the subscribers that got every record (the
+# fewest over the rounds), cols=canary the CPU µs/record relative to the first row printed ($zero_per).
+clear_rounds() { q_ms=; q_rec=; q_cpu=; q_per=; q_rss=; q_rate=; q_subs=; q_busy=0; }
+add_round() {
+  q_busy=$((q_busy + r_busy)); q_ms+=" $r_ms"; q_rec+=" $r_records"; q_cpu+=" $r_cpu"; q_rss+=" $r_rss"
+  q_rate+=" $r_rate"; q_subs+=" $r_subs"
+  q_per+=" $(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN {printf "%.2f", n ? c * 1000 / n : 0}')"
+}
+print_row() {
+  local label=$1 per_med range= ms rec cpu per rss rate_a subs
+  read -ra ms <<< "$q_ms"; read -ra rec <<< "$q_rec"; read -ra cpu <<< "$q_cpu"; read -ra per <<< "$q_per"
+  read -ra rss <<< "$q_rss"; read -ra rate_a <<< "$q_rate"; read -ra subs <<< "$q_subs"
   printf '| %s ' "$label"
   if [ "$cols" = rate ]; then printf '| %s ' "$(median "${rate_a[@]}")"; fi
-  printf '| %s | %s%s | %s | %s | %s ' "$(median "${ms[@]}")" "$(median "${rec[@]}")" \
-    "$([ "$busy" = 0 ] || echo " (cut off: busy in $busy of $rounds rounds)")" "$(median "${cpu[@]}")" \
-    "$(median "${per[@]}")" "$(median "${rss[@]}")"
+  per_med=$(median "${per[@]}")
+  if [ "${#per[@]}" -gt 1 ]; then
+    range=" ($(printf '%s\n' "${per[@]}" | sort -g | head -n 1)–$(printf '%s\n' "${per[@]}" | sort -g | tail -n 1))"
+  fi
+  printf '| %s | %s%s | %s | %s%s | %s ' "$(median "${ms[@]}")" "$(median "${rec[@]}")" \
+    "$([ "$q_busy" = 0 ] || echo " (cut off: busy in $q_busy of ${#per[@]} rounds)")" "$(median "${cpu[@]}")" \
+    "$per_med" "$range" "$(median "${rss[@]}")"
+  if [ "$cols" = canary ]; then
+    [ -n "$zero_per" ] || zero_per=$per_med
+    printf '| %s× ' "$(awk -v a="$per_med" -v b="$zero_per" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
+  fi
   if [ "$cols" = subs ] && [ "$nsubs" = 0 ]; then printf '| - '; fi
   if [ "$cols" = subs ] && [ "$nsubs" != 0 ]; then
     printf '| %s of %s ' "$(printf '%s\n' "${subs[@]}" | sort -n | head -n 1)" "$nsubs"
   fi
   printf '|\n'
+}
+# measure LABEL: $rounds runs of the current settings, one after the other, then their table row.
+measure() {
+  local label=$1 r
+  clear_rounds
+  for ((r = 1; r <= rounds; r++)); do
+    say "($dim) $label: round $r of $rounds"
+    run_one
+    add_round
+  done
+  print_row "$label"
 }
 # header TITLE FIRST-COLUMN: a table's title and header lines, for the current $cols.
 header() {
@@ -245,24 +283,56 @@ header() {
   [ "$cols" = rate ] && extra=" achieved ops/s |"
   printf '\n### %s\n\n| %s |%s workload ms | records | daemon CPU ms | CPU µs/record | peak RSS MiB |' "$1" "$2" "$extra"
   [ "$cols" = subs ] && printf ' subscribers with every record |'
+  [ "$cols" = canary ] && printf ' CPU/record vs 0 patterns |'
   printf '\n|---|'
   [ "$cols" = rate ] && printf -- '---:|'
   printf -- '---:|---:|---:|---:|---:|'
   [ "$cols" = subs ] && printf -- '---:|'
+  [ "$cols" = canary ] && printf -- '---:|'
   printf '\n'
 }
 
 # The defaults every dimension starts from.
 defaults() {
-  watch=0; ndirs=16; ops=$files; rate=0; nsubs=0; conf=(); cols=basic
+  watch=0; ndirs=16; ops=$files; rate=0; nsubs=0; conf=(); args=(); cols=basic; zero_per=
   if [ -n "$workload" ]; then gen=workload; else gen=py; fi
+}
+# canaries N TEMPLATE: conf gets N canary lines, TEMPLATE evaluated with i = 0..N-1 ($i, ${lead[i % 3]}).
+lead=('*' '?' '[a-c]')
+canaries() {
+  local i line
+  conf=()
+  for ((i = 0; i < $1; i++)); do eval "line=\"$2\""; conf+=("canary $line"); done
+}
+# canary_row N SHAPE: conf and args for N canaries of SHAPE (dimension c), and the row's label in row_label.
+canary_row() {
+  local n=$1 i
+  conf=(); args=()
+  case $2 in
+    none) row_label=0 ;;
+    other) canaries "$n" '/nomatch/$i/*'; row_label="$n, other prefix (/nomatch/i/*)" ;;
+    prefix) canaries "$n" '@MNT@/w/*/nomatch-$i-*'; row_label="$n, same prefix (MNT/w/*/nomatch-i-*)" ;;
+    names) canaries "$n" '@MNT@/w/d000/nomatch-$i'; row_label="$n, file names (MNT/w/d000/nomatch-i)" ;;
+    middle) canaries "$n" '@MNT@/*/d000/nomatch-$i'; row_label="$n, * in a middle dir (MNT/*/d000/nomatch-i)" ;;
+    leading)
+      canaries "$n" '@MNT@/w/*/${lead[i % 3]}nomatch-$i'
+      row_label="$n, leading * ? [ (MNT/w/*/*nomatch-i, ?nomatch-i, [a-c]nomatch-i)" ;;
+    brackets)
+      canaries "$n" '@MNT@/w/d[0-9][0-9][0-9]/nomatch-[!x]$i[ab]'
+      row_label="$n, brackets (MNT/w/d[0-9][0-9][0-9]/nomatch-[!x]i[ab])" ;;
+    escapes) canaries "$n" '@MNT@/w/*/nomatch\\-$i\\*'; row_label="$n, escapes (MNT/w/*/nomatch\\-i\\*)" ;;
+    nonutf8)
+      for ((i = 0; i < n; i++)); do args+=(--canary "@MNT@/w/*/"$'\xff'"nomatch-$i*"); done
+      row_label="$n, non-UTF-8 (MNT/w/*/\\xffnomatch-i*, command line)" ;;
+    inner) canaries "$n" '@MNT@/w/*/*nomatch-$i*'; row_label="$n, inner run (MNT/w/*/*nomatch-i*)" ;;
+  esac
 }
 describe_gen() {
   if [ "$gen" = workload ]; then echo "workload mixed, $ops files over $ndirs dirs"
   else echo "Python create+write+close+unlink, $ops ops over $ndirs dirs"; fi
 }
 
-echo "fanotifyd scaling: $(nproc) CPUs, $rounds round(s) per row (medians), --files $files"
+echo "fanotifyd scaling: $(nproc) CPUs, $rounds round(s) per row (medians), --files $files, $daemon"
 for dim in ${only//,/ }; do
   defaults
   case $dim in
@@ -280,13 +350,32 @@ for dim in ${only//,/ }; do
         measure "$([ "$rate" = 0 ] && echo unthrottled || echo "$rate")"
       done ;;
     c)
+      cols=canary
       header "(c) canary patterns (none matching): $(describe_gen), --mount" "patterns"
-      measure 0
-      for n in 1 10 100; do
-        conf=(); for ((i = 0; i < n; i++)); do conf+=("canary /nomatch/$i/*"); done
-        measure "$n, other prefix (/nomatch/i/*)"
-        conf=(); for ((i = 0; i < n; i++)); do conf+=("canary @MNT@/w/*/nomatch-$i-*"); done
-        measure "$n, same prefix (MNT/w/*/nomatch-i-*)"
+      # Rounds interleaved: round 1 of every row, then round 2, ... A noisy minute on a shared machine then
+      # spreads over the rows instead of landing on a few neighbours.
+      rows=("0 none")
+      for n in ${counts//,/ }; do
+        for shape in other prefix names middle leading brackets escapes nonutf8 inner; do rows+=("$n $shape"); done
+      done
+      labels=(); rq_ms=(); rq_rec=(); rq_cpu=(); rq_per=(); rq_rss=(); rq_busy=()
+      for ((r = 1; r <= rounds; r++)); do
+        for j in "${!rows[@]}"; do
+          canary_row ${rows[$j]}
+          labels[$j]=$row_label
+          say "(c) $row_label: round $r of $rounds"
+          q_ms=${rq_ms[$j]:-}; q_rec=${rq_rec[$j]:-}; q_cpu=${rq_cpu[$j]:-}; q_per=${rq_per[$j]:-}
+          q_rss=${rq_rss[$j]:-}; q_busy=${rq_busy[$j]:-0}; q_rate=; q_subs=
+          run_one
+          add_round
+          rq_ms[$j]=$q_ms; rq_rec[$j]=$q_rec; rq_cpu[$j]=$q_cpu; rq_per[$j]=$q_per; rq_rss[$j]=$q_rss
+          rq_busy[$j]=$q_busy
+        done
+      done
+      for j in "${!rows[@]}"; do
+        q_ms=${rq_ms[$j]}; q_rec=${rq_rec[$j]}; q_cpu=${rq_cpu[$j]}; q_per=${rq_per[$j]}; q_rss=${rq_rss[$j]}
+        q_busy=${rq_busy[$j]}; q_rate=; q_subs=
+        print_row "${labels[$j]}"
       done ;;
     d)
       header "(d) job roots: $(describe_gen), --mount" "jobs"

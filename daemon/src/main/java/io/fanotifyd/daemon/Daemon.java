@@ -216,6 +216,9 @@ final class Daemon {
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
+                        + (policy.canaries().isEmpty() ? "" : ", canaries: " + policy.canaries().size()
+                        + " patterns, " + policy.canaries().pathsChecked() + " paths checked, "
+                        + policy.canaries().fnmatchCalls() + " fnmatch calls")
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
                         + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown()
                         + " held back by the cooldown, " + hooks.suppressedHookOwn()

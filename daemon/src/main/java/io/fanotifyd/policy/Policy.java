@@ -62,6 +62,11 @@ public final class Policy {
         this.mutationBits = MODIFY | CLOSE_WRITE | CREATE | DELETE | ATTRIB | (renameRecord ? RENAME : MOVED_TO);
     }
 
+    /** The canary patterns this policy matches (for the counters in the stop line). */
+    public CanaryMatcher canaries() {
+        return canaries;
+    }
+
     /**
      * Evaluates one event into {@code out}.
      *

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.fanotifyd.kernel.Libc;
 import io.fanotifyd.kernel.PathCodec;
@@ -16,6 +17,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.LongStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
@@ -205,7 +207,7 @@ class CanaryMatcherTest {
 
     /**
      * For random (pattern, path) pairs a one-pattern matcher answers exactly as fnmatch(FNM_PATHNAME) does: the
-     * literal-prefix and exact-equality shortcuts never change a result. 20 seeds x 1000 cases.
+     * index, the pre-checks and the exact-equality shortcut never change a result. 20 seeds x 1000 cases.
      */
     @ParameterizedTest
     @MethodSource("seeds")
@@ -271,6 +273,147 @@ class CanaryMatcherTest {
         assertTrue(hits > 0 && hits < CASES_PER_SEED / 4, hits + " hits for seed " + seed);
     }
 
+    /**
+     * Components to build pattern sets from: literal names that several patterns share, globs with literal
+     * prefixes, suffixes and inner runs (what the index files patterns under), featureless globs, and the
+     * pieces that make a pattern impossible to cut safely.
+     */
+    static final String[] COMPONENTS = {
+            "", "a", "ab", "srv", "key-1", "key-12", "key-1.txt", "\u00e9", "caf\uDCE9", "\uDCFF",
+            "*", "?", "*.txt", "key-*", "*-1", "*-12", "k*y", "key-1*", "*key-1*", "x*ab*y", "*ab*", "?ey-1",
+            "*\uDCFF", "\uDCFF*", "*\u00e9*", "key-1[0-9]", "[ab]*", "[!a]", "[a-c]?", "[[:alpha:]]*", "[[:digit:]]",
+            "\\*x", "a\\b", "\\[ab]", "key\\*1", "\\k\\e\\y", "[/]", "[", "a[", "[]a]", "[!]a]", "\\/", "a\\",
+            "[[.a.]]", "[^]", "*\\/", "[[:alpha:]/]", "[[:alpha:]", "[a-]", "[!/]",
+    };
+    /** Literal names for paths: the patterns' literals, near misses of them, and special characters. */
+    static final String[] NAMES = {
+            "", "a", "ab", "srv", "key-1", "key-12", "key-123", "key-1.txt", "x-key-12", "key-1x", "\u00e9", "caf\uDCE9",
+            "\uDCFF", "*", "?", "[", "]", "[ab]", "\\", "key*1", "xaby", "xaaby", ".txt", "k", "ky", "kxy", "9",
+    };
+
+    /** A pattern of one to four components from COMPONENTS (one in six random), mostly absolute. */
+    static byte[] structuredPattern(Random rnd) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        if (rnd.nextInt(8) > 0) {
+            out.write('/');
+        }
+        for (int i = 0, n = 1 + rnd.nextInt(4); i < n; i++) {
+            if (i > 0) {
+                out.write('/');
+            }
+            if (rnd.nextInt(6) == 0) {
+                for (int t = rnd.nextInt(5); t > 0; t--) {
+                    out.writeBytes(PATTERN_TOKENS[rnd.nextInt(PATTERN_TOKENS.length)]);
+                }
+            } else {
+                out.writeBytes(bytes(COMPONENTS[rnd.nextInt(COMPONENTS.length)]));
+            }
+        }
+        if (rnd.nextInt(12) == 0) {
+            out.write('/');
+        }
+        return out.toByteArray();
+    }
+
+    /** A path for a set: an instance of one of its patterns (sometimes mutated), or a path of NAMES. */
+    static byte[] structuredPath(Random rnd, List<byte[]> set) {
+        int r = rnd.nextInt(10);
+        if (r < 7) {
+            byte[] path = instantiate(rnd, set.get(rnd.nextInt(set.size())));
+            return r < 5 ? path : mutate(rnd, path);
+        }
+        if (r == 9) {
+            return randomPath(rnd);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0, n = 1 + rnd.nextInt(5); i < n; i++) {
+            out.write('/');
+            out.writeBytes(bytes(NAMES[rnd.nextInt(NAMES.length)]));
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * Sets of up to 300 patterns that share components, so that the index files many patterns under one
+     * feature, checks chains in order and mixes cut and uncut patterns: the answer is always the first
+     * pattern fnmatch accepts. 20 seeds x 40 sets x 50 paths, in the JVM's locale (UTF-8 here) ...
+     */
+    @ParameterizedTest
+    @MethodSource("seeds")
+    void structuredSetsAgreeWithFnmatch(long seed) {
+        structuredSets(seed);
+    }
+
+    /** ... and in the C locale, as the daemon's event thread matches. */
+    @ParameterizedTest
+    @MethodSource("seeds")
+    void structuredSetsAgreeWithFnmatchInTheCLocale(long seed) throws Throwable {
+        inCLocale(() -> structuredSets(seed));
+    }
+
+    private static void structuredSets(long seed) {
+        Random rnd = new Random(seed * 7919 + 17);
+        int hits = 0;
+        int cases = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            for (int set = 0; set < 40; set++) {
+                int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 20 : 300);
+                List<byte[]> raw = new ArrayList<>();
+                List<String> patterns = new ArrayList<>();
+                MemorySegment[] cPatterns = new MemorySegment[n];
+                for (int i = 0; i < n; i++) {
+                    byte[] p = i > 0 && rnd.nextInt(20) == 0 ? raw.get(rnd.nextInt(i)) : structuredPattern(rnd);
+                    raw.add(p);
+                    patterns.add(PathCodec.decode(p));
+                    cPatterns[i] = cString(arena, p);
+                }
+                CanaryMatcher m = new CanaryMatcher(patterns);
+                for (int q = 0; q < 50; q++) {
+                    byte[] path = structuredPath(rnd, raw);
+                    if (indexOf(path, (byte) 0, 0) >= 0) {
+                        continue;
+                    }
+                    MemorySegment cPath = inBuffer(arena, path);
+                    int expected = -1;
+                    for (int i = 0; i < n && expected < 0; i++) {
+                        if (Libc.fnmatch(cPatterns[i], cPath, Libc.FNM_PATHNAME) == 0) {
+                            expected = i;
+                        }
+                    }
+                    int got = m.match(cPath, path.length);
+                    if (got != expected) {
+                        fail("seed " + seed + " set " + set + ": path " + show(path) + ": expected " + expected
+                                + (expected < 0 ? "" : " " + show(raw.get(expected))) + ", got " + got
+                                + (got < 0 ? "" : " " + show(raw.get(got))) + "; patterns "
+                                + raw.stream().map(CanaryMatcherTest::show).toList());
+                    }
+                    hits += expected >= 0 ? 1 : 0;
+                    cases++;
+                }
+            }
+        }
+        assertTrue(hits > cases / 5 && hits < cases * 4 / 5, hits + " hits in " + cases + " cases, seed " + seed);
+    }
+
+    /** Runs {@code body} on a thread of its own switched to the C locale, as the daemon's event thread is. */
+    static void inCLocale(Runnable body) throws Throwable {
+        Throwable[] failure = new Throwable[1];
+        Thread t = new Thread(() -> {
+            try {
+                assertTrue(Libc.useCLocaleOnThisThread(), "uselocale(C) refused");
+                body.run();
+            } catch (Throwable e) {
+                failure[0] = e;
+            }
+        }, "c-locale");
+        t.start();
+        t.join(TimeUnit.MINUTES.toMillis(2));
+        assertFalse(t.isAlive(), "the C-locale run did not finish within 2 minutes");
+        if (failure[0] != null) {
+            throw failure[0];
+        }
+    }
+
     // ---------------------------------------------------------------- allocation
 
     @Test
@@ -279,11 +422,11 @@ class CanaryMatcherTest {
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
 
-        // Every kind of pattern on the way to the hit: exact (length and content misses), prefix miss, prefix hit
-        // then fnmatch miss, empty prefix (fnmatch always), and the matching glob last.
+        // Every kind of pattern on the way to the hit: literal (other depth, same depth), filed under a prefix, a
+        // suffix, an inner run, a literal directory, under no feature, not cut at all, and the matching glob last.
         CanaryMatcher m = new CanaryMatcher(List.of("/etc/shadow", "/tmp/d/canary.txX", "/home/*/.ssh/id_*",
-                "/tmp/d/x*", "*/nope", "/tmp/[!d]/*", "/tmp/d/*.log", "/var/lib/canary/[ab]*", "/tmp/?/?",
-                "/tmp/d/canary*"));
+                "/tmp/d/x*", "*/nope", "/tmp/[!d]/*", "/tmp/d/*.log", "/tmp/d/*anat*", "/var/lib/canary/[ab]*",
+                "/tmp/?/?", "/*/*/?", "/tmp/[/]x/*", "/tmp/d/canary*"));
         byte[] hit = bytes("/tmp/d/canary.txt");
         byte[] miss = bytes("/tmp/d/other.txt");
         try (Arena arena = Arena.ofConfined()) {
@@ -299,7 +442,7 @@ class CanaryMatcherTest {
                 sink += m.match(hitSeg, hit.length) + m.match(missSeg, miss.length);
             }
             long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-            assertEquals(300_000L * (9 - 1), sink);
+            assertEquals(300_000L * (12 - 1), sink);
             // One allocation per call would be >= 16 bytes x 200000 calls = 3.2 MB. Allow stray bytes from the
             // JIT replacing code mid-loop (seen: 3976 bytes once on a busy machine), 50x below that.
             assertTrue(allocated < 64 * 1024, "allocated " + allocated + " bytes for " + 2 * rounds + " matches");
@@ -310,18 +453,21 @@ class CanaryMatcherTest {
 
     /**
      * Pattern tokens, biased to the characters fnmatch treats specially and to bytes that are invalid or
-     * multibyte in UTF-8. Each token is one to two bytes.
+     * multibyte in UTF-8, plus the pieces where cutting a pattern at its '/' bytes goes wrong if done naively:
+     * a '/' inside brackets, an escaped '/', classes, collating elements and equivalence classes, brackets
+     * that close late or never.
      */
-    private static final byte[][] PATTERN_TOKENS = tokens(
+    static final byte[][] PATTERN_TOKENS = tokens(
             "a", "a", "b", "b", "/", "/", "/", ".", "*", "*", "*", "?", "?", "[", "[", "]", "]", "!", "-", "\\",
-            "\\", "^", "\u00e9", "\uDCFF", "\uDCC3", "\uDC80");
+            "\\", "^", "\u00e9", "\uDCFF", "\uDCC3", "\uDC80", ":", "[[:alpha:]]", "[:", ":]", "[/]", "\\/",
+            "[!/]", "[a-c]", "[]/]", "[[.a.]]", "[[./.]]", "[[=a=]]", "[^]", "[a-]", "[[:alpha:]/]");
     /** Path tokens: mostly ordinary characters, but the special ones can be literal in a file name too. */
-    private static final byte[][] PATH_TOKENS = tokens(
+    static final byte[][] PATH_TOKENS = tokens(
             "a", "a", "a", "b", "b", "b", "/", "/", ".", "*", "?", "[", "]", "!", "-", "\\", "^", "\u00e9",
             "\uDCFF", "\uDCC3", "\uDC80");
     private static final byte[][] PREFIXES = tokens("/", "/a", "/a/", "/a/b", "/ab/", "/\u00e9/", "/\uDCFF/");
 
-    private static byte[][] tokens(String... s) {
+    static byte[][] tokens(String... s) {
         byte[][] out = new byte[s.length][];
         for (int i = 0; i < s.length; i++) {
             out[i] = PathCodec.encode(s[i]);
@@ -329,7 +475,7 @@ class CanaryMatcherTest {
         return out;
     }
 
-    private static byte[] randomPattern(Random rnd) {
+    static byte[] randomPattern(Random rnd) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         if (rnd.nextInt(3) > 0) {
             out.writeBytes(PREFIXES[rnd.nextInt(PREFIXES.length)]);
@@ -350,7 +496,7 @@ class CanaryMatcherTest {
      * A path for the pattern: the pattern itself, an instance of it (wildcards replaced by what they might
      * match), either one lightly mutated, or an unrelated random path. Instances make matches common enough.
      */
-    private static byte[] pathFor(Random rnd, byte[] pattern) {
+    static byte[] pathFor(Random rnd, byte[] pattern) {
         byte[] path = switch (rnd.nextInt(5)) {
             case 0 -> pattern.clone();
             case 1, 2, 3 -> instantiate(rnd, pattern);
@@ -362,7 +508,7 @@ class CanaryMatcherTest {
         return path;
     }
 
-    private static byte[] instantiate(Random rnd, byte[] pattern) {
+    static byte[] instantiate(Random rnd, byte[] pattern) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (int i = 0; i < pattern.length; i++) {
             byte b = pattern[i];
@@ -397,7 +543,7 @@ class CanaryMatcherTest {
         return out.toByteArray();
     }
 
-    private static byte[] randomPath(Random rnd) {
+    static byte[] randomPath(Random rnd) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write('/');
         for (int n = rnd.nextInt(10); n > 0; n--) {
@@ -407,7 +553,7 @@ class CanaryMatcherTest {
     }
 
     /** Insert, delete or replace one byte (possibly splitting a UTF-8 sequence, which is also worth testing). */
-    private static byte[] mutate(Random rnd, byte[] path) {
+    static byte[] mutate(Random rnd, byte[] path) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         int at = rnd.nextInt(path.length + 1);
         int op = path.length == 0 || at == path.length ? 0 : rnd.nextInt(3);
@@ -423,7 +569,7 @@ class CanaryMatcherTest {
         return out.toByteArray();
     }
 
-    private static int indexOf(byte[] a, byte b, int from) {
+    static int indexOf(byte[] a, byte b, int from) {
         for (int i = from; i < a.length; i++) {
             if (a[i] == b) {
                 return i;
@@ -446,20 +592,20 @@ class CanaryMatcherTest {
     }
 
     /** The reference: libc's fnmatch(pattern, path, FNM_PATHNAME) called directly, no shortcut. */
-    private static boolean fnmatch(byte[] pattern, byte[] path) {
+    static boolean fnmatch(byte[] pattern, byte[] path) {
         try (Arena arena = Arena.ofConfined()) {
             return Libc.fnmatch(cString(arena, pattern), cString(arena, path), Libc.FNM_PATHNAME) == 0;
         }
     }
 
-    private static MemorySegment cString(Arena arena, byte[] b) {
+    static MemorySegment cString(Arena arena, byte[] b) {
         MemorySegment seg = arena.allocate(b.length + 1L);
         MemorySegment.copy(b, 0, seg, JAVA_BYTE, 0, b.length);
         return seg;
     }
 
     /** The path and its NUL at the start of a bigger native buffer whose other bytes are not zero. */
-    private static MemorySegment inBuffer(Arena arena, byte[] b) {
+    static MemorySegment inBuffer(Arena arena, byte[] b) {
         MemorySegment seg = arena.allocate(b.length + 64L);
         seg.fill((byte) '*');
         MemorySegment.copy(b, 0, seg, JAVA_BYTE, 0, b.length);
@@ -467,11 +613,11 @@ class CanaryMatcherTest {
         return seg;
     }
 
-    private static byte[] bytes(String s) {
+    static byte[] bytes(String s) {
         return PathCodec.encode(s);
     }
 
-    private static String show(byte[] b) {
+    static String show(byte[] b) {
         return "\"" + PathCodec.decode(b).replace("\\", "\\\\") + "\" (" + HexFormat.of().formatHex(b) + ")";
     }
 }
