@@ -2,17 +2,24 @@
 # How long the first opens wait when a permission daemon starts: a process opens and closes one file on a tmpfs
 # in a tight loop while fanotifyd --perm starts on that tmpfs; the longest single open of each round is the wait
 # of the open the new permission mark held first (before the daemon answered it). Prints the median and range
-# over the rounds, and the longest open after the daemon was ready, for comparison.
-#   sudo scripts/perm-start-latency.sh [--rounds N] [--launcher PATH]
+# over the rounds, and the longest open after the daemon was ready, for comparison. --observe starts the daemon
+# without --perm: what a starting JVM costs the opener by taking the CPUs alone, the floor of the figure.
+# --pin puts the opener on CPU 0 and the daemon on CPU 1, so that a starting JVM does not take the opener's CPU.
+#   sudo scripts/perm-start-latency.sh [--rounds N] [--launcher PATH] [--observe] [--pin]
 # Root only; mounts a tmpfs under a mktemp -d directory in /tmp, removes it and stops what it started on exit.
 set -euo pipefail
 rounds=9
+mode=--perm
+pin_opener=
+pin_daemon=
 here=$(cd "$(dirname "$0")/.." && pwd)
 launcher=$here/fanotifyd
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=${2:-}; shift 2 ;;
     --launcher) launcher=${2:-}; shift 2 ;;
+    --observe) mode=; shift ;;
+    --pin) pin_opener="taskset -c 0"; pin_daemon="taskset -c 1"; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "perm-start-latency: unknown argument: $1 (see --help)" >&2; exit 1 ;;
   esac
@@ -41,7 +48,7 @@ results=()
 for r in $(seq 1 "$rounds"); do
   rm -f "$base/stop" "$base/lat"
   # The opener: open+close in a loop; keeps the longest open and when it happened (monotonic ns).
-  python3 - "$mnt/f" "$base/stop" "$base/lat" <<'EOF' &
+  $pin_opener python3 - "$mnt/f" "$base/stop" "$base/lat" <<'EOF' &
 import os, sys, time
 f, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
 worst = (0, 0)
@@ -61,7 +68,7 @@ EOF
   opener=$!
   sleep 0.3
   t_start=$(python3 -c 'import time; print(time.monotonic_ns())')
-  "$launcher" --foreground --perm --mount "$mnt" -o "$base/out.jsonl" -v 2>"$base/err" &
+  $pin_daemon "$launcher" --foreground $mode --mount "$mnt" -o "$base/out.jsonl" -v 2>"$base/err" &
   daemon=$!
   for _ in $(seq 1 400); do
     grep -q "info: ready" "$base/err" 2>/dev/null && break
