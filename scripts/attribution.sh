@@ -34,10 +34,18 @@ for r in $(seq "$rounds"); do
 import json,sys
 rs=[json.loads(l) for l in open('$base/out$r.jsonl')]
 miss=sum(1 for r in rs if r['comm'] is None)
+noexe=sum(1 for r in rs if r['exe'] is None)
 wrong=sum(1 for r in rs if r['comm'] not in (None, 'touch') or (r['exe'] not in (None, '/usr/bin/touch')))
-print(f'{100*miss/len(rs):.1f} {miss} {len(rs)} {wrong}')")
+gone=sum(1 for r in rs if r.get('euid', 0) is None and r['comm'] is not None)
+print(f'{100*miss/len(rs):.2f} {miss} {len(rs)} {wrong} {100*noexe/len(rs):.2f} {noexe} {gone}')")
   set -- $line
-  echo "round $r: $2 of $3 records without comm ($1%), $4 naming another program"
-  results+=("$1")
+  echo "round $r: $2 of $3 records without comm ($1%), $6 without exe ($5%), $4 naming another program;" \
+    "$7 named from exit records"
+  results+=("$1 $5")
 done
-printf '%s\n' "${results[@]}" | sort -n | awk -v load="$load" '{a[NR]=$1} END {printf "median: %.1f%% of records without comm (%d rounds, load %d)\n", a[int((NR+1)/2)], NR, load}'
+printf '%s\n' "${results[@]}" | python3 -c "
+import sys, statistics as st
+rows=[tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+c=sorted(r[0] for r in rows); e=sorted(r[1] for r in rows)
+print(f'median: {st.median(c):.2f}% of records without comm (range {c[0]:.2f}-{c[-1]:.2f}), '
+      f'{st.median(e):.2f}% without exe (range {e[0]:.2f}-{e[-1]:.2f}); {len(rows)} rounds, load $load')"

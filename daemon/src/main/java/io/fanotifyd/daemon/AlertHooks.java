@@ -20,8 +20,9 @@ import java.util.Map;
  * alert is still recorded), and always through {@link HookRunner}'s queue, so the event thread never waits.
  *
  * <p>Environment: {@code FAN_KIND, FAN_PID, FAN_COMM, FAN_EXE, FAN_PATH, FAN_REASON} as in the specification,
- * plus {@code FAN_TS_MS}, {@code FAN_EVENT_SEQ} (the {@code seq} of the event record), and for bursts
- * {@code FAN_COUNT} and {@code FAN_WINDOW_MS}. Unknown values are empty strings. Values are the exact bytes.
+ * plus {@code FAN_TS_MS}, {@code FAN_EVENT_SEQ} (the {@code seq} of the event record), {@code FAN_JOB_ID},
+ * {@code FAN_PATH_ROLE}, who the process was as in the record ({@code FAN_UID, FAN_GID, FAN_EUID, FAN_EGID,
+ * FAN_PPID, FAN_CGROUP}), and for bursts {@code FAN_COUNT} and {@code FAN_WINDOW_MS}. Unknown values are empty strings. Values are the exact bytes.
  */
 final class AlertHooks implements AutoCloseable {
     private final HookRunner runner;
@@ -36,6 +37,10 @@ final class AlertHooks implements AutoCloseable {
         this.selfPid = selfPid;
         this.runner = runner;
         this.cooldown = cooldown;
+    }
+
+    private static String id(int id) {
+        return id == -1 ? "" : Long.toString(id & 0xffff_ffffL);
     }
 
     void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
@@ -67,6 +72,13 @@ final class AlertHooks implements AutoCloseable {
             io.fanotifyd.enrich.JobIndex.Root job = ev.jobOf(alerts.path(i));
             env.put("FAN_JOB_ID", job == null ? "" : job.jobId());
             env.put("FAN_PATH_ROLE", job == null ? "" : job.role());
+            env.put("FAN_UID", id(p == null ? -1 : p.uid()));
+            env.put("FAN_GID", id(p == null ? -1 : p.gid()));
+            env.put("FAN_EUID", id(p == null ? -1 : p.euid()));
+            env.put("FAN_EGID", id(p == null ? -1 : p.egid()));
+            env.put("FAN_PPID", id(p == null ? -1 : p.parentPid()));
+            env.put("FAN_CGROUP", p == null || p.cgroup() == null ? "" : PathCodec.decode(p.cgroup(), 0,
+                    p.cgroup().length));
             if (Alerts.BURST.equals(alerts.kind(i))) {
                 env.put("FAN_COUNT", Integer.toString(alerts.count(i)));
                 env.put("FAN_WINDOW_MS", Long.toString(alerts.windowMs(i)));

@@ -4,6 +4,7 @@ import io.fanotifyd.daemon.options.QueueSize;
 import io.fanotifyd.daemon.options.Settings;
 import io.fanotifyd.enrich.DirPathCache;
 import io.fanotifyd.enrich.Enricher;
+import io.fanotifyd.enrich.ExitRecords;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
@@ -14,6 +15,7 @@ import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
+import io.fanotifyd.kernel.Taskstats;
 import io.fanotifyd.policy.BurstDetector;
 import io.fanotifyd.policy.CanaryMatcher;
 import io.fanotifyd.policy.HookCooldown;
@@ -53,6 +55,10 @@ final class Daemon {
      */
     static final long BURST_RING_BYTES = 4L << 20;
     static final int HOOKS_RUNNING = 4;
+    /** Exit records kept (about 100 bytes each): the exits of the last moments, system-wide. */
+    static final int EXIT_RECORDS = 16384;
+    /** The exit-record socket's buffer: what may queue between two drains (about 1 KiB per exit). */
+    static final int TASKSTATS_BUFFER_BYTES = 4 << 20;
     static final int HOOKS_QUEUED = 256;
     static final long STOP_FLUSH_TIMEOUT_MS = Signals.STOP_TIMEOUT_MS;
 
@@ -103,13 +109,15 @@ final class Daemon {
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
-            try (SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
+            try (Taskstats taskstats = openTaskstats();
+                 SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
                  FdOutput output = openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
                 DirPathCache dirs = new DirPathCache(16384, 1000);
-                ProcessCache processes = new ProcessCache(8192, 1000, arena);
+                ExitRecords exits = taskstats == null ? null : new ExitRecords(EXIT_RECORDS);
+                ProcessCache processes = new ProcessCache(8192, 1000, arena, taskstats, exits);
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
                         processes, scope, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
@@ -135,7 +143,7 @@ final class Daemon {
                 EventLoop.Counters counters = new EventLoop.Counters();
                 EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
                         policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
-                        perm && policySettings.burstThreshold() > 0),
+                        perm && policySettings.burstThreshold() > 0, taskstats, exits),
                         READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(),
                         readSizes(budget, fid, perm), counters);
                 outputListener.attach(signals, !perm && hub == null && hooks == null);
@@ -367,6 +375,28 @@ final class Daemon {
     }
 
     static final int SOCKET_MAX_SUBSCRIBERS = 64;
+
+    /**
+     * The kernel's exit records, to name processes gone before their events are read; null, with one log line,
+     * where they are not to be had (no CAP_NET_ADMIN, not in the initial namespaces, no taskstats).
+     */
+    private static Taskstats openTaskstats() {
+        try {
+            Taskstats t = Taskstats.open(TASKSTATS_BUFFER_BYTES);
+            Log.debug("exit records: taskstats registered, socket fd " + t.fd());
+            return t;
+        } catch (NativeCallException e) {
+            String why = switch (e.errno()) {
+                case io.fanotifyd.kernel.Errno.EPERM -> "no CAP_NET_ADMIN";
+                case io.fanotifyd.kernel.Errno.EINVAL -> "not in the initial user and pid namespaces";
+                case io.fanotifyd.kernel.Errno.ENOENT -> "the kernel has no taskstats";
+                default -> "unavailable";
+            };
+            Log.warn("exit records: " + why + " (" + e.getMessage() + "); a process that exits before its events"
+                    + " are read may be reported without comm and exe");
+            return null;
+        }
+    }
 
     private static SocketHub openSocket(Settings.Socket s) {
         if (s.path().isEmpty()) {

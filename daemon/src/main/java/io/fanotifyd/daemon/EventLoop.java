@@ -39,7 +39,8 @@ final class EventLoop {
 
     /** What the loop needs besides its groups; built by {@link Daemon}. */
     record Parts(Enricher notifyEnricher, Enricher permEnricher, Policy policy, RecordEncoder encoder,
-                 FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid, boolean notificationsFirst) {}
+                 FdOutput output, AlertHooks hooks, boolean failClosed, int selfPid, boolean notificationsFirst,
+                 io.fanotifyd.kernel.Taskstats taskstats, io.fanotifyd.enrich.ExitRecords exits) {}
 
     /**
      * How many bytes one read of each group may ask for, so that the fds the kernel makes for the events read
@@ -57,7 +58,7 @@ final class EventLoop {
     private final Arena arena = Arena.ofShared(); // made on the main thread, used on the event thread
     private final MemorySegment notifyBuffer;
     private final MemorySegment permBuffer;
-    private final MemorySegment pollFds = arena.allocate(24, 8);
+    private final MemorySegment pollFds = arena.allocate(32, 8);
     private final MemorySegment scratch = arena.allocate(8, 8);
     private final MemorySegment timespec = arena.allocate(16, 8);
     private final EventCursor cursor = new EventCursor();
@@ -148,11 +149,17 @@ final class EventLoop {
 
     /** Runs until {@link #stop()}. The caller then finishes the output. */
     void run() {
-        int[] fds = perm == null ? new int[] {notify.fd(), wakeFd} : new int[] {perm.fd(), notify.fd(), wakeFd};
+        io.fanotifyd.kernel.Taskstats taskstats = parts.taskstats();
+        io.fanotifyd.enrich.ExitRecords exits = parts.exits();
+        int[] fds = perm == null ? new int[] {notify.fd(), wakeFd, -1} : new int[] {perm.fd(), notify.fd(), wakeFd, -1};
         short[] revents = new short[fds.length];
         int permIdx = perm == null ? -1 : 0;
         int notifyIdx = perm == null ? 0 : 1;
-        int wakeIdx = fds.length - 1;
+        int wakeIdx = fds.length - 2;
+        // The exit records are drained as they come, so that the socket's buffer never fills (a full one drops
+        // records); a read of it never blocks. Without them the slot stays -1, which poll ignores.
+        int exitsIdx = fds.length - 1;
+        fds[exitsIdx] = taskstats == null ? -1 : taskstats.fd();
         FdOutput output = parts.output();
         int notifyFd = notify.fd();
         long flushDeadline = 0;
@@ -183,9 +190,20 @@ final class EventLoop {
             if (polling.getCount() > 0) {
                 polling.countDown();
             }
+            long exitSeqBeforePoll = exits == null ? 0 : exits.lastSeq();
             Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
             if (stopping) {
                 break;
+            }
+            if (exits != null) {
+                if (!holding && (revents[notifyIdx] & POLLIN) == 0) {
+                    // The event queue was empty when poll returned: every process whose exit record was read
+                    // before the poll had all its events read before it too.
+                    exits.retireUpTo(exitSeqBeforePoll);
+                }
+                if ((revents[exitsIdx] & POLLIN) != 0) {
+                    taskstats.drain(exits);
+                }
             }
             if ((revents[wakeIdx] & POLLIN) != 0) {
                 Syscalls.drainEventfd(wakeFd, scratch);
@@ -305,7 +323,9 @@ final class EventLoop {
     }
 
     private void drainNotifications() {
+        io.fanotifyd.enrich.ExitRecords exits = parts.exits();
         while (true) {
+            long exitSeqBeforeRead = exits == null ? 0 : exits.lastSeq();
             long n = readNotifications();
             if (n <= 0) {
                 return;
@@ -314,6 +334,11 @@ final class EventLoop {
             // A batch well short of the read size means the queue is (nearly) empty: back to poll rather than
             // pay a read that returns EAGAIN.
             if (n < notifyReadBytes / 2) {
+                if (exits != null && notify.queuedBytes() == 0) {
+                    // Empty after this batch: the processes whose exit records came before the read have no
+                    // event left unread, so a later event under one of their pids is another process's.
+                    exits.retireUpTo(exitSeqBeforeRead);
+                }
                 return;
             }
         }

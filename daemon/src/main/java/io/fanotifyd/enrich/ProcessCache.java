@@ -2,8 +2,13 @@ package io.fanotifyd.enrich;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.Taskstats;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,6 +30,16 @@ import java.nio.charset.StandardCharsets;
  * </ul>
  * So {@code comm} and {@code exe} are as of read time, like FD-mode paths: an event from before an
  * {@code execve} that is read after it shows the new program.
+ *
+ * <p>With the kernel's exit records ({@link Taskstats}, {@link ExitRecords}) a process already gone is named
+ * too: an event whose pidfd says the process was reaped, or whose process is reaped while it is read, takes
+ * the one exit record that can be its process's ({@link ExitRecords#lookupGone}); a zombie's program comes
+ * from its own record. Without them (no {@code CAP_NET_ADMIN}, another pid namespace, no taskstats in the
+ * kernel), the rules above are all there is.
+ *
+ * <p>User and group ids, the parent and the cgroup id come from the pidfd ({@code PIDFD_GET_INFO}, exact for
+ * the process the pidfd names, alive or zombie), else from {@code /proc/PID/status}; the cgroup's path from
+ * {@code /proc/PID/cgroup}, once per cgroup ({@link CgroupNames}).
  */
 public final class ProcessCache {
     private static final byte[] STAT = "stat".getBytes(StandardCharsets.US_ASCII);
@@ -42,10 +57,35 @@ public final class ProcessCache {
     private final MemorySegment path;
     private final MemorySegment buf;
     private final MemorySegment exeBuf;
+    private final MemorySegment statusBuf;
     private long refreshes;
     private long unknown;
+    private long fromExits;
+    private final Taskstats taskstats;
+    private final ExitRecords exits;
+    private final ExeIndex exes;
+    private final CgroupNames cgroups;
+    private final MemorySegment pidInfo;
+    private final byte[] commScratch = new byte[32];
+    /** Boot time in wall-clock seconds ({@code /proc/stat} btime): to compare start times with exit records. */
+    private final long bootSeconds;
+    private boolean pidfdInfoWorks = true;
 
     public ProcessCache(int maxEntries, long graceMs, Arena arena) {
+        this(maxEntries, graceMs, arena, null, null);
+    }
+
+    /**
+     * @param taskstats the exit-record socket, drained when a gone process must be named; null without one
+     * @param exits     where its records go; null without taskstats
+     */
+    public ProcessCache(int maxEntries, long graceMs, Arena arena, Taskstats taskstats, ExitRecords exits) {
+        this.taskstats = taskstats;
+        this.exits = exits;
+        this.exes = exits == null ? null : new ExeIndex(4096, System.getenv().getOrDefault("PATH", ""), arena);
+        this.cgroups = new CgroupNames(1024, arena);
+        this.pidInfo = arena.allocate(PIDFD_INFO_SIZE, 8);
+        this.bootSeconds = exits == null ? 0 : bootSeconds();
         this.capacity = Integer.highestOneBit(Math.max(16, maxEntries * 2 - 1)) << 1;
         this.maxEntries = maxEntries;
         this.graceMs = graceMs;
@@ -54,7 +94,12 @@ public final class ProcessCache {
         this.path = arena.allocate(64);
         this.buf = arena.allocate(STAT_MAX);
         this.exeBuf = arena.allocate(MAX_EXE + 1);
+        this.statusBuf = arena.allocate(STATUS_MAX);
     }
+
+    private static final int PIDFD_INFO_SIZE = 64;
+    private static final long PIDFD_INFO_MASK = 0x7; // PID, CREDS, CGROUPID
+    private static final int USER_HZ = 100; // /proc's clock ticks, on every architecture
 
     /** Marker for {@link #lookup}'s pidfd argument when the group does not report pidfds. */
     public static int noPidfdInfo() {
@@ -90,7 +135,21 @@ public final class ProcessCache {
                 return e;
             }
         }
-        if (e.commLength >= 0 && nowMs - e.verifiedMs <= graceMs) {
+        if (exits != null && pidfd != Fanotify.FAN_EPIDFD) {
+            // Gone before the read (FAN_NOPIDFD) or during it: its exit record is queued by now.
+            taskstats.drain(exits);
+            int slot = exits.lookupGone(pid);
+            if (slot >= 0) {
+                fromExit(e, slot, nowMs);
+                fromExits++;
+                return e;
+            }
+            if (slot == ExitRecords.UNSURE) {
+                unknown++; // the pid was used again, or records were lost: no name rather than a wrong one
+                return null;
+            }
+        }
+        if (e.commLength >= 0 && !e.fromExitRecord && nowMs - e.verifiedMs <= graceMs) {
             return e;
         }
         unknown++;
@@ -128,12 +187,14 @@ public final class ProcessCache {
             return false;
         }
         int commLen = Math.min(close - open - 1, e.comm.length);
+        byte state = close + 2 < n ? buf.get(JAVA_BYTE, close + 2) : 0;
         long ppid = field(close, (int) n, 4);
         long pgrp = field(close, (int) n, 5);
         long start = field(close, (int) n, 22);
         ProcPaths.pidFile(path, pid, EXE);
         long x = Libc.readlink(path, exeBuf, MAX_EXE);
         int exeLen = x < 0 ? -1 : (int) x;
+        ids(e, pid, pidfd);
         // Reaped meanwhile (ESRCH): /proc/PID may already have been someone else. EPERM (no CAP_KILL over
         // another user's process) still proves the process exists, so its /proc data was its own.
         if (pidfd >= 0 && Libc.pidfdSendSignal(pidfd, 0) != 0 && Libc.errno() != io.fanotifyd.kernel.Errno.EPERM) {
@@ -144,14 +205,179 @@ public final class ProcessCache {
         e.processGroup = (int) pgrp;
         e.parentPid = (int) ppid;
         e.startTime = start;
+        e.fromExitRecord = false;
         if (exeLen >= 0) {
             if (e.exe.length < exeLen) {
                 e.exe = new byte[Math.max(exeLen, e.exe.length * 2)];
             }
             MemorySegment.copy(exeBuf, JAVA_BYTE, 0, e.exe, 0, exeLen);
+            if (exes != null) {
+                exes.learn(pid, e.exe, exeLen);
+            }
+        } else if (exits != null) {
+            exeLen = exitingExe(e, pid, start);
         }
         e.exeLength = exeLen;
         return true;
+    }
+
+    /**
+     * A process that is exiting (its memory already released) or a zombie has no {@code /proc/PID/exe}; its exit
+     * record, sent before the memory goes, names the program. It holds its pid until it is reaped, so no later
+     * process can have sent a record under it: the newest record of the pid is its own, which the start time
+     * confirms (exit records have it in whole seconds). A kernel thread has neither. Returns the exe's length,
+     * -1 if unknown.
+     */
+    private int exitingExe(ProcessInfo e, int pid, long startTicks) {
+        taskstats.drain(exits);
+        int slot = exits.lookupNewest(pid);
+        if (slot < 0 || Math.abs(bootSeconds + startTicks / USER_HZ - exits.startSeconds(slot)) > 1) {
+            return -1;
+        }
+        return setExe(e, exes.find(exits.exeDevice(slot), exits.exeInode(slot)));
+    }
+
+    private static int setExe(ProcessInfo e, byte[] exe) {
+        if (exe == null) {
+            return -1;
+        }
+        if (e.exe.length < exe.length) {
+            e.exe = new byte[Math.max(exe.length, e.exe.length * 2)];
+        }
+        System.arraycopy(exe, 0, e.exe, 0, exe.length);
+        return exe.length;
+    }
+
+    /** Who the process is from its exit record: it was gone when its event was read. */
+    private void fromExit(ProcessInfo e, int slot, long nowMs) {
+        int commLen = exits.comm(slot, commScratch);
+        long startSeconds = exits.startSeconds(slot);
+        if (e.commLength >= 0 && !e.fromExitRecord && e.startTime >= 0
+                && Math.abs(bootSeconds + e.startTime / USER_HZ - startSeconds) <= 1
+                && java.util.Arrays.equals(e.comm, 0, e.commLength, commScratch, 0, commLen)) {
+            return; // read from /proc while it was alive: the same process, and what was read then says more
+        }
+        System.arraycopy(commScratch, 0, e.comm, 0, commLen);
+        e.commLength = commLen;
+        e.exeLength = setExe(e, exes.find(exits.exeDevice(slot), exits.exeInode(slot)));
+        e.uid = exits.uid(slot);
+        e.gid = exits.gid(slot);
+        e.euid = -1;
+        e.egid = -1;
+        e.cgroup = null;
+        e.parentPid = exits.ppid(slot);
+        e.processGroup = -1;
+        e.startTime = (startSeconds - bootSeconds) * USER_HZ;
+        e.fromExitRecord = true;
+        e.verifiedBatch = -1;
+        e.verifiedMs = nowMs;
+    }
+
+    /**
+     * Ids, parent and cgroup: from the pidfd when there is one (the event's, or one opened now for a
+     * permission event, whose opener waits and so cannot be reaped), else from {@code /proc/PID/status}.
+     */
+    private void ids(ProcessInfo e, int pid, int pidfd) {
+        long cgroupId = 0;
+        boolean known = false;
+        if (pidfdInfoWorks) {
+            int fd = pidfd >= 0 ? pidfd : Libc.pidfdOpen(pid);
+            if (fd >= 0) {
+                pidInfo.set(JAVA_LONG_UNALIGNED, 0, PIDFD_INFO_MASK);
+                if (Libc.pidfdGetInfo(fd, pidInfo) == 0) {
+                    long mask = pidInfo.get(JAVA_LONG_UNALIGNED, 0);
+                    if ((mask & 0x2) != 0) {
+                        e.uid = pidInfo.get(JAVA_INT_UNALIGNED, 28);
+                        e.gid = pidInfo.get(JAVA_INT_UNALIGNED, 32);
+                        e.euid = pidInfo.get(JAVA_INT_UNALIGNED, 36);
+                        e.egid = pidInfo.get(JAVA_INT_UNALIGNED, 40);
+                        known = true;
+                    }
+                    cgroupId = (mask & 0x4) != 0 ? pidInfo.get(JAVA_LONG_UNALIGNED, 8) : 0;
+                } else if (Libc.errno() == Errno.ENOTTY || Libc.errno() == Errno.EINVAL) {
+                    pidfdInfoWorks = false; // a kernel before 6.13: /proc/PID/status from now on
+                }
+                if (fd != pidfd) {
+                    Libc.close(fd);
+                }
+            } else if (Libc.errno() == Errno.ENOSYS) {
+                pidfdInfoWorks = false;
+            }
+        }
+        if (!known) {
+            status(e, pid);
+        }
+        e.cgroup = cgroups.path(cgroupId, pid);
+    }
+
+    private static final byte[] STATUS = "status".getBytes(StandardCharsets.US_ASCII);
+    private static final int STATUS_MAX = 4096;
+
+    /** The real and effective ids from {@code /proc/PID/status}'s {@code Uid:} and {@code Gid:} lines. */
+    private void status(ProcessInfo e, int pid) {
+        e.uid = e.gid = e.euid = e.egid = -1;
+        ProcPaths.pidFile(path, pid, STATUS);
+        int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+        if (fd < 0) {
+            return;
+        }
+        long n = Libc.read(fd, statusBuf, STATUS_MAX);
+        Libc.close(fd);
+        for (int line = 0; line + 4 < n; ) {
+            int end = line;
+            while (end < n && statusBuf.get(JAVA_BYTE, end) != '\n') {
+                end++;
+            }
+            byte b0 = statusBuf.get(JAVA_BYTE, line);
+            if ((b0 == 'U' || b0 == 'G') && statusBuf.get(JAVA_BYTE, line + 1) == 'i'
+                    && statusBuf.get(JAVA_BYTE, line + 2) == 'd' && statusBuf.get(JAVA_BYTE, line + 3) == ':') {
+                long real = number(statusBuf, line + 4, end, 0);
+                long effective = number(statusBuf, line + 4, end, 1);
+                if (b0 == 'U') {
+                    e.uid = (int) real;
+                    e.euid = (int) effective;
+                } else {
+                    e.gid = (int) real;
+                    e.egid = (int) effective;
+                }
+            }
+            line = end + 1;
+        }
+    }
+
+    /** The {@code index}-th (0-based) whitespace-separated number in {@code [from, end)}, or -1. */
+    private static long number(MemorySegment s, int from, int end, int index) {
+        int i = from;
+        for (int k = 0; ; k++) {
+            while (i < end && (s.get(JAVA_BYTE, i) == ' ' || s.get(JAVA_BYTE, i) == '\t')) {
+                i++;
+            }
+            if (i >= end) {
+                return -1;
+            }
+            long v = 0;
+            while (i < end && s.get(JAVA_BYTE, i) >= '0' && s.get(JAVA_BYTE, i) <= '9') {
+                v = v * 10 + (s.get(JAVA_BYTE, i) - '0');
+                i++;
+            }
+            if (k == index) {
+                return v;
+            }
+        }
+    }
+
+    private static long bootSeconds() {
+        try {
+            for (String line : new String(io.fanotifyd.kernel.Syscalls.readFile("/proc/stat", 1 << 20),
+                    StandardCharsets.US_ASCII).split("\n")) {
+                if (line.startsWith("btime ")) {
+                    return Long.parseLong(line.substring(6).trim());
+                }
+            }
+        } catch (RuntimeException e) {
+            // below: start times will not match, and exit records are then used only for processes gone
+        }
+        return 0;
     }
 
     /** Numeric field {@code index} (1-based, as in proc(5)) of a stat line whose comm ends at {@code close}. */
@@ -207,6 +433,11 @@ public final class ProcessCache {
 
     public long refreshes() {
         return refreshes;
+    }
+
+    /** Lookups answered from an exit record (the process was gone). */
+    public long fromExits() {
+        return fromExits;
     }
 
     public long unknown() {

@@ -15,6 +15,13 @@ public final class ProcessInfo {
     int processGroup;
     int parentPid;
     long startTime = -1;
+    int uid = -1;
+    int gid = -1;
+    int euid = -1;
+    int egid = -1;
+    byte[] cgroup;
+    /** Where this came from: the process's {@code /proc} entry, or its exit record (the process was gone). */
+    boolean fromExitRecord;
 
     public byte[] comm() {
         return comm;
@@ -34,12 +41,45 @@ public final class ProcessInfo {
         return exeLength;
     }
 
-    /** The parent's pid ({@code /proc/PID/stat} field 4). */
+    /** The real user id, or -1 if unknown. */
+    public int uid() {
+        return uid;
+    }
+
+    /** The real group id, or -1 if unknown. */
+    public int gid() {
+        return gid;
+    }
+
+    /**
+     * The effective user id (what a setuid program runs as), or -1 if unknown: known while the process is
+     * alive or a zombie, not from an exit record, which carries only the real ids.
+     */
+    public int euid() {
+        return euid;
+    }
+
+    /** The effective group id, or -1 if unknown (as {@link #euid()}). */
+    public int egid() {
+        return egid;
+    }
+
+    /** The cgroup v2 path ({@code /proc/PID/cgroup}'s {@code 0::} line), or null if unknown. */
+    public byte[] cgroup() {
+        return cgroup;
+    }
+
+    /** Whether this came from the kernel's exit record of a process already gone when its event was read. */
+    public boolean fromExitRecord() {
+        return fromExitRecord;
+    }
+
+    /** The parent's pid ({@code /proc/PID/stat} field 4), or -1 if unknown. */
     public int parentPid() {
         return parentPid;
     }
 
-    /** The process group ({@code /proc/PID/stat} field 5). */
+    /** The process group ({@code /proc/PID/stat} field 5), or -1 if unknown (a process already gone). */
     public int processGroup() {
         return processGroup;
     }

@@ -50,6 +50,13 @@ public final class RecordEncoder {
     private static final byte[] EVENT_SEQ = JsonWriter.key("event_seq");
     private static final byte[] DROPPED = JsonWriter.key("dropped");
     private static final byte[] FD_ERROR = JsonWriter.key("fd_error");
+    private static final byte[] UID = JsonWriter.key("uid");
+    private static final byte[] GID = JsonWriter.key("gid");
+    private static final byte[] EUID = JsonWriter.key("euid");
+    private static final byte[] EGID = JsonWriter.key("egid");
+    private static final byte[] PPID = JsonWriter.key("ppid");
+    private static final byte[] CGROUP = JsonWriter.key("cgroup");
+    private static final byte[] CGROUP_B64 = JsonWriter.key("cgroup_b64");
     private static final byte[] SLASH = {'/'};
     private static final byte[] COMMA = {','};
     private static final byte[][] BIT_NAMES = new byte[64][];
@@ -110,6 +117,7 @@ public final class RecordEncoder {
         }
         w.name(SEQ);
         w.number(++seq);
+        processInvalid |= who(p, w);
         if (ev.fdError() != 0) {
             w.name(FD_ERROR);
             w.string(io.fanotifyd.kernel.Errno.name(ev.fdError()));
@@ -162,6 +170,7 @@ public final class RecordEncoder {
         w.name(EVENT_SEQ);
         w.number(seq);
         job(ev.jobOf(path), JOB_ID, PATH_ROLE, w);
+        processInvalid |= who(p, w);
         processBase64(p, processInvalid, w);
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
@@ -246,6 +255,34 @@ public final class RecordEncoder {
 
     private static final int COMM_INVALID = 1;
     private static final int EXE_INVALID = 2;
+    private static final int CGROUP_INVALID = 4;
+
+    /**
+     * Our additions on who the process was: real and effective ids, parent, cgroup v2 path; null where unknown
+     * (the effective ids and the cgroup of a process known only by its exit record). Returns
+     * {@link #CGROUP_INVALID} if the cgroup was not UTF-8.
+     */
+    private static int who(ProcessInfo p, JsonWriter w) {
+        id(w, UID, p == null ? -1 : p.uid());
+        id(w, GID, p == null ? -1 : p.gid());
+        id(w, EUID, p == null ? -1 : p.euid());
+        id(w, EGID, p == null ? -1 : p.egid());
+        id(w, PPID, p == null ? -1 : p.parentPid());
+        w.name(CGROUP);
+        byte[] cg = p == null ? null : p.cgroup();
+        boolean ok = cg == null ? nullValue(w) : bytes(w, cg, cg.length);
+        return ok ? 0 : CGROUP_INVALID;
+    }
+
+    /** An id, or null for -1 (unknown; also the kernel's "no such id", which no process holds). */
+    private static void id(JsonWriter w, byte[] key, int id) {
+        w.name(key);
+        if (id == -1) {
+            w.nullValue();
+        } else {
+            w.number(id & 0xffff_ffffL);
+        }
+    }
 
     /** Writes the {@code comm} and {@code exe} fields; returns which of them were not valid UTF-8. */
     private static int process(ProcessInfo p, JsonWriter w) {
@@ -263,6 +300,9 @@ public final class RecordEncoder {
         }
         if ((invalid & EXE_INVALID) != 0) {
             base64(w, EXE_B64, p.exe(), p.exeLength());
+        }
+        if ((invalid & CGROUP_INVALID) != 0) {
+            base64(w, CGROUP_B64, p.cgroup(), p.cgroup().length);
         }
     }
 

@@ -13,6 +13,7 @@ public final class Errno {
     public static final int ENOENT = 2;
     public static final int ESRCH = 3;
     public static final int EINTR = 4;
+    public static final int EIO = 5;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;
     public static final int ENOMEM = 12;
@@ -34,6 +35,9 @@ public final class Errno {
     public static final int ELOOP = 40;
     public static final int EOVERFLOW = 75;
     public static final int EOPNOTSUPP = 95;
+    public static final int ENOBUFS = 105;
+    public static final int ETIMEDOUT = 110;
+    public static final int ENOTTY = 25;
     public static final int ESTALE = 116;
 
     // glibc >= 2.32: thread-safe, no buffer to manage. Absent on other libcs: fall back to "errno N".

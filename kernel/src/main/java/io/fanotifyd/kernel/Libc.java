@@ -73,6 +73,40 @@ public final class Libc {
                 errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle OPEN_BY_HANDLE_AT =
                 errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+        static final MethodHandle IOCTL = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
+    }
+
+    /** {@code pidfd_open} (glibc 2.36): null where libc does not have it. */
+    private static final class Pidfds {
+        static final MethodHandle PIDFD_OPEN = LINKER.defaultLookup().find("pidfd_open")
+                .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
+                        Linker.Option.captureCallState("errno")))
+                .orElse(null);
+    }
+
+    /** {@code PIDFD_GET_INFO} ({@code _IOWR(0xFF, 11, struct pidfd_info)} with the 64-byte first version). */
+    public static final long PIDFD_GET_INFO = 0xC040FF0BL;
+
+    /** {@code ioctl(pidfd, PIDFD_GET_INFO, info)}: Linux 6.13 and newer; ENOTTY before. */
+    public static int pidfdGetInfo(int pidfd, MemorySegment info) {
+        try {
+            return (int) EventPath.IOCTL.invokeExact(CAPTURE.get(), pidfd, PIDFD_GET_INFO, info);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code pidfd_open(pid, 0)}, or -1 with errno ENOSYS where libc has no such function. */
+    public static int pidfdOpen(int pid) {
+        if (Pidfds.PIDFD_OPEN == null) {
+            ERRNO.set(CAPTURE.get(), 0L, Errno.ENOSYS);
+            return -1;
+        }
+        try {
+            return (int) Pidfds.PIDFD_OPEN.invokeExact(CAPTURE.get(), pid, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /**
@@ -226,6 +260,8 @@ public final class Libc {
         static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle GETSOCKOPT =
                 errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle SETSOCKOPT =
+                errnoCall("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle GETGRNAM = errnoCall("getgrnam", ADDRESS, ADDRESS);
         static final MethodHandle IOCTL_INT = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
     }
@@ -768,6 +804,14 @@ public final class Libc {
     public static int getsockopt(int fd, int level, int name, MemorySegment value, MemorySegment len) {
         try {
             return (int) Sockets.GETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setsockopt(int fd, int level, int name, MemorySegment value, int len) {
+        try {
+            return (int) Sockets.SETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
         } catch (Throwable t) {
             throw rethrow(t);
         }
