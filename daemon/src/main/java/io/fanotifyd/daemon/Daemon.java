@@ -224,6 +224,9 @@ final class Daemon {
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
+                        + (exits == null ? "" : ", " + processes.fromExits() + " named from exit records ("
+                        + taskstats.records() + " read, " + exits.losses() + " losses, " + exits.ambiguous()
+                        + " pids used again)")
                         + (policy.canaries().isEmpty() ? "" : ", canaries: " + policy.canaries().size()
                         + " patterns, " + policy.canaries().pathsChecked() + " paths checked, "
                         + policy.canaries().fnmatchCalls() + " fnmatch calls")
@@ -342,8 +345,14 @@ final class Daemon {
      */
     static JobIndex jobIndex(java.util.List<Settings.Job> jobs) {
         java.util.List<JobIndex.Root> roots = new java.util.ArrayList<>();
+        java.util.List<JobIndex.Root> cgroups = new java.util.ArrayList<>();
         for (Settings.Job job : jobs) {
             for (Settings.JobRoot r : job.roots()) {
+                if (r.role().equals("cgroup")) {
+                    cgroups.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(cgroupPath(r.path())),
+                            job.id(), null));
+                    continue;
+                }
                 String path;
                 try {
                     path = Syscalls.realPath(r.path());
@@ -359,10 +368,46 @@ final class Daemon {
             }
         }
         try {
-            return new JobIndex(roots);
+            return new JobIndex(roots).withCgroups(cgroups);
         } catch (IllegalArgumentException e) {
             throw new StartupException("jobs: " + e.getMessage());
         }
+    }
+
+    /**
+     * A job's cgroup as {@code /proc/PID/cgroup} names it: a path under a cgroup2 mount loses the mount point
+     * ({@code /sys/fs/cgroup/jobs/J} is {@code /jobs/J}); trailing slashes go.
+     */
+    static String cgroupPath(String given) {
+        String path = given;
+        for (String mountPoint : cgroup2MountPoints()) {
+            if (path.startsWith(mountPoint + "/") || path.equals(mountPoint)) {
+                path = path.substring(mountPoint.length());
+                break;
+            }
+        }
+        while (path.length() > 1 && path.endsWith("/")) {
+            path = path.substring(0, path.length() - 1);
+        }
+        return path.isEmpty() ? "/" : path;
+    }
+
+    /** Where cgroup2 is mounted ({@code /proc/self/mounts}; octal escapes as the kernel writes them). */
+    private static java.util.List<String> cgroup2MountPoints() {
+        java.util.List<String> points = new java.util.ArrayList<>();
+        try {
+            String mounts = new String(Syscalls.readFile("/proc/self/mounts", 1 << 24),
+                    java.nio.charset.StandardCharsets.UTF_8);
+            for (String line : mounts.split("\n")) {
+                String[] f = line.split(" ");
+                if (f.length > 2 && f[2].equals("cgroup2")) {
+                    points.add(f[1].replace("\\040", " "));
+                }
+            }
+        } catch (RuntimeException e) {
+            // no /proc: paths are taken as given
+        }
+        return points;
     }
 
     private static void warnAboutIneffectiveSettings(Settings.Policy p) {

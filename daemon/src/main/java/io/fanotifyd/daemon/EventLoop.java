@@ -191,12 +191,12 @@ final class EventLoop {
                 polling.countDown();
             }
             long exitSeqBeforePoll = exits == null ? 0 : exits.lastSeq();
-            Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
+            int ready = Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
             if (stopping) {
                 break;
             }
             if (exits != null) {
-                if (!holding && (revents[notifyIdx] & POLLIN) == 0) {
+                if (ready >= 0 && !holding && (revents[notifyIdx] & POLLIN) == 0) {
                     // The event queue was empty when poll returned: every process whose exit record was read
                     // before the poll had all its events read before it too.
                     exits.retireUpTo(exitSeqBeforePoll);

@@ -76,6 +76,16 @@ public final class Enricher {
         if (!jobs.isEmpty()) {
             ev.job = jobs.lookup(ev.path);
             ev.oldJob = ev.rename ? jobs.lookup(ev.oldPath) : null;
+            // A job's own directories say most; elsewhere (/tmp, a shared cache) its cgroup says whose it is.
+            if (ev.process != null && (ev.job == null || (ev.rename && ev.oldJob == null))) {
+                JobIndex.Root byCgroup = jobs.lookupCgroup(ev.process.cgroup());
+                if (ev.job == null) {
+                    ev.job = byCgroup;
+                }
+                if (ev.rename && ev.oldJob == null) {
+                    ev.oldJob = byCgroup;
+                }
+            }
         }
     }
 

@@ -14,7 +14,10 @@ import java.util.List;
  * with the number of roots, and it allocates nothing.
  */
 public final class JobIndex {
-    /** One root: its path (absolute, no trailing slash, except "/" itself), job id and role. */
+    /**
+     * One root: its path (absolute, no trailing slash, except "/" itself), job id and role; for a job's cgroup,
+     * the cgroup's path and a null role.
+     */
     public record Root(byte[] path, String jobId, String role) {}
 
     private static final long FNV_OFFSET = 0xcbf29ce484222325L;
@@ -25,6 +28,8 @@ public final class JobIndex {
     private final int mask;
     private final Root slashRoot;
     private final int size;
+    private JobIndex cgroups;
+    private final PathRef cgroupPath = new PathRef();
 
     public JobIndex(List<Root> roots) {
         int cap = Integer.highestOneBit(Math.max(4, roots.size() * 4 - 1)) << 1;
@@ -61,8 +66,26 @@ public final class JobIndex {
         this.size = roots.size();
     }
 
+    /** Adds the jobs' cgroups (roots with a null role): {@link #lookupCgroup} finds them. */
+    public JobIndex withCgroups(List<Root> roots) {
+        this.cgroups = roots.isEmpty() ? null : new JobIndex(roots);
+        return this;
+    }
+
     public boolean isEmpty() {
-        return size == 0;
+        return size == 0 && cgroups == null;
+    }
+
+    /**
+     * The job whose cgroup contains {@code cgroup} (a process's cgroup v2 path; the deepest configured one
+     * wins), or null.
+     */
+    public Root lookupCgroup(byte[] cgroup) {
+        if (cgroups == null || cgroup == null) {
+            return null;
+        }
+        cgroupPath.set(cgroup, cgroup.length);
+        return cgroups.lookup(cgroupPath);
     }
 
     /** The root that contains {@code path} (longest wins), or null if none does or the path is unknown. */

@@ -249,7 +249,11 @@ public final class RecordEncoder {
         } else {
             w.string(root.jobId());
             w.name(roleKey);
-            w.string(root.role());
+            if (root.role() == null) {
+                w.nullValue(); // tagged by the process's cgroup, outside the job's directories
+            } else {
+                w.string(root.role());
+            }
         }
     }
 

@@ -32,6 +32,15 @@ public final class KernelSupport {
         Assumptions.abort(why);
     }
 
+    /** Something a test needs is missing: a SKIP line, or under CI ({@code CI=true}) a failure. */
+    public static void skipOrFail(String why) {
+        if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+            fail("cannot run in CI: " + why);
+        }
+        System.out.println("SKIP: " + why);
+        Assumptions.abort(why);
+    }
+
     private static boolean isUidZero() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

@@ -120,7 +120,10 @@ public final class Syscalls {
         }
     }
 
-    /** {@code poll} on up to a few fds; returns the revents of each in {@code revents}. */
+    /**
+     * {@code poll} on up to a few fds; returns the revents of each in {@code revents}, and what poll returned:
+     * the number of fds ready, 0 on timeout, -1 when a signal interrupted it (revents all 0).
+     */
     public static int pollIn(MemorySegment pollfds, int[] fds, short[] revents, int timeoutMs) {
         setPollFds(pollfds, fds);
         int rc = Libc.poll(pollfds, fds.length, timeoutMs);
@@ -158,7 +161,7 @@ public final class Syscalls {
             int errno = Libc.errno();
             if (errno == Errno.EINTR) {
                 java.util.Arrays.fill(revents, (short) 0); // nothing is ready: not the last round's flags
-                return 0;
+                return -1; // and nothing was seen: not a timeout, whose zero flags say the fds were idle
             }
             throw new NativeCallException(call, fds.length + " fds, timeout=" + timeout, errno);
         }

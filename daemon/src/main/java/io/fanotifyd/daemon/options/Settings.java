@@ -90,7 +90,10 @@ public record Settings(
         public static final Socket NONE = new Socket(Optional.empty(), 0660, Optional.empty(), DEFAULT_BACKLOG_BYTES);
     }
 
-    /** One root of a job: its role ("rootfs", "workspace", "export" or "cache") and its absolute path. */
+    /**
+     * One root of a job: its role ("rootfs", "workspace", "export" or "cache") and its absolute path; or, with
+     * the role "cgroup", the job's cgroup v2 path.
+     */
     public record JobRoot(String role, String path) {}
 
     /** A job ({@code job ID} and the directories after it), in the order given. */

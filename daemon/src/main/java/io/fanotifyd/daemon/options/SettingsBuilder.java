@@ -106,9 +106,13 @@ final class SettingsBuilder {
                 }
                 jobs.add(new Settings.Job(id, new ArrayList<>()));
             }
-            case ROOTFS, WORKSPACE, EXPORT, CACHE -> {
+            case ROOTFS, WORKSPACE, EXPORT, CACHE, CGROUP -> {
                 if (jobs.isEmpty()) {
                     throw new UsageException(where + ": needs a job before it (job ID, then its directories)");
+                }
+                if (option == Option.CGROUP && !((String) value).startsWith("/")) {
+                    throw new UsageException(where + ": not a cgroup path: '" + value + "' (one starting with /,"
+                            + " as /proc/PID/cgroup shows it)");
                 }
                 jobs.getLast().roots().add(new Settings.JobRoot(option.longName(), (String) value));
             }
