@@ -77,8 +77,10 @@ public final class Enricher {
             ev.job = jobs.lookup(ev.path);
             ev.oldJob = ev.rename ? jobs.lookup(ev.oldPath) : null;
             // A job's own directories say most; elsewhere (/tmp, a shared cache) its cgroup says whose it is.
-            if (ev.process != null && (ev.job == null || (ev.rename && ev.oldJob == null))) {
-                JobIndex.Root byCgroup = jobs.lookupCgroup(ev.process.cgroup());
+            if (jobs.hasCgroups() && ev.process != null && (ev.job == null || (ev.rename && ev.oldJob == null))) {
+                byte[] cgroup = ev.process.cgroup();
+                JobIndex.Root byCgroup = jobs.lookupCgroup(cgroup != null ? cgroup
+                        : processes.inheritedCgroup(ev.process));
                 if (ev.job == null) {
                     ev.job = byCgroup;
                 }

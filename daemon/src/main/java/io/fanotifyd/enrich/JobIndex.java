@@ -72,6 +72,11 @@ public final class JobIndex {
         return this;
     }
 
+    /** Whether any job names its cgroup. */
+    public boolean hasCgroups() {
+        return cgroups != null;
+    }
+
     public boolean isEmpty() {
         return size == 0 && cgroups == null;
     }

@@ -435,6 +435,19 @@ public final class ProcessCache {
         return refreshes;
     }
 
+    /**
+     * For job tagging by cgroup: the cgroup of a process known only by its exit record is not known, but a
+     * process starts in its parent's cgroup, so while the parent lives, the parent's cgroup stands in (read
+     * from {@code /proc/PPID/cgroup}). Null when the parent is init or gone. Not used for the record's
+     * {@code cgroup} field, which says only what is known of the process itself.
+     */
+    public byte[] inheritedCgroup(ProcessInfo p) {
+        if (p == null || !p.fromExitRecord || p.parentPid <= 1) {
+            return null;
+        }
+        return cgroups.read(p.parentPid);
+    }
+
     /** Lookups answered from an exit record (the process was gone). */
     public long fromExits() {
         return fromExits;

@@ -333,6 +333,30 @@ class AttributionIT {
                     p.getOutputStream().close();
                     p.waitFor(10, TimeUnit.SECONDS);
                 }
+                // A short-lived child of the job, gone before its event is read: its parent's cgroup counts.
+                Process parent = new ProcessBuilder("/bin/sh", "-c", "echo $$ > '" + cg + "/cgroup.procs' && "
+                        + "echo started && read line && /bin/touch '" + tmp + "/short' && read line").start();
+                try {
+                    new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream())).readLine();
+                    signal(d, "STOP");
+                    java.io.OutputStream in = parent.getOutputStream();
+                    try {
+                        in.write('\n');
+                        in.flush();
+                        awaitFile(tmp.resolve("short"));
+                        Daemon.sleep(100); // touch is reaped by the shell; the shell waits on its next read
+                    } finally {
+                        signal(d, "CONT");
+                    }
+                    JsonNode shortLived = d.await(r -> r.path("path").asText().equals(tmp + "/short")
+                            && r.path("events").asText().contains("CREATE"), "the short-lived child's write", 20);
+                    assertEquals("touch", shortLived.get("comm").asText(null), shortLived.toString());
+                    assertTrue(shortLived.get("cgroup").isNull(), "not known of the process itself: " + shortLived);
+                    assertEquals("J1", shortLived.get("job_id").asText(null), shortLived.toString());
+                } finally {
+                    parent.getOutputStream().close();
+                    parent.waitFor(10, TimeUnit.SECONDS);
+                }
                 long other = Shell.run("echo x > '" + tmp + "/not-job'");
                 JsonNode notJob = d.await(r -> r.path("path").asText().equals(tmp + "/not-job")
                         && r.path("events").asText().contains("CREATE"), "another process's write", 20);
