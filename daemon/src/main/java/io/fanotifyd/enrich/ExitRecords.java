@@ -52,7 +52,7 @@ public final class ExitRecords implements Taskstats.Sink {
 
     /** @param capacity records kept, rounded up to a power of two */
     public ExitRecords(int capacity) {
-        this.capacity = Integer.highestOneBit(Math.max(16, capacity - 1)) << 1;
+        this.capacity = Integer.highestOneBit(Math.max(16, capacity) - 1) << 1;
         this.mask = this.capacity - 1;
         pids = new int[this.capacity];
         ppids = new int[this.capacity];
@@ -79,9 +79,11 @@ public final class ExitRecords implements Taskstats.Sink {
         long seq = ++lastSeq;
         int slot = (int) (seq & mask);
         if (seqs[slot] != 0) {
-            // The oldest record goes: if nothing retired it yet, an event may still need it.
+            // The oldest record goes: if nothing retired it yet, an event may still need it, and until a
+            // retirement passes it, an answer could be missing its rival.
             if (seqs[slot] > retiredSeq) {
-                lost();
+                losses++;
+                lossSeq = Math.max(lossSeq, seqs[slot]);
             }
             int oldBucket = pids[slot] & headMask;
             if (heads[oldBucket] == slot) {
@@ -106,10 +108,11 @@ public final class ExitRecords implements Taskstats.Sink {
         heads[bucket] = slot;
     }
 
+    /** The socket overflowed: what was lost was sent before the records still to come. */
     @Override
     public void lost() {
         losses++;
-        lossSeq = lastSeq + 1; // what was lost was sent before the records still to come
+        lossSeq = lastSeq + 1;
     }
 
     /** The last record's sequence number (0 before any): what {@link #retireUpTo} takes. */

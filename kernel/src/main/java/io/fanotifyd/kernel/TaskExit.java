@@ -29,7 +29,7 @@ public final class TaskExit {
     private static final long EXE_DEV = 384;
     private static final long EXE_INODE = 392;
     /** The bytes up to and including {@code ac_exe_inode}. */
-    static final int V12_SIZE = 400;
+    public static final int V12_SIZE = 400;
     /** The bytes up to and including {@code ac_btime}, the least a record must have to be used. */
     static final int BASIC_SIZE = 140;
 
@@ -37,7 +37,8 @@ public final class TaskExit {
     private long at;
     private int length;
 
-    void set(MemorySegment buf, long at, int length) {
+    /** Points the view at the {@code length} bytes of a {@code struct taskstats} at {@code buf[at]}. */
+    public void set(MemorySegment buf, long at, int length) {
         this.buf = buf;
         this.at = at;
         this.length = length;

@@ -150,7 +150,15 @@ public final class Taskstats implements AutoCloseable {
         }
     }
 
-    private int parse(MemorySegment buf, long length, Sink sink) {
+    /** A socket-less instance that only parses, for tests of the message format. */
+    static Taskstats parserFor(short family) {
+        Taskstats t = new Taskstats(-1, "0");
+        t.family = family;
+        return t;
+    }
+
+    /** Hands the exit records in the netlink messages {@code buf[0, length)} to {@code sink}; returns how many. */
+    int parse(MemorySegment buf, long length, Sink sink) {
         int n = 0;
         long at = 0;
         while (at + NLMSG_HDRLEN <= length) {

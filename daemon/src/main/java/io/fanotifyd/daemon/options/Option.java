@@ -88,7 +88,8 @@ public enum Option {
 
     JOB("job", "", Kind.TEXT, "ID", Group.JOBS, Repeat.MANY, Support.YES,
             "start job ID: the rootfs, workspace, export and cache after it (up to the next job) are its "
-                    + "directories; events under them carry job_id ID and their path_role", ""),
+                    + "directories, events under them carry job_id ID and their path_role; and the events of the "
+                    + "processes in its cgroup carry job_id ID wherever they are", ""),
     ROOTFS("rootfs", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
             "the current job's root filesystem (repeatable)", ""),
     WORKSPACE("workspace", "", Kind.PATH, "PATH", Group.JOBS, Repeat.MANY, Support.YES,

@@ -36,7 +36,7 @@ class OptionTableTest {
                         "batch-delay-us", "perm", "fail-closed", "perm-spin-us", "canary",
                         "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
                         "deny-on-alert", "job",
-                        "rootfs", "workspace", "export", "cache", "config", "help", "version",
+                        "rootfs", "workspace", "export", "cache", "cgroup", "config", "help", "version",
                         "socket-backlog", "output-mode", "output-max-bytes", "output-keep"),
                 Arrays.stream(Option.values()).map(Option::longName).toList());
         assertEquals(Set.of("-c", "-w", "-o", "-f", "-v", "-h"),
@@ -46,7 +46,7 @@ class OptionTableTest {
     @Test
     void repeatableOptions() {
         assertEquals(Set.of(Option.WATCH, Option.MOUNT, Option.FILESYSTEM, Option.CANARY, Option.VERBOSE,
-                        Option.JOB, Option.ROOTFS, Option.WORKSPACE, Option.EXPORT, Option.CACHE),
+                        Option.JOB, Option.ROOTFS, Option.WORKSPACE, Option.EXPORT, Option.CACHE, Option.CGROUP),
                 Set.copyOf(Arrays.stream(Option.values()).filter(Option::repeatable).toList()));
     }
 
