@@ -17,43 +17,110 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Executables by device and inode, for the exit records of processes that are gone (which name their program
- * only so): filled from the programs in the {@code PATH} directories and the {@code /proc/PID/exe} of every
- * process at the first need, and from each live process the daemon reads afterwards.
+ * only so). Two tables: one made once, on a thread of its own started with the index, from the programs in the
+ * {@code PATH} and standard directories and the {@code /proc/PID/exe} of every process then; and one the event
+ * thread adds to, from each live process it reads afterwards. Each is written by one thread only; the first is
+ * published whole when done.
  *
  * <p>What stays unknown: a program that is in none of those directories and that no process the daemon saw
- * alive ran (a script's interpreter is found, the script is not: the kernel names the interpreter); a
- * program deleted or replaced before the scan.
+ * alive ran; a program deleted or replaced before the scan. A script's record names its interpreter.
  */
 public final class ExeIndex {
     private static final String DEFAULT_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private static final int STATX_INO = 0x100;
     private static final int STATX_SIZE = 256;
-    private static final long EMPTY = 0;
+    /** How long a lookup waits for the scan if it is not done yet (once, just after start-up). */
+    private static final long SCAN_WAIT_MS = 500;
 
-    private final int capacity;
-    private final long[] keysDev;
-    private final long[] keysIno;
-    private final byte[][] paths;
-    /** Hashes of the paths indexed: a set of its own (open addressing, 0 = empty slot). */
-    private final long[] pathHashes;
-    private int size;
-    private boolean scanned;
-    private final String searchPath;
+    /** Open addressing by device and inode, and a set of the paths' hashes. One writer. */
+    private static final class Table {
+        final int capacity;
+        final long[] devs;
+        final long[] inos;
+        final byte[][] paths;
+        final long[] pathHashes;
+        int size;
+
+        Table(int entries) {
+            capacity = Integer.highestOneBit(Math.max(16, entries * 2) - 1) << 1;
+            devs = new long[capacity];
+            inos = new long[capacity];
+            paths = new byte[capacity][];
+            pathHashes = new long[capacity];
+        }
+
+        byte[] find(long dev, long ino) {
+            return paths[slot(dev, ino)];
+        }
+
+        int slot(long dev, long ino) {
+            long h = (ino * 0x9E3779B97F4A7C15L) ^ dev;
+            int mask = capacity - 1;
+            for (int i = (int) (h ^ (h >>> 32)) & mask; ; i = (i + 1) & mask) {
+                if (paths[i] == null || (inos[i] == ino && devs[i] == dev)) {
+                    return i;
+                }
+            }
+        }
+
+        boolean knownPath(long h) {
+            int mask = capacity - 1;
+            for (int i = (int) (h ^ (h >>> 32)) & mask; pathHashes[i] != 0; i = (i + 1) & mask) {
+                if (pathHashes[i] == h) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** False when full: what is known stays, and new programs stay unknown once their processes are gone. */
+        boolean put(long dev, long ino, byte[] path, long pathHash) {
+            if (ino == 0 || size >= capacity / 2) {
+                return false;
+            }
+            int s = slot(dev, ino);
+            if (paths[s] == null) {
+                size++;
+            }
+            devs[s] = dev;
+            inos[s] = ino;
+            paths[s] = path;
+            int mask = capacity - 1;
+            int i = (int) (pathHash ^ (pathHash >>> 32)) & mask;
+            while (pathHashes[i] != 0 && pathHashes[i] != pathHash) {
+                i = (i + 1) & mask;
+            }
+            pathHashes[i] = pathHash;
+            return true;
+        }
+    }
+
+    private final Table learned;
+    private volatile Table scanned;
+    private final CountDownLatch scanDone = new CountDownLatch(1);
     private final MemorySegment statx;
     private final MemorySegment procPath;
 
+    /**
+     * @param searchPath the daemon's {@code PATH}, scanned with the standard directories
+     * @param arena      for the event thread's buffers
+     */
     public ExeIndex(int capacity, String searchPath, Arena arena) {
-        this.capacity = Integer.highestOneBit(Math.max(16, capacity * 2 - 1)) << 1;
-        this.keysDev = new long[this.capacity];
-        this.keysIno = new long[this.capacity];
-        this.paths = new byte[this.capacity][];
-        this.pathHashes = new long[this.capacity];
-        this.searchPath = searchPath;
+        this.learned = new Table(capacity);
         this.statx = arena.allocate(STATX_SIZE, 8);
         this.procPath = arena.allocate(64);
+        Thread.ofPlatform().daemon().name("fanotifyd-exe-scan").start(() -> {
+            try {
+                scanned = scan(searchPath, capacity * 4);
+            } finally {
+                scanDone.countDown();
+            }
+        });
     }
 
     /** The path of the executable with this device ({@code huge_encode_dev}) and inode, or null. */
@@ -61,11 +128,20 @@ public final class ExeIndex {
         if (ino == 0) {
             return null;
         }
-        if (!scanned) {
-            scan();
+        byte[] p = learned.find(dev, ino);
+        if (p != null) {
+            return p;
         }
-        int s = slot(dev, ino);
-        return paths[s];
+        Table s = scanned;
+        if (s == null) {
+            try {
+                scanDone.await(SCAN_WAIT_MS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            s = scanned;
+        }
+        return s == null ? null : s.find(dev, ino);
     }
 
     /**
@@ -73,68 +149,22 @@ public final class ExeIndex {
      * {@code statx}) unless that path is known already.
      */
     public void learn(int pid, byte[] exe, int len) {
-        if (len <= 0 || !scanned) {
-            return; // before the first need, the scan finds it
+        if (len <= 0) {
+            return;
         }
         long h = hash(exe, len);
-        if (knownPath(h)) {
+        Table s = scanned;
+        if (learned.knownPath(h) || (s != null && s.knownPath(h))) {
             return;
         }
         ProcPaths.pidFile(procPath, pid, EXE_LEAF);
         if (Libc.statx(Fanotify.AT_FDCWD, procPath, 0, STATX_INO, statx) != 0) {
             return;
         }
-        put(dev(statx), statx.get(JAVA_LONG_UNALIGNED, 32), java.util.Arrays.copyOf(exe, len), h);
+        learned.put(dev(statx), statx.get(JAVA_LONG_UNALIGNED, 32), java.util.Arrays.copyOf(exe, len), h);
     }
 
     private static final byte[] EXE_LEAF = {'e', 'x', 'e'};
-
-    /** Whether a path with this hash was indexed (a 64-bit hash: a collision only costs one program's name). */
-    private boolean knownPath(long h) {
-        int mask = capacity - 1;
-        for (int i = (int) (h ^ (h >>> 32)) & mask; pathHashes[i] != EMPTY; i = (i + 1) & mask) {
-            if (pathHashes[i] == h) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private void addPath(long h) {
-        int mask = capacity - 1;
-        int i = (int) (h ^ (h >>> 32)) & mask;
-        while (pathHashes[i] != EMPTY && pathHashes[i] != h) {
-            i = (i + 1) & mask;
-        }
-        pathHashes[i] = h;
-    }
-
-    private void put(long dev, long ino, byte[] path, long pathHash) {
-        if (ino == 0) {
-            return;
-        }
-        if (size >= capacity / 2) {
-            return; // full: what is known stays, new programs stay unknown when their processes are gone
-        }
-        int s = slot(dev, ino);
-        if (paths[s] == null) {
-            size++;
-        }
-        keysDev[s] = dev;
-        keysIno[s] = ino;
-        paths[s] = path;
-        addPath(pathHash);
-    }
-
-    private int slot(long dev, long ino) {
-        long h = (ino * 0x9E3779B97F4A7C15L) ^ dev;
-        int mask = capacity - 1;
-        for (int i = (int) (h ^ (h >>> 32)) & mask; ; i = (i + 1) & mask) {
-            if (paths[i] == null || (keysIno[i] == ino && keysDev[i] == dev)) {
-                return i;
-            }
-        }
-    }
 
     /** The kernel's {@code huge_encode_dev} of a statx's {@code stx_dev_major:stx_dev_minor}. */
     private static long dev(MemorySegment stx) {
@@ -148,12 +178,12 @@ public final class ExeIndex {
         for (int i = 0; i < len; i++) {
             h = 31 * h + b[i];
         }
-        return h == EMPTY ? 1 : h;
+        return h == 0 ? 1 : h;
     }
 
-    /** Once, at the first need: the programs of the search path, then what every process runs now. */
-    private void scan() {
-        scanned = true;
+    /** The programs of the search path, then what every process runs now. */
+    private static Table scan(String searchPath, int capacity) {
+        Table t = new Table(capacity);
         Set<Path> dirs = new LinkedHashSet<>();
         for (String d : (searchPath + ":" + DEFAULT_DIRS).split(":")) {
             if (d.startsWith("/")) {
@@ -165,12 +195,13 @@ public final class ExeIndex {
             }
         }
         try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment stx = tmp.allocate(STATX_SIZE, 8);
             for (Path dir : dirs) {
                 try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
                     for (Path p : entries) {
                         Path real = Files.isSymbolicLink(p) ? realOrNull(p) : p;
                         if (real != null && Files.isRegularFile(real, LinkOption.NOFOLLOW_LINKS)) {
-                            index(tmp, PathCodec.encode(real.toString()));
+                            index(t, tmp, stx, PathCodec.encode(real.toString()));
                         }
                     }
                 } catch (IOException | RuntimeException e) {
@@ -181,24 +212,25 @@ public final class ExeIndex {
                 for (Path p : procs) {
                     Path real = realOrNull(p.resolve("exe"));
                     if (real != null) {
-                        index(tmp, PathCodec.encode(real.toString()));
+                        index(t, tmp, stx, PathCodec.encode(real.toString()));
                     }
                 }
             } catch (IOException | RuntimeException e) {
                 // /proc unreadable: only the search path is known
             }
         }
+        return t;
     }
 
-    private void index(Arena tmp, byte[] path) {
+    private static void index(Table t, Arena tmp, MemorySegment stx, byte[] path) {
         long h = hash(path, path.length);
-        if (knownPath(h)) {
+        if (t.knownPath(h)) {
             return;
         }
         MemorySegment c = tmp.allocate(path.length + 1);
         MemorySegment.copy(path, 0, c, JAVA_BYTE, 0, path.length);
-        if (Libc.statx(Fanotify.AT_FDCWD, c, 0, STATX_INO, statx) == 0) {
-            put(dev(statx), statx.get(JAVA_LONG_UNALIGNED, 32), path, h);
+        if (Libc.statx(Fanotify.AT_FDCWD, c, 0, STATX_INO, stx) == 0) {
+            t.put(dev(stx), stx.get(JAVA_LONG_UNALIGNED, 32), path, h);
         }
     }
 
@@ -208,9 +240,5 @@ public final class ExeIndex {
         } catch (IOException | RuntimeException e) {
             return null;
         }
-    }
-
-    public int size() {
-        return size;
     }
 }

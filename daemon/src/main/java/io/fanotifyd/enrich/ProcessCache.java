@@ -70,6 +70,8 @@ public final class ProcessCache {
     /** Boot time in wall-clock seconds ({@code /proc/stat} btime): to compare start times with exit records. */
     private final long bootSeconds;
     private boolean pidfdInfoWorks = true;
+    /** The batch for which the exit-record socket was last drained. */
+    private long drainedBatch = -1;
 
     public ProcessCache(int maxEntries, long graceMs, Arena arena) {
         this(maxEntries, graceMs, arena, null, null);
@@ -132,15 +134,25 @@ public final class ProcessCache {
             if (refresh(e, pid, pidfd)) {
                 e.verifiedBatch = batch;
                 e.verifiedMs = nowMs;
+                e.exitBatch = -1;
                 return e;
             }
         }
         if (exits != null && pidfd != Fanotify.FAN_EPIDFD) {
-            // Gone before the read (FAN_NOPIDFD) or during it: its exit record is queued by now.
-            taskstats.drain(exits);
+            if (e.exitBatch == batch && e.commLength >= 0) {
+                fromExits++;
+                return e; // every event of this batch was read at one moment: one answer for the pid serves all
+            }
+            // Gone before the read (FAN_NOPIDFD) or during it: its exit record is queued by now. One drain per
+            // batch takes every record queued before the batch was read, which is all this batch can need.
+            if (drainedBatch != batch) {
+                taskstats.drain(exits);
+                drainedBatch = batch;
+            }
             int slot = exits.lookupGone(pid);
             if (slot >= 0) {
                 fromExit(e, slot, nowMs);
+                e.exitBatch = batch;
                 fromExits++;
                 return e;
             }
@@ -162,6 +174,7 @@ public final class ProcessCache {
      */
     private boolean refresh(ProcessInfo e, int pid, int pidfd) {
         refreshes++;
+        e.stamp++; // written in part even when the read is then not believed
         ProcPaths.pidFile(path, pid, STAT);
         int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
         if (fd < 0) {
@@ -257,6 +270,7 @@ public final class ProcessCache {
                 && java.util.Arrays.equals(e.comm, 0, e.commLength, commScratch, 0, commLen)) {
             return; // read from /proc while it was alive: the same process, and what was read then says more
         }
+        e.stamp++;
         System.arraycopy(commScratch, 0, e.comm, 0, commLen);
         e.commLength = commLen;
         e.exeLength = setExe(e, exes.find(exits.exeDevice(slot), exits.exeInode(slot)));

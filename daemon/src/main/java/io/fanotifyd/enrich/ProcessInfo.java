@@ -22,6 +22,14 @@ public final class ProcessInfo {
     byte[] cgroup;
     /** Where this came from: the process's {@code /proc} entry, or its exit record (the process was gone). */
     boolean fromExitRecord;
+    /** The batch in which this was filled from an exit record, or -1. */
+    long exitBatch = -1;
+    /** Changes whenever what this says changes: what an encoder made of it before is then stale. */
+    long stamp;
+    /** An encoder's own data for this process (its fields, encoded once per {@link #stamp}), or null. */
+    public Object encoding;
+    /** The {@link #stamp()} {@link #encoding} was made for. */
+    public long encodingStamp = -1;
 
     public byte[] comm() {
         return comm;
@@ -39,6 +47,11 @@ public final class ProcessInfo {
     /** -1 if unknown (a kernel thread, a zombie, or no permission). */
     public int exeLength() {
         return exeLength;
+    }
+
+    /** Changes whenever any of what this says changes. */
+    public long stamp() {
+        return stamp;
     }
 
     /** The real user id, or -1 if unknown. */

@@ -182,6 +182,22 @@ public final class JsonWriter {
         len = p;
     }
 
+    /**
+     * Writes fields encoded earlier by this class, {@code b[off, off+length)} (starting with a name, without a
+     * leading comma), preceded by a comma unless they are the object's first: to repeat fields that are the
+     * same for many records without encoding them again.
+     */
+    public void fields(byte[] b, int off, int length) {
+        ensure(length + 1L);
+        if (firstField) {
+            firstField = false;
+        } else {
+            buf[len++] = ',';
+        }
+        System.arraycopy(b, off, buf, len, length);
+        len += length;
+    }
+
     /** Writes {@code v} in decimal. */
     public void number(long v) {
         if (v == Long.MIN_VALUE) {

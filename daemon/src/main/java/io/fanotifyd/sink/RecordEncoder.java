@@ -57,6 +57,7 @@ public final class RecordEncoder {
     private static final byte[] PPID = JsonWriter.key("ppid");
     private static final byte[] CGROUP = JsonWriter.key("cgroup");
     private static final byte[] CGROUP_B64 = JsonWriter.key("cgroup_b64");
+    private static final byte[][] WHO_KEYS = {UID, GID, EUID, EGID, PPID, CGROUP};
     private static final byte[] SLASH = {'/'};
     private static final byte[] COMMA = {','};
     private static final byte[][] BIT_NAMES = new byte[64][];
@@ -267,15 +268,32 @@ public final class RecordEncoder {
      * {@link #CGROUP_INVALID} if the cgroup was not UTF-8.
      */
     private static int who(ProcessInfo p, JsonWriter w) {
-        id(w, UID, p == null ? -1 : p.uid());
-        id(w, GID, p == null ? -1 : p.gid());
-        id(w, EUID, p == null ? -1 : p.euid());
-        id(w, EGID, p == null ? -1 : p.egid());
-        id(w, PPID, p == null ? -1 : p.parentPid());
+        if (p == null) {
+            for (byte[] key : WHO_KEYS) {
+                w.name(key);
+                w.nullValue();
+            }
+            return 0;
+        }
+        Encoded e = encoded(p);
+        if (e.whoLength > 0) {
+            w.fields(e.who, 0, e.whoLength);
+            return e.invalid & CGROUP_INVALID;
+        }
+        int start = w.length() + 1; // after the comma: these follow seq
+        id(w, UID, p.uid());
+        id(w, GID, p.gid());
+        id(w, EUID, p.euid());
+        id(w, EGID, p.egid());
+        id(w, PPID, p.parentPid());
         w.name(CGROUP);
-        byte[] cg = p == null ? null : p.cgroup();
+        byte[] cg = p.cgroup();
         boolean ok = cg == null ? nullValue(w) : bytes(w, cg, cg.length);
-        return ok ? 0 : CGROUP_INVALID;
+        e.who = keep(e.who, w, start);
+        e.whoLength = w.length() - start;
+        int invalid = ok ? 0 : CGROUP_INVALID;
+        e.invalid |= invalid;
+        return invalid;
     }
 
     /** An id, or null for -1 (unknown; also the kernel's "no such id", which no process holds). */
@@ -288,13 +306,67 @@ public final class RecordEncoder {
         }
     }
 
+    /**
+     * What this encoder made of one process, kept in {@link ProcessInfo#encoding} until the process's details
+     * change: its {@code comm, exe} fields and its who fields, copied into each record instead of encoded and
+     * checked for UTF-8 again. Records of one process come in runs, so this is most of the encoding work saved.
+     */
+    private static final class Encoded {
+        byte[] commExe = new byte[128];
+        int commExeLength;
+        byte[] who = new byte[128];
+        int whoLength;
+        int invalid;
+    }
+
     /** Writes the {@code comm} and {@code exe} fields; returns which of them were not valid UTF-8. */
     private static int process(ProcessInfo p, JsonWriter w) {
+        if (p == null) {
+            w.name(COMM);
+            w.nullValue();
+            w.name(EXE);
+            w.nullValue();
+            return 0;
+        }
+        Encoded e = encoded(p);
+        if (e.commExeLength > 0) {
+            w.fields(e.commExe, 0, e.commExeLength);
+            return e.invalid & (COMM_INVALID | EXE_INVALID);
+        }
+        int start = w.length() + 1; // after the comma name() writes: comm is never a record's first field
         w.name(COMM);
-        boolean commOk = p == null || p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
+        boolean commOk = p.commLength() < 0 ? nullValue(w) : bytes(w, p.comm(), p.commLength());
         w.name(EXE);
-        boolean exeOk = p == null || p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
-        return (commOk ? 0 : COMM_INVALID) | (exeOk ? 0 : EXE_INVALID);
+        boolean exeOk = p.exeLength() < 0 ? nullValue(w) : bytes(w, p.exe(), p.exeLength());
+        int invalid = (commOk ? 0 : COMM_INVALID) | (exeOk ? 0 : EXE_INVALID);
+        e.commExe = keep(e.commExe, w, start);
+        e.commExeLength = w.length() - start;
+        e.invalid |= invalid;
+        return invalid;
+    }
+
+    /** The process's {@link Encoded}, emptied if the process changed since it was made. */
+    private static Encoded encoded(ProcessInfo p) {
+        Encoded e = p.encoding instanceof Encoded x ? x : null;
+        if (e == null) {
+            e = new Encoded();
+            p.encoding = e;
+        } else if (p.encodingStamp == p.stamp()) {
+            return e;
+        }
+        e.commExeLength = 0;
+        e.whoLength = 0;
+        e.invalid = 0;
+        p.encodingStamp = p.stamp();
+        return e;
+    }
+
+    /** Copies what {@code w} holds from {@code start} on into {@code into} (grown as needed). */
+    private static byte[] keep(byte[] into, JsonWriter w, int start) {
+        int n = w.length() - start;
+        byte[] out = into.length >= n ? into : new byte[Math.max(n, into.length * 2)];
+        System.arraycopy(w.array(), start, out, 0, n);
+        return out;
     }
 
     /** The lossless {@code comm_b64}/{@code exe_b64} additions for what {@link #process} found invalid. */

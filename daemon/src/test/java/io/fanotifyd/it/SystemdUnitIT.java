@@ -228,6 +228,7 @@ class SystemdUnitIT {
                 "sys_admin", "fanotify needs root or CAP_SYS_ADMIN",
                 "dac_read_search", "no CAP_DAC_READ_SEARCH",
                 "sys_ptrace", "no CAP_SYS_PTRACE",
+                "net_admin", "no CAP_NET_ADMIN",
                 "chown", "chown(");
         assertEquals(without.keySet(), new java.util.HashSet<>(caps), "a reason for each capability of the units");
         try (TestMount m = TestMount.tmpfs()) {

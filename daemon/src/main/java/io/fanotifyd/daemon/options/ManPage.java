@@ -84,8 +84,8 @@ public final class ManPage {
         tagged(m, "/lib/systemd/system/fanotifyd.service", "One daemon for the host: fanotifyd --foreground "
                 + "-c /etc/fanotifyd/fanotifyd.conf --pid-file /run/fanotifyd/fanotifyd.pid, Type=notify "
                 + "(ready once every mark is in place), a watchdog, reload by SIGHUP, Restart=on-failure, the "
-                + "capabilities bounded to CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE and CAP_CHOWN, and "
-                + "no mount namespace of its own (mount marks placed in one see nothing of the host).");
+                + "capabilities bounded to CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_NET_ADMIN and "
+                + "CAP_CHOWN, and no mount namespace of its own (mount marks placed in one see nothing of the host).");
         tagged(m, "/lib/systemd/system/fanotifyd@.service", "One daemon per job: fanotifyd@J.service reads "
                 + "/etc/fanotifyd/J.conf and writes /run/fanotifyd/J.pid; otherwise as fanotifyd.service.");
         tagged(m, "/run/fanotifyd/", "The units' pid files (NAME.pid) and, as configured, sockets (NAME.sock).");
