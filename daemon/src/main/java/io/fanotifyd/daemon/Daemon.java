@@ -226,7 +226,8 @@ final class Daemon {
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
                         + (exits == null ? "" : ", " + processes.fromExits() + " named from exit records ("
                         + taskstats.records() + " read, " + exits.losses() + " losses, " + exits.ambiguous()
-                        + " pids used again)")
+                        + " pids used again; " + processes.exes().size() + " programs known, scanned in "
+                        + processes.exes().scanMillis() + " ms)")
                         + (policy.canaries().isEmpty() ? "" : ", canaries: " + policy.canaries().size()
                         + " patterns, " + policy.canaries().pathsChecked() + " paths checked, "
                         + policy.canaries().fnmatchCalls() + " fnmatch calls")

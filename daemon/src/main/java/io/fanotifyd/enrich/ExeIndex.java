@@ -103,6 +103,7 @@ public final class ExeIndex {
     private final Table learned;
     private volatile Table scanned;
     private final CountDownLatch scanDone = new CountDownLatch(1);
+    private volatile long scanNanos = -1;
     private final MemorySegment statx;
     private final MemorySegment procPath;
 
@@ -115,9 +116,11 @@ public final class ExeIndex {
         this.statx = arena.allocate(STATX_SIZE, 8);
         this.procPath = arena.allocate(64);
         Thread.ofPlatform().daemon().name("fanotifyd-exe-scan").start(() -> {
+            long t0 = System.nanoTime();
             try {
                 scanned = scan(searchPath, capacity * 4);
             } finally {
+                scanNanos = System.nanoTime() - t0;
                 scanDone.countDown();
             }
         });
@@ -165,6 +168,18 @@ public final class ExeIndex {
     }
 
     private static final byte[] EXE_LEAF = {'e', 'x', 'e'};
+
+    /** Programs known: from the scan (0 until it is done) and learned since. */
+    public int size() {
+        Table s = scanned;
+        return learned.size + (s == null ? 0 : s.size);
+    }
+
+    /** How long the scan took, in ms; -1 while it runs. */
+    public long scanMillis() {
+        long n = scanNanos;
+        return n < 0 ? -1 : n / 1_000_000;
+    }
 
     /** The kernel's {@code huge_encode_dev} of a statx's {@code stx_dev_major:stx_dev_minor}. */
     private static long dev(MemorySegment stx) {

@@ -79,7 +79,8 @@ public final class ProcessCache {
 
     /**
      * @param taskstats the exit-record socket, drained when a gone process must be named; null without one
-     * @param exits     where its records go; null without taskstats
+     * @param exits     where its records go; null without exit records (with a null socket: records that
+     *                  someone else feeds)
      */
     public ProcessCache(int maxEntries, long graceMs, Arena arena, Taskstats taskstats, ExitRecords exits) {
         this.taskstats = taskstats;
@@ -146,7 +147,7 @@ public final class ProcessCache {
             // Gone before the read (FAN_NOPIDFD) or during it: its exit record is queued by now. One drain per
             // batch takes every record queued before the batch was read, which is all this batch can need.
             if (drainedBatch != batch) {
-                taskstats.drain(exits);
+                drain();
                 drainedBatch = batch;
             }
             int slot = exits.lookupGone(pid);
@@ -242,7 +243,7 @@ public final class ProcessCache {
      * -1 if unknown.
      */
     private int exitingExe(ProcessInfo e, int pid, long startTicks) {
-        taskstats.drain(exits);
+        drain();
         int slot = exits.lookupNewest(pid);
         if (slot < 0 || Math.abs(bootSeconds + startTicks / USER_HZ - exits.startSeconds(slot)) > 1) {
             return -1;
@@ -259,6 +260,13 @@ public final class ProcessCache {
         }
         System.arraycopy(exe, 0, e.exe, 0, exe.length);
         return exe.length;
+    }
+
+    /** Reads the exit records queued; without a socket (a benchmark feeding the records itself), nothing. */
+    private void drain() {
+        if (taskstats != null) {
+            taskstats.drain(exits);
+        }
     }
 
     /** Who the process is from its exit record: it was gone when its event was read. */
@@ -460,6 +468,11 @@ public final class ProcessCache {
             return null;
         }
         return cgroups.read(p.parentPid);
+    }
+
+    /** The executables known by device and inode, or null without exit records. */
+    public ExeIndex exes() {
+        return exes;
     }
 
     /** Lookups answered from an exit record (the process was gone). */
