@@ -3,11 +3,13 @@
 # starts fanotifyd on a private tmpfs, runs N separate `touch` processes there (each exits right after its
 # file events), and counts the records whose comm is null. With LOAD=K, K busy loops compete for the CPUs.
 #   sudo scripts/attribution.sh [ROUNDS] [N]      e.g. LOAD=2 sudo scripts/attribution.sh 5 2000
+# FANOTIFYD=PATH runs another build (an old checkout's ./fanotifyd) for a before/after comparison.
 # Prints one line per round and the median. Root only; makes and removes its own mount.
 set -euo pipefail
 rounds=${1:-5}; n=${2:-2000}; load=${LOAD:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
+fanotifyd=${FANOTIFYD:-$here/fanotifyd}
+[ -x "$fanotifyd" ] || make -C "$here" >/dev/null
 base=$(mktemp -d /tmp/fanotifyd-attr.XXXXXX)
 mnt=$base/mnt; mkdir "$mnt"
 mount -t tmpfs fanotifyd-attr "$mnt"
@@ -22,7 +24,7 @@ trap cleanup EXIT
 results=()
 for r in $(seq "$rounds"); do
   mkdir "$mnt/r$r"
-  "$here/fanotifyd" --foreground --watch "$mnt/r$r" --output "$base/out$r.jsonl" & fpid=$!
+  "$fanotifyd" --foreground --watch "$mnt/r$r" --output "$base/out$r.jsonl" & fpid=$!
   for _ in $(seq 500); do grep -qs '^fanotify ino' /proc/$fpid/fdinfo/* && break; sleep 0.01; done
   hogs=()
   for _ in $(seq "$load"); do (exec sh -c 'while :; do :; done') & hogs+=($!); done
