@@ -188,10 +188,11 @@ class JobsIT {
                 }
                 n++;
             } else if (type.equals("alert")) {
-                assertFollows(names, "event_seq", "job_id", "path_role");
-                int at = names.indexOf("path_role");
+                assertFollows(names, "event_seq", "job_id", "path_role", "uid", "gid", "euid", "egid", "ppid",
+                        "cgroup");
+                int at = names.indexOf("cgroup");
                 assertTrue(names.subList(at + 1, names.size()).stream().allMatch(f -> f.endsWith("_b64")),
-                        "only *_b64 after path_role: " + r);
+                        "only *_b64 after the who fields: " + r);
                 assertTag(r, expected(roots, text(r, "path")));
                 n++;
             } else {

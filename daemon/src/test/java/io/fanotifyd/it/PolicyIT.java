@@ -861,6 +861,9 @@ class PolicyIT {
      * mutation of a process left the window during the test: each process alerts once, at its threshold-th
      * mutation; 0: no burst alert at all; -1: burst alerts are only checked for shape).
      */
+    /** Who the process was: in event records after seq, in alerts after path_role (issue 10). */
+    static final List<String> WHO_FIELDS = List.of("uid", "gid", "euid", "egid", "ppid", "cgroup");
+
     static void verify(List<JsonNode> rs, Predicate<String> canary, boolean renameRecords, int burstThreshold) {
         long seq = 0;
         JsonNode lastEvent = null;
@@ -873,8 +876,10 @@ class PolicyIT {
                 int at = names.indexOf("seq");
                 assertTrue(at > 0, "seq in " + r);
                 assertEquals(r.has("old_path") ? "old_path_role" : "is_dir", names.get(at - 1), "seq's place in " + r);
-                assertTrue(names.subList(at + 1, names.size()).stream().allMatch(n -> n.endsWith("_b64")),
-                        "only *_b64 after seq: " + r);
+                assertEquals(WHO_FIELDS, names.subList(at + 1, Math.min(names.size(), at + 1 + WHO_FIELDS.size())),
+                        "who fields after seq: " + r);
+                assertTrue(names.subList(at + 1 + WHO_FIELDS.size(), names.size()).stream()
+                        .allMatch(n -> n.endsWith("_b64")), "only *_b64 after them: " + r);
                 assertEquals(++seq, r.get("seq").asLong(), "seq in output order: " + r);
                 lastEvent = r;
 
@@ -917,8 +922,13 @@ class PolicyIT {
                 List<String> spec = kind.equals("burst") ? BURST_ALERT_FIELDS : CANARY_ALERT_FIELDS;
                 assertTrue(kind.equals("burst") || kind.equals("canary"), "kind: " + r);
                 assertEquals(spec, names.subList(0, Math.min(spec.size(), names.size())), "field order: " + r);
-                assertTrue(names.subList(spec.size(), names.size()).stream().allMatch(n -> n.endsWith("_b64")),
-                        "only *_b64 after path_role: " + r);
+                assertEquals(WHO_FIELDS, names.subList(spec.size(), Math.min(names.size(), spec.size()
+                        + WHO_FIELDS.size())), "who fields after path_role: " + r);
+                assertTrue(names.subList(spec.size() + WHO_FIELDS.size(), names.size()).stream()
+                        .allMatch(n -> n.endsWith("_b64")), "only *_b64 after them: " + r);
+                for (String f : WHO_FIELDS) {
+                    assertEquals(lastEvent.get(f), r.get(f), f + " of " + r);
+                }
                 assertEquals(lastEvent.get("seq").asLong(), r.get("event_seq").asLong(), "event_seq of " + r);
                 assertEquals(lastEvent.get("pid").asLong(), r.get("pid").asLong(), "pid of " + r);
                 assertEquals(lastEvent.get("comm"), r.get("comm"), "comm of " + r);

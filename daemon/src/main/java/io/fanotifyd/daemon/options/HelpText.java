@@ -32,10 +32,11 @@ public final class HelpText {
             + repeatables() + ") from both are combined, config file first; each -v adds one to the "
             + "config file's verbose level. Relative paths are resolved against the current directory.";
     /** How jobs are declared; shared with the manual page. */
-    static final String JOBS = "each job (job ID) owns the rootfs, workspace, export and cache entries that follow "
-            + "it, up to the next job; command-line entries continue the config file's last job unless a --job "
-            + "comes first. Events under a job's directory carry its job_id and the directory's role "
-            + "(path_role); the longest matching directory wins.";
+    static final String JOBS = "each job (job ID) owns the rootfs, workspace, export, cache and cgroup entries that "
+            + "follow it, up to the next job; command-line entries continue the config file's last job unless a "
+            + "--job comes first. Events under a job's directory carry its job_id and the directory's role "
+            + "(path_role); the longest matching directory wins. Elsewhere, the events of processes in a job's "
+            + "cgroup (or below it) carry its job_id, with path_role null.";
 
     /** The full help text, ending with a newline. */
     public static String render() {

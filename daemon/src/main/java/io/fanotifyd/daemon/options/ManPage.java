@@ -64,9 +64,13 @@ public final class ManPage {
                 + "schema_version, type (\"event\"), ts_ms, mask, events, decision (\"observe\", or in permission "
                 + "mode \"allow\" or \"deny\"), job_id, path_role, pid, comm, exe, path, name and is_dir, in this "
                 + "order, then the additions seq, old_path, old_name, old_job_id and old_path_role (renames), "
-                + "fd_error, and <field>_b64 for a value that is not valid UTF-8 (its exact bytes, base64).");
+                + "uid, gid (real ids), euid, egid (effective ids), ppid and cgroup (the cgroup v2 path), "
+                + "fd_error, and <field>_b64 for a value that is not valid UTF-8 (its exact bytes, base64). A "
+                + "process already gone when its event is read is named from the kernel's exit record "
+                + "(taskstats, which needs CAP_NET_ADMIN): its euid, egid and cgroup are then null.");
         para(m, "Alert records carry type (\"alert\"), ts_ms, kind (\"canary\" or \"burst\"), pid, comm, exe, "
-                + "path and reason, bursts also count and window_ms, then event_seq, job_id and path_role. "
+                + "path and reason, bursts also count and window_ms, then event_seq, job_id, path_role, and uid, "
+                + "gid, euid, egid, ppid and cgroup as in event records. "
                 + "Records of type \"dropped\" count records that did not reach this reader, where they are "
                 + "missing, with a reason; records of type \"overflow\" tell that the kernel queue overflowed.");
         section(m, "SIGNALS");
