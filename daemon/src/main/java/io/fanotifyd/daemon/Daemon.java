@@ -7,7 +7,6 @@ import io.fanotifyd.enrich.Enricher;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
-import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
@@ -97,7 +96,6 @@ final class Daemon {
             Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
                     perm ? PERMISSION_WARMUP_ITERATIONS : 0);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
-            MountScope scope = new MountScope();
             Marks marks = new Marks();
             OutputListener outputListener = new OutputListener();
             // Everything slow happens before the first mark, so that all marks appear together and readers of
@@ -111,9 +109,9 @@ final class Daemon {
                 DirPathCache dirs = new DirPathCache(16384, 1000);
                 ProcessCache processes = new ProcessCache(8192, 1000, arena);
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
-                        processes, scope, jobs);
+                        processes, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
-                        new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
+                        new HandleResolver(filesystems, arena), processes, jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384,
@@ -166,10 +164,10 @@ final class Daemon {
                 try {
                     // Permission marks first: the security-relevant one is in place before anything is reported.
                     if (permGroup != null) {
-                        marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
+                        marks.apply(permGroup, filesystems, settings.watches(), settings.mounts(),
                                 settings.filesystems(), false, permMask);
                     }
-                    marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(),
+                    marks.apply(notify, filesystems, settings.watches(), settings.mounts(),
                             settings.filesystems(), fid, mask);
                 } catch (StartupException e) {
                     loop.stop(System.nanoTime());
@@ -212,7 +210,7 @@ final class Daemon {
                         + output.dropped() + " dropped by a slow output, " + output.lost()
                         + " not written (output errors), " + output.rotations() + " output rotations, "
                         + enricher.ownEvents() + " own events skipped, "
-                        + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved()
+                        + enricher.unresolved()
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
