@@ -162,6 +162,7 @@ final class Daemon {
                     Log.warn("the event loop took over 5 s to start; placing the marks anyway");
                 }
                 try {
+                    Marks.explainMounts(settings.mounts(), mask, permMask);
                     // Permission marks first: the security-relevant one is in place before anything is reported.
                     if (permGroup != null) {
                         marks.apply(permGroup, filesystems, settings.watches(), settings.mounts(),

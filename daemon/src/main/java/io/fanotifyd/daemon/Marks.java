@@ -46,12 +46,6 @@ final class Marks {
                List<String> fss, boolean fid, long mask) {
         byte[] table = MountInfo.read(); // once, not per path: there may be thousands of --watch
         long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
-        long unclaimed = mask & EventMask.FID_ONLY_EVENTS;
-        if (fid && unclaimed != 0 && !mounts.isEmpty()) {
-            Log.info("--mount reports " + EventMask.names(mountMask & ~EventMask.ONDIR) + ", not "
-                    + EventMask.names(unclaimed) + ": the kernel cannot tell through which mount those happened"
-                    + " (--filesystem or --watch report them)");
-        }
         List<MountInfo.Mount> marked = new java.util.ArrayList<>();
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
         for (String path : mounts) {
@@ -104,6 +98,19 @@ final class Marks {
                         + " filesystem: in FID mode a record of such a file names it through one of them, whichever"
                         + " it was accessed through; --no-fid reports each through its own");
             }
+        }
+    }
+
+    /**
+     * Says once, before the marks, which of the events asked for {@code --mount} reports and which it leaves
+     * to {@code --filesystem} and {@code --watch}: a user who asked for creates should not wonder where they went.
+     */
+    static void explainMounts(List<String> mounts, long mask, long permMask) {
+        long unclaimed = mask & EventMask.FID_ONLY_EVENTS;
+        if (unclaimed != 0 && !mounts.isEmpty()) {
+            Log.info("--mount reports " + EventMask.names((mask & ~EventMask.FID_ONLY_EVENTS & ~EventMask.ONDIR)
+                    | permMask) + ", not " + EventMask.names(unclaimed) + ": the kernel cannot tell through which"
+                    + " mount those happened (--filesystem or --watch report them)");
         }
     }
 
