@@ -172,6 +172,35 @@ class MountExactIT {
         }
     }
 
+    /**
+     * Two marked bind mounts of one directory: a FID event names the file, not the mount, so the daemon warns
+     * that records name such files through one of them; FD mode has each event's fd on its own mount, and each
+     * record carries the path the process used.
+     */
+    @Test
+    void twoMarkedMountsShowingTheSameFilesAreWarnedAboutInFidModeAndExactInFdMode() throws IOException {
+        try (TestMount m = TestMount.tmpfs()) {
+            Path shared = Files.createDirectory(m.root().resolve("shared"));
+            Path a = m.bind(shared, "A");
+            Path b = m.bind(shared, "B");
+            try (Daemon d = Daemon.start(m.outside("fid.jsonl"), 2, "--mount", a.toString(), "--mount",
+                    b.toString())) {
+                d.awaitLog("show the same files of one filesystem", 10);
+            }
+            try (Daemon d = Daemon.start(m.outside("fd.jsonl"), 2, "--no-fid", "--mount", a.toString(), "--mount",
+                    b.toString())) {
+                long viaA = Shell.run("echo x > " + a + "/via-a");
+                long viaB = Shell.run("echo y > " + b + "/via-b");
+                List<JsonNode> rs = settle(d, a.resolve("sentinel"));
+                event(rs, "CLOSE_WRITE", a + "/via-a", viaA);
+                event(rs, "CLOSE_WRITE", b + "/via-b", viaB);
+                assertFalse(rs.stream().anyMatch(r -> r.path("path").asText().equals(b + "/via-a")
+                        || r.path("path").asText().equals(a + "/via-b")), "a path the process did not use: " + rs);
+                assertFalse(d.stderr().contains("show the same files"), d.stderr());
+            }
+        }
+    }
+
     /** Asked for nothing a mount can report, {@code --mount} refuses to start rather than watch nothing. */
     @Test
     void aMountAskedOnlyForDirectoryEntryEventsDoesNotStart() throws IOException {
