@@ -92,11 +92,11 @@ run_case() {
   else echo "$limit" > "$cg/memory.limit_in_bytes"; fi
   local out=$output args=() work=
   case $name in
-    idle) args=(--mount "$mnt") ;;
-    stalled) args=(--mount "$mnt" --events create --socket "$dir/s.sock") ;;
-    hooks) args=(--mount "$mnt" --canary "$mnt/canary" --hook-cooldown-ms 0
+    idle) args=(--filesystem "$mnt") ;;
+    stalled) args=(--filesystem "$mnt" --events create --socket "$dir/s.sock") ;;
+    hooks) args=(--filesystem "$mnt" --canary "$mnt/canary" --hook-cooldown-ms 0
                  --hook 'x=$(head -c 6000000 /dev/zero | tr "\0" x); sleep 2') ;;
-    burst) args=(--mount "$mnt" --events create --burst-threshold 65536 --burst-window-ms 60000) ;;
+    burst) args=(--filesystem "$mnt" --events create --burst-threshold 65536 --burst-window-ms 60000) ;;
     perm) mkfifo "$dir/fifo"; sleep 100000 < "$dir/fifo" & pids+=($!); out=-
           args=(--perm --mount "$mnt") ;;
   esac

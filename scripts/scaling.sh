@@ -151,7 +151,7 @@ print(f"{time.perf_counter() - t0:.6f}")
 EOF
 
 # One run: a tmpfs, a fanotifyd marking it, the subscribers, the workload. The settings are globals:
-#   watch   1: one --watch per workload directory; 0: --mount on the tmpfs
+#   watch   1: one --watch per workload directory; 0: --filesystem on the tmpfs (its own: the same as --mount before issue 10)
 #   gen     workload (the C binary) or py (gen.py)
 #   ndirs   directories the workload spreads its files over
 #   ops     file lifecycles (workload) or create+write+close+unlink ops (py)
@@ -179,7 +179,7 @@ run_one() {
     if [ "$watch" = 1 ]; then
       for ((i = 0; i < ndirs; i++)); do echo "watch $w/d$i"; done
     else
-      echo "mount $mnt"
+      echo "filesystem $mnt"
     fi
     if [ "$nsubs" -gt 0 ]; then echo "socket $base/sock"; fi
     if [ "${#conf[@]}" -gt 0 ]; then printf '%s\n' "${conf[@]}" | sed "s|@MNT@|$mnt|g"; fi
@@ -345,13 +345,13 @@ for dim in ${only//,/ }; do
       done ;;
     b)
       gen=py; ndirs=1; cols=rate
-      header "(b) event rate: Python create+write+close+unlink, $ops ops, --mount" "target ops/s"
+      header "(b) event rate: Python create+write+close+unlink, $ops ops, --filesystem" "target ops/s"
       for rate in 1000 10000 50000 0; do
         measure "$([ "$rate" = 0 ] && echo unthrottled || echo "$rate")"
       done ;;
     c)
       cols=canary
-      header "(c) canary patterns (none matching): $(describe_gen), --mount" "patterns"
+      header "(c) canary patterns (none matching): $(describe_gen), --filesystem" "patterns"
       # Rounds interleaved: round 1 of every row, then round 2, ... A noisy minute on a shared machine then
       # spreads over the rows instead of landing on a few neighbours.
       rows=("0 none")
@@ -378,7 +378,7 @@ for dim in ${only//,/ }; do
         print_row "${labels[$j]}"
       done ;;
     d)
-      header "(d) job roots: $(describe_gen), --mount" "jobs"
+      header "(d) job roots: $(describe_gen), --filesystem" "jobs"
       for n in 0 10 1000; do
         conf=(); for ((i = 0; i < n; i++)); do conf+=("job j$i" "workspace $base/nojobs/j$i/workspace"); done
         measure "$n, none containing the files"
@@ -387,7 +387,7 @@ for dim in ${only//,/ }; do
       measure "1000 + 1 whose workspace is the workload's dir" ;;
     e)
       cols=subs; conf=()
-      header "(e) subscribers (fanotifyd --subscribe): $(describe_gen), --mount" "subscribers"
+      header "(e) subscribers (fanotifyd --subscribe): $(describe_gen), --filesystem" "subscribers"
       for n in 0 1 4 16; do
         nsubs=$n
         measure "$n"

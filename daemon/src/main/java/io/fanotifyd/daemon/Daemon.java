@@ -8,7 +8,6 @@ import io.fanotifyd.enrich.ExitRecords;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
-import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
@@ -103,7 +102,6 @@ final class Daemon {
             Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
                     perm ? PERMISSION_WARMUP_ITERATIONS : 0);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
-            MountScope scope = new MountScope();
             Marks marks = new Marks();
             OutputListener outputListener = new OutputListener();
             // Everything slow happens before the first mark, so that all marks appear together and readers of
@@ -119,9 +117,9 @@ final class Daemon {
                 ExitRecords exits = taskstats == null ? null : new ExitRecords(EXIT_RECORDS);
                 ProcessCache processes = new ProcessCache(8192, 1000, arena, taskstats, exits);
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
-                        processes, scope, jobs);
+                        processes, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
-                        new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
+                        new HandleResolver(filesystems, arena), processes, jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384,
@@ -172,12 +170,13 @@ final class Daemon {
                     Log.warn("the event loop took over 5 s to start; placing the marks anyway");
                 }
                 try {
+                    Marks.explainMounts(settings.mounts(), mask, permMask);
                     // Permission marks first: the security-relevant one is in place before anything is reported.
                     if (permGroup != null) {
-                        marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
+                        marks.apply(permGroup, filesystems, settings.watches(), settings.mounts(),
                                 settings.filesystems(), false, permMask);
                     }
-                    marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(),
+                    marks.apply(notify, filesystems, settings.watches(), settings.mounts(),
                             settings.filesystems(), fid, mask);
                 } catch (StartupException e) {
                     loop.stop(System.nanoTime());
@@ -220,7 +219,7 @@ final class Daemon {
                         + output.dropped() + " dropped by a slow output, " + output.lost()
                         + " not written (output errors), " + output.rotations() + " output rotations, "
                         + enricher.ownEvents() + " own events skipped, "
-                        + enricher.outOfScope() + " outside marked mounts, " + enricher.unresolved()
+                        + enricher.unresolved()
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"

@@ -125,9 +125,11 @@ final class MarkStates {
                 lingeringSince[i] = nowMs;
             } else if (states[i] == LINGERING && nowMs - lingeringSince[i] >= LINGER_REPORT_MS) {
                 states[i] = LINGERING_REPORTED;
+                // A copy of a mount in another namespace is a mount of its own, without this mark.
                 lines.add(m.flag() + " " + m.path() + ": unmounted, but the kernel keeps its mark while the "
-                        + (m.kind() == Kind.MOUNT ? "mount" : "filesystem") + " is still in use (a lazy unmount) or"
-                        + " mounted in another mount namespace; its events are reported until it goes");
+                        + (m.kind() == Kind.MOUNT ? "mount is still in use (a lazy unmount)" : "filesystem is still"
+                        + " in use (a lazy unmount) or mounted in another mount namespace")
+                        + "; its events are reported until it goes");
             }
         }
         if (gone == marks.size() && !lines.isEmpty()) {

@@ -1,20 +1,25 @@
 package io.fanotifyd.daemon;
 
 import io.fanotifyd.enrich.Filesystems;
-import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
 import io.fanotifyd.kernel.NativeCallException;
 
-import io.fanotifyd.kernel.Syscalls;
-
 import java.util.List;
 
 /**
  * Places the marks: {@code --watch} as inode marks (with child events), {@code --filesystem} as filesystem
- * marks, {@code --mount} as mount marks plus, in FID mode, a filesystem mark for the events the kernel refuses
- * on mounts (creates, deletes, renames, attribute changes), narrowed to the mount by {@link MountScope}.
+ * marks, {@code --mount} as mount marks and nothing else.
+ *
+ * <p>{@code --mount} claims what happened through that one mount, so it gets only what the kernel can tell
+ * per mount: the events a mount mark accepts (opens, executions, reads, writes, closes, and the permission
+ * events). The kernel refuses creates, deletes, renames and attribute changes on mount marks because it does
+ * not know through which mount they happened; a filesystem mark standing in for them reported the same
+ * filesystem's changes made through any other mount (a bind mount elsewhere, a container's copy) under this
+ * mount's path. So they are not reported for {@code --mount}: {@code --filesystem} or {@code --watch} ask for
+ * them. Nor is a filesystem mark used when the mount shows its whole filesystem: a mount mark belongs to one
+ * mount instance, and copies in other mount namespaces ({@code unshare -m}, containers) are not covered.
  */
 final class Marks {
     private final java.util.Map<String, MarkStates.Mark> placed = new java.util.LinkedHashMap<>();
@@ -37,55 +42,75 @@ final class Marks {
         return count;
     }
 
-    void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
-               List<String> mounts, List<String> fss, boolean fid, long mask) {
+    void apply(FanotifyGroup group, Filesystems filesystems, List<String> watches, List<String> mounts,
+               List<String> fss, boolean fid, long mask) {
         byte[] table = MountInfo.read(); // once, not per path: there may be thousands of --watch
+        long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
+        List<MountInfo.Mount> marked = new java.util.ArrayList<>();
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
         for (String path : mounts) {
             MountInfo.Mount mount = mountOf("--mount", path, table);
             String root = mount.mountPoint();
-            long fsid = register(filesystems, "--mount", root, root);
-            scope.addMountRoot(fsid, root);
-            if (mount.showsWholeFilesystem()) {
-                // A mount mark belongs to one mount instance: a workload that unshares its mount namespace (a
-                // container, pivot_root) works on copies it does not cover. When the mount shows its whole
-                // filesystem, a filesystem mark means the same and covers every copy.
-                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
-                placed("--mount", path, MarkStates.Kind.FILESYSTEM, mount);
+            register(filesystems, "--mount", root, root);
+            if ((mountMask & ~EventMask.ONDIR) == 0) {
+                if (!placed.containsKey("--mount " + path)) { // the permission group's mark may be there
+                    throw new StartupException("--mount " + path + ": none of the events asked for ("
+                            + EventMask.names(mask & ~EventMask.ONDIR) + ") can be reported per mount; use"
+                            + " --filesystem or --watch for them");
+                }
                 continue;
             }
-            long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
-            if ((mountMask & ~EventMask.ONDIR) != 0) {
-                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);
-                // A bind mount of a subdirectory ends with its mount mark, whatever becomes of its filesystem.
-                placed("--mount", path, MarkStates.Kind.MOUNT, mount);
-            } else {
-                placed("--mount", path, MarkStates.Kind.FILESYSTEM, mount);
+            if (fid) {
+                warnIfSharedView(path, mount, marked);
             }
-            long fsMask = mask & (EventMask.FID_ONLY_EVENTS | EventMask.ONDIR);
-            if (fid && (fsMask & ~EventMask.ONDIR) != 0) {
-                mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, fsMask, path);
-            }
+            marked.add(mount);
+            mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);
+            placed("--mount", path, MarkStates.Kind.MOUNT, mount);
         }
         // Registered under the path of the mount they are on, not their own: open_by_handle_at through any fd
         // on one mount shows the same paths, so many directories on one mount share one registration (with one
         // each, resolving a handle tried them one by one: ~25 calls per directory-cache miss with 1000 --watch).
         for (String path : fss) {
             MountInfo.Mount mount = mountOf("--filesystem", path, table);
-            scope.addFilesystem(register(filesystems, "--filesystem", path, mount.mountPoint()));
+            register(filesystems, "--filesystem", path, mount.mountPoint());
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
             placed("--filesystem", path, MarkStates.Kind.FILESYSTEM, mount);
         }
         for (String path : watches) {
             MountInfo.Mount mount = mountOf("--watch", path, table);
-            long fsid = register(filesystems, "--watch", path, mount.mountPoint());
-            try {
-                scope.addWatch(fsid, Syscalls.realPath(path));
-            } catch (NativeCallException e) {
-                throw new StartupException("--watch " + path + ": " + e.getMessage());
-            }
+            register(filesystems, "--watch", path, mount.mountPoint());
             mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
             placed("--watch", path, MarkStates.Kind.INODE, mount);
+        }
+    }
+
+    /**
+     * A FID event names a file, not the mount it came through, so a file that two marked mounts both show is
+     * reported under the path through the first of them (docs/DESIGN.md, "--mount is the mount"); FD mode
+     * ({@code --no-fid}) has the event's own fd, on the mount it came through, and is exact.
+     */
+    private static void warnIfSharedView(String path, MountInfo.Mount mount, List<MountInfo.Mount> marked) {
+        for (MountInfo.Mount m : marked) {
+            boolean overlap = MountInfo.isUnder(m.fsRoot(), mount.fsRoot())
+                    || MountInfo.isUnder(mount.fsRoot(), m.fsRoot());
+            if (m.dev() == mount.dev() && m.mountId() != mount.mountId() && overlap) {
+                Log.warn("--mount " + path + " and --mount " + m.mountPoint() + " show the same files of one"
+                        + " filesystem: in FID mode a record of such a file names it through one of them, whichever"
+                        + " it was accessed through; --no-fid reports each through its own");
+            }
+        }
+    }
+
+    /**
+     * Says once, before the marks, which of the events asked for {@code --mount} reports and which it leaves
+     * to {@code --filesystem} and {@code --watch}: a user who asked for creates should not wonder where they went.
+     */
+    static void explainMounts(List<String> mounts, long mask, long permMask) {
+        long unclaimed = mask & EventMask.FID_ONLY_EVENTS;
+        if (unclaimed != 0 && !mounts.isEmpty()) {
+            Log.info("--mount reports " + EventMask.names((mask & ~EventMask.FID_ONLY_EVENTS & ~EventMask.ONDIR)
+                    | permMask) + ", not " + EventMask.names(unclaimed) + ": the kernel cannot tell through which"
+                    + " mount those happened (--filesystem or --watch report them)");
         }
     }
 

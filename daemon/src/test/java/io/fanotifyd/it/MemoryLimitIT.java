@@ -219,7 +219,7 @@ class MemoryLimitIT {
              MemoryCgroup cg = MemoryCgroup.create("fanotifyd-it-stalled", LIMIT)) {
             Path out = m.outside("out.jsonl");
             Path sock = m.outside("s.sock");
-            try (Daemon d = start(cg, out, "-v", "--mount", m.root().toString(), "--events",
+            try (Daemon d = start(cg, out, "-v", "--filesystem", m.root().toString(), "--events",
                     "create", "--socket", sock.toString());
                  SocketChannel stalled = SocketChannel.open(StandardProtocolFamily.UNIX)) {
                 awaitLog(d, cg, "info: ready: ");
@@ -315,7 +315,7 @@ class MemoryLimitIT {
         try (TestMount m = TestMount.tmpfs();
              MemoryCgroup cg = MemoryCgroup.create("fanotifyd-it-burst", LIMIT)) {
             Path out = m.outside("out.jsonl");
-            try (Daemon d = start(cg, out, "-v", "--mount", m.root().toString(), "--events",
+            try (Daemon d = start(cg, out, "-v", "--filesystem", m.root().toString(), "--events",
                     "create", "--burst-threshold", "65536", "--burst-window-ms", "60000")) {
                 awaitLog(d, cg, "info: ready: ");
                 for (int p = 0; p < processes; p += 2) {

@@ -71,7 +71,7 @@ class PolicyIT {
             Files.writeString(m.root().resolve("plain"), "plain\n");
             Files.writeString(m.root().resolve("secret"), "not a canary: no dash\n");
             Predicate<String> canary = p -> p.startsWith(root + "/secret-") && p.indexOf('/', root.length() + 1) < 0;
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", root, "--canary", root + "/secret-*")) {
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--canary", root + "/secret-*")) {
                 long opener = Shell.run("exec cat " + root + "/secret-a > /dev/null");
                 JsonNode opened = awaitAlert(d, "canary", opener, "canary opened");
                 assertEquals(root + "/secret-a", opened.get("path").asText());
@@ -133,7 +133,7 @@ class PolicyIT {
             Files.writeString(m.root().resolve("x-src"), "x\n");
             Files.writeString(m.root().resolve("c-ro"), "x\n");
             Predicate<String> canary = p -> p.startsWith(root + "/c-");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", root, "--canary", root + "/c-*")) {
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--canary", root + "/c-*")) {
                 long perl;
                 stopped(d);
                 try {
@@ -174,7 +174,7 @@ class PolicyIT {
             Files.writeString(m.root().resolve("c-a"), "x\n");
             Files.writeString(m.root().resolve("src"), "x\n");
             Predicate<String> canary = p -> p.startsWith(root + "/c-");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", root, "--canary", root + "/c-*",
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--canary", root + "/c-*",
                     "--events", "-rename")) {
                 long mover = Shell.run("exec mv " + root + "/c-a " + root + "/b");
                 JsonNode from = awaitAlert(d, "canary", mover, "canary renamed");
@@ -324,7 +324,7 @@ class PolicyIT {
                 Files.writeString(m.root().resolve(f), "x\n");
             }
             int threshold = 9;
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--mount", root, "--burst-threshold",
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--burst-threshold",
                     Integer.toString(threshold), "--burst-window-ms", "600000")) {
                 long perl;
                 stopped(d);

@@ -72,7 +72,7 @@ class StopIT {
     void aStopWithASlowReaderOfStdoutWritesOutEveryRecordAndExits0() throws Exception {
         try (TestMount m = TestMount.tmpfs()) {
             Path root = m.root().toRealPath();
-            try (Daemon d = Daemon.start(List.of(), ProcessBuilder.Redirect.PIPE, null, 1, "-v", "--mount",
+            try (Daemon d = Daemon.start(List.of(), ProcessBuilder.Redirect.PIPE, null, 1, "-v", "--filesystem",
                     root.toString())) {
                 SlowReader reader = new SlowReader(d.process().getInputStream(), 10L << 20);
                 reader.start();

@@ -21,7 +21,8 @@ public enum Option {
     WATCH("watch", "w", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
             "inode mark on a directory (and its direct children)", ""),
     MOUNT("mount", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
-            "mark the mount containing PATH", ""),
+            "mark only the mount containing PATH: opens, writes, closes through it; not creates, deletes,"
+                    + " renames or attribute changes (use --filesystem or --watch)", ""),
     FILESYSTEM("filesystem", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
             "mark the whole filesystem containing PATH", ""),
 
