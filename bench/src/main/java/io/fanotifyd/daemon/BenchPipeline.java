@@ -6,6 +6,7 @@ import io.fanotifyd.enrich.Event;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
+import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.Libc;
@@ -46,7 +47,7 @@ final class BenchPipeline implements AutoCloseable {
         length = Warmup.fidEvents(buffer);
         Warmup.seedDirectories(cursor, buffer, length, dirs, EVENT_DIR.getBytes(StandardCharsets.US_ASCII), now);
         enricher = new Enricher(true, -1, dirs, new HandleResolver(filesystems, arena),
-                new ProcessCache(64, 1000, arena), jobs);
+                new ProcessCache(64, 1000, arena), new MountScope(), jobs);
         this.policy = policy;
         Libc.useCLocaleOnThisThread();
     }

@@ -8,6 +8,7 @@ import io.fanotifyd.enrich.ExitRecords;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
+import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
@@ -103,6 +104,7 @@ final class Daemon {
                     perm ? PERMISSION_WARMUP_ITERATIONS : 0);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
             Marks marks = new Marks();
+            MountScope scope = new MountScope();
             OutputListener outputListener = new OutputListener();
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
@@ -117,9 +119,9 @@ final class Daemon {
                 ExitRecords exits = taskstats == null ? null : new ExitRecords(EXIT_RECORDS);
                 ProcessCache processes = new ProcessCache(8192, 1000, arena, taskstats, exits);
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
-                        processes, jobs);
+                        processes, scope, jobs);
                 Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
-                        new HandleResolver(filesystems, arena), processes, jobs) : null;
+                        new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384,
@@ -170,13 +172,12 @@ final class Daemon {
                     Log.warn("the event loop took over 5 s to start; placing the marks anyway");
                 }
                 try {
-                    Marks.explainMounts(settings.mounts(), mask, permMask);
                     // Permission marks first: the security-relevant one is in place before anything is reported.
                     if (permGroup != null) {
-                        marks.apply(permGroup, filesystems, settings.watches(), settings.mounts(),
+                        marks.apply(permGroup, filesystems, new MountScope(), settings.watches(), settings.mounts(),
                                 settings.filesystems(), false, permMask);
                     }
-                    marks.apply(notify, filesystems, settings.watches(), settings.mounts(),
+                    marks.apply(notify, filesystems, scope, settings.watches(), settings.mounts(),
                             settings.filesystems(), fid, mask);
                 } catch (StartupException e) {
                     loop.stop(System.nanoTime());
@@ -192,7 +193,9 @@ final class Daemon {
                 sdNotify.ready(readyStatus);
                 Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, loopThread, status, readyStatus);
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
-                MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd()); // logs marks that go away
+                // Logs marks that go away, and keeps the --mount filter's shadows as the mount table changes.
+                MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd(),
+                        marks.hasShadowedMounts() ? shadowFollower(marks, scope) : null);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -219,7 +222,7 @@ final class Daemon {
                         + output.dropped() + " dropped by a slow output, " + output.lost()
                         + " not written (output errors), " + output.rotations() + " output rotations, "
                         + enricher.ownEvents() + " own events skipped, "
-                        + enricher.unresolved()
+                        + enricher.outOfScope() + " not provably through a marked mount, " + enricher.unresolved()
                         + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
                         + dirs.hits() + " hits / " + dirs.misses() + " misses, "
                         + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
@@ -420,6 +423,23 @@ final class Daemon {
     }
 
     static final int SOCKET_MAX_SUBSCRIBERS = 64;
+
+    /**
+     * Keeps the --mount filter's shadows as the mount table changes (on the marks thread), and says when they
+     * change: a bind mount made after the start narrows what --mount reports.
+     */
+    private static java.util.function.Consumer<byte[]> shadowFollower(Marks marks, MountScope scope) {
+        java.util.concurrent.atomic.AtomicReference<java.util.List<String>> last =
+                new java.util.concurrent.atomic.AtomicReference<>(marks.startShadows());
+        return table -> {
+            java.util.List<String> now = marks.shadows(table, false);
+            scope.setShadows(now);
+            if (!now.equals(last.getAndSet(now))) {
+                Log.info("--mount: the directories another mount of the same filesystem shows too, whose creates,"
+                        + " deletes, renames and attribute changes are not reported, are now " + now);
+            }
+        };
+    }
 
     /**
      * The kernel's exit records, to name processes gone before their events are read; null, with one log line,

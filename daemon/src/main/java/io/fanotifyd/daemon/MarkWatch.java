@@ -67,7 +67,8 @@ final class MarkWatch implements AutoCloseable {
      *
      * @return the watch, or null if there is nothing to watch or it cannot run at all
      */
-    static MarkWatch start(List<MarkStates.Mark> marks, int groupFd) {
+    static MarkWatch start(List<MarkStates.Mark> marks, int groupFd,
+                           java.util.function.Consumer<byte[]> mountTableChanged) {
         if (marks.isEmpty()) {
             return null;
         }
@@ -105,6 +106,7 @@ final class MarkWatch implements AutoCloseable {
             return null;
         }
         MarkWatch w = new MarkWatch(new MarkStates(marks), groupFd, mountinfoFd, wakeFd, deletions);
+        w.mountTableChanged = mountTableChanged;
         w.thread.start();
         Log.debug("watching " + marks.size() + " marks for their end (" + (System.nanoTime() - t0) / 1000
                 + " µs)");
@@ -184,9 +186,16 @@ final class MarkWatch implements AutoCloseable {
         return new String(Syscalls.readFile("/proc/self/fdinfo/" + groupFd, FDINFO_MAX), StandardCharsets.ISO_8859_1);
     }
 
+    /** Told the mount table each time it is read after a change (the --mount filter's shadows), or null. */
+    private volatile java.util.function.Consumer<byte[]> mountTableChanged;
+
     private void check(long nowNs) {
         String kernel = fdinfo(groupFd);
-        MountInfo.Present present = MountInfo.present(MountInfo.read());
+        byte[] table = MountInfo.read();
+        if (mountTableChanged != null) {
+            mountTableChanged.accept(table);
+        }
+        MountInfo.Present present = MountInfo.present(table);
         for (String line : states.update(MarkStates.kernelKeys(kernel), present, nowNs / 1_000_000)) {
             Log.warn(line);
         }

@@ -1,6 +1,7 @@
 package io.fanotifyd.daemon;
 
 import io.fanotifyd.enrich.Filesystems;
+import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
@@ -10,16 +11,19 @@ import java.util.List;
 
 /**
  * Places the marks: {@code --watch} as inode marks (with child events), {@code --filesystem} as filesystem
- * marks, {@code --mount} as mount marks and nothing else.
+ * marks, {@code --mount} as mount marks.
  *
- * <p>{@code --mount} claims what happened through that one mount, so it gets only what the kernel can tell
- * per mount: the events a mount mark accepts (opens, executions, reads, writes, closes, and the permission
- * events). The kernel refuses creates, deletes, renames and attribute changes on mount marks because it does
- * not know through which mount they happened; a filesystem mark standing in for them reported the same
- * filesystem's changes made through any other mount (a bind mount elsewhere, a container's copy) under this
- * mount's path. So they are not reported for {@code --mount}: {@code --filesystem} or {@code --watch} ask for
- * them. Nor is a filesystem mark used when the mount shows its whole filesystem: a mount mark belongs to one
- * mount instance, and copies in other mount namespaces ({@code unshare -m}, containers) are not covered.
+ * <p>{@code --mount} claims what happened through that one mount. A mount mark gets what the kernel can tell
+ * per mount: opens, executions, reads, writes, closes, and the permission events. The kernel refuses creates,
+ * deletes, renames and attribute changes on mount marks, because it does not know through which mount they
+ * were made; in FID mode a filesystem mark asks for them, and {@link MountScope} keeps only those made in a
+ * directory that no other mount of the filesystem shows (in this mount namespace), which can only have been
+ * made through the marked mount. The directories another mount also shows (a bind mount of a subdirectory
+ * elsewhere; all of them when the marked mount is itself a bind mount of a filesystem mounted elsewhere) are
+ * its <em>shadows</em>: said at start-up, and followed as the mount table changes. Nor is a filesystem mark
+ * used for the rest when the mount shows its whole filesystem: a mount mark belongs to one mount instance, and
+ * copies in other mount namespaces ({@code unshare -m}, containers) are not covered (README: use
+ * {@code --filesystem} for such workloads).
  */
 final class Marks {
     private final java.util.Map<String, MarkStates.Mark> placed = new java.util.LinkedHashMap<>();
@@ -42,17 +46,37 @@ final class Marks {
         return count;
     }
 
-    void apply(FanotifyGroup group, Filesystems filesystems, List<String> watches, List<String> mounts,
-               List<String> fss, boolean fid, long mask) {
+    /** The --mount mounts whose directory-entry events come through a filesystem mark and {@link MountScope}. */
+    private final List<MountInfo.Mount> direntMounts = new java.util.ArrayList<>();
+    /** Every --mount mount (mount ids): another marked mount is no shadow (see warnIfSharedView). */
+    private final java.util.Set<Integer> markedMountIds = new java.util.HashSet<>();
+
+    void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
+               List<String> mounts, List<String> fss, boolean fid, long mask) {
         byte[] table = MountInfo.read(); // once, not per path: there may be thousands of --watch
         long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
+        long direntMask = mask & (EventMask.FID_ONLY_EVENTS | EventMask.ONDIR);
+        boolean dirents = fid && (direntMask & ~EventMask.ONDIR) != 0;
         List<MountInfo.Mount> marked = new java.util.ArrayList<>();
+        java.util.Set<Long> direntMarked = new java.util.HashSet<>();
         // Mount roots first: the first fd registered for a filesystem decides how its paths read.
         for (String path : mounts) {
             MountInfo.Mount mount = mountOf("--mount", path, table);
             String root = mount.mountPoint();
-            register(filesystems, "--mount", root, root);
+            long fsid = register(filesystems, "--mount", root, root);
+            markedMountIds.add(mount.mountId());
+            if (dirents) {
+                scope.addMountRoot(fsid, root);
+                direntMounts.add(mount);
+                if (direntMarked.add(fsid)) {
+                    mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, direntMask, path);
+                }
+            }
             if ((mountMask & ~EventMask.ONDIR) == 0) {
+                if (dirents) {
+                    placed("--mount", path, MarkStates.Kind.FILESYSTEM, mount);
+                    continue;
+                }
                 if (!placed.containsKey("--mount " + path)) { // the permission group's mark may be there
                     throw new StartupException("--mount " + path + ": none of the events asked for ("
                             + EventMask.names(mask & ~EventMask.ONDIR) + ") can be reported per mount; use"
@@ -72,16 +96,66 @@ final class Marks {
         // each, resolving a handle tried them one by one: ~25 calls per directory-cache miss with 1000 --watch).
         for (String path : fss) {
             MountInfo.Mount mount = mountOf("--filesystem", path, table);
-            register(filesystems, "--filesystem", path, mount.mountPoint());
+            scope.addFilesystem(register(filesystems, "--filesystem", path, mount.mountPoint()));
             mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
             placed("--filesystem", path, MarkStates.Kind.FILESYSTEM, mount);
         }
         for (String path : watches) {
             MountInfo.Mount mount = mountOf("--watch", path, table);
-            register(filesystems, "--watch", path, mount.mountPoint());
+            scope.addWatch(register(filesystems, "--watch", path, mount.mountPoint()), path);
             mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
             placed("--watch", path, MarkStates.Kind.INODE, mount);
         }
+        if (dirents) {
+            startShadows = shadows(table, true);
+            scope.setShadows(startShadows);
+        }
+    }
+
+    private List<String> startShadows = List.of();
+
+    /** The shadows found when the marks were placed. */
+    List<String> startShadows() {
+        return startShadows;
+    }
+
+    /** Whether some --mount has its directory-entry events filtered (so the mount table is to be followed). */
+    boolean hasShadowedMounts() {
+        return !direntMounts.isEmpty();
+    }
+
+    /**
+     * The directories of the --mount mounts (as they show them) that another mount of the same filesystem in
+     * {@code table} shows too; with {@code warn}, a warning for each.
+     */
+    List<String> shadows(byte[] table, boolean warn) {
+        List<String> out = new java.util.ArrayList<>();
+        List<MountInfo.Mount> all = MountInfo.all(table);
+        for (MountInfo.Mount m : direntMounts) {
+            for (MountInfo.Mount o : all) {
+                if (o.dev() != m.dev() || markedMountIds.contains(o.mountId())) {
+                    continue;
+                }
+                String shadow = null;
+                if (MountInfo.isUnder(o.fsRoot(), m.fsRoot())) {
+                    String rel = m.fsRoot().equals("/") ? o.fsRoot() : o.fsRoot().substring(m.fsRoot().length());
+                    shadow = rel.isEmpty() || rel.equals("/") ? m.mountPoint()
+                            : (m.mountPoint().equals("/") ? rel : m.mountPoint() + rel);
+                } else if (MountInfo.isUnder(m.fsRoot(), o.fsRoot())) {
+                    shadow = m.mountPoint();
+                }
+                if (shadow != null && !out.contains(shadow)) {
+                    out.add(shadow);
+                    if (warn) {
+                        Log.warn("--mount " + m.mountPoint() + ": " + o.mountPoint() + " shows " + shadow + " too"
+                                + " (another mount of the same filesystem); creates, deletes, renames and attribute"
+                                + " changes in it are not reported, since the kernel does not say through which"
+                                + " mount they were made (--filesystem reports them from every mount)");
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     /**
@@ -98,19 +172,6 @@ final class Marks {
                         + " filesystem: in FID mode a record of such a file names it through one of them, whichever"
                         + " it was accessed through; --no-fid reports each through its own");
             }
-        }
-    }
-
-    /**
-     * Says once, before the marks, which of the events asked for {@code --mount} reports and which it leaves
-     * to {@code --filesystem} and {@code --watch}: a user who asked for creates should not wonder where they went.
-     */
-    static void explainMounts(List<String> mounts, long mask, long permMask) {
-        long unclaimed = mask & EventMask.FID_ONLY_EVENTS;
-        if (unclaimed != 0 && !mounts.isEmpty()) {
-            Log.info("--mount reports " + EventMask.names((mask & ~EventMask.FID_ONLY_EVENTS & ~EventMask.ONDIR)
-                    | permMask) + ", not " + EventMask.names(unclaimed) + ": the kernel cannot tell through which"
-                    + " mount those happened (--filesystem or --watch report them)");
         }
     }
 

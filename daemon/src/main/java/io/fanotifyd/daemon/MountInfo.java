@@ -79,6 +79,23 @@ final class MountInfo {
         return new Present(ids, devs);
     }
 
+    /** Every mount in a mount table ({@link #read()}), in its order. */
+    static java.util.List<Mount> all(byte[] info) {
+        java.util.List<Mount> out = new java.util.ArrayList<>();
+        int start = 0;
+        for (int i = 0; i <= info.length; i++) {
+            if (i == info.length || info[i] == '\n') {
+                String mp = field(info, start, i, 4);
+                if (mp != null) {
+                    out.add(new Mount(mp, field(info, start, i, 3), mountId(info, start, i),
+                            dev(field(info, start, i, 2))));
+                }
+                start = i + 1;
+            }
+        }
+        return out;
+    }
+
     /** Field 0 of a mountinfo line, the mount id; -1 for an empty or malformed line. */
     private static int mountId(byte[] b, int from, int to) {
         int v = 0;

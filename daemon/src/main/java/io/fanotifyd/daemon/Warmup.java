@@ -11,6 +11,7 @@ import io.fanotifyd.enrich.Event;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
+import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.EventMask;
@@ -46,7 +47,7 @@ final class Warmup {
             DirPathCache dirs = new DirPathCache(64, Long.MAX_VALUE);
             HandleResolver resolver = new HandleResolver(none, arena);
             Enricher enricher = new Enricher(fid, -1, dirs, resolver, new ProcessCache(64, 1000, arena),
-                    new JobIndex(List.of(new JobIndex.Root(
+                    new MountScope(), new JobIndex(List.of(new JobIndex.Root(
                             "/warm".getBytes(StandardCharsets.US_ASCII), "warm", "rootfs"))));
             EventCursor cursor = new EventCursor();
             Event event = new Event();
@@ -92,7 +93,7 @@ final class Warmup {
             int len = event(buf, 0, EventMask.OPEN_PERM, q -> q);
             buf.set(JAVA_INT_UNALIGNED, 16, fd);
             Enricher enricher = new Enricher(false, -1, dirs, new HandleResolver(none, arena),
-                    new ProcessCache(64, 1000, arena), new JobIndex(List.of()));
+                    new ProcessCache(64, 1000, arena), new MountScope(), new JobIndex(List.of()));
             EventCursor cursor = new EventCursor();
             Event event = new Event();
             long now = System.currentTimeMillis();

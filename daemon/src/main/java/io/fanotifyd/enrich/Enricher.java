@@ -6,7 +6,7 @@ import io.fanotifyd.kernel.FidRecord;
 
 /**
  * Fills an {@link Event} from the event under an {@link EventCursor}: paths (directory cache, file handles,
- * event fds) and process identity. Allocates nothing on a cache hit.
+ * event fds), process identity, and the {@code --mount} scope filter. Allocates nothing on a cache hit.
  */
 public final class Enricher {
     private static final long FD_DIR_POSSIBLE = EventMask.OPEN | EventMask.ACCESS | EventMask.CLOSE_NOWRITE
@@ -16,13 +16,16 @@ public final class Enricher {
     private final DirPathCache dirs;
     private final HandleResolver resolver;
     private final ProcessCache processes;
+    private final MountScope scope;
     private final JobIndex jobs;
     private long ownEvents;
+    private long outOfScope;
     private long unresolved;
     private long fdErrors;
 
     public Enricher(boolean fidMode, int selfPid, DirPathCache dirs, HandleResolver resolver,
-                    ProcessCache processes, JobIndex jobs) {
+                    ProcessCache processes, MountScope scope, JobIndex jobs) {
+        this.scope = scope;
         this.jobs = jobs;
         this.fidMode = fidMode;
         this.selfPid = selfPid;
@@ -34,7 +37,8 @@ public final class Enricher {
     /**
      * @param wallMs the wall-clock time of the read (the record's {@code ts_ms})
      * @param nowMs  a monotonic millisecond clock, for cache expiry (a wall-clock jump must not matter)
-     * @return false if the event is not to be reported (the daemon's own)
+     * @return false if the event is not to be reported (the daemon's own, or not provably through a marked
+     *     mount)
      */
     public boolean fill(EventCursor c, Event ev, long batch, long wallMs, long nowMs) {
         int start = start(c, ev, wallMs);
@@ -43,7 +47,10 @@ public final class Enricher {
         }
         long mask = ev.mask;
         if (fidMode) {
-            fillFid(c, ev, nowMs);
+            if (!fillFid(c, ev, nowMs)) {
+                outOfScope++;
+                return false;
+            }
         } else if (c.fd() >= 0) {
             if (resolver.resolveFd(c.fd())) {
                 ev.path.set(resolver.bytes(), resolver.length());
@@ -133,14 +140,18 @@ public final class Enricher {
         return CONTINUE;
     }
 
-    private void fillFid(EventCursor c, Event ev, long nowMs) {
+    private boolean fillFid(EventCursor c, Event ev, long nowMs) {
+        long fsid;
         if (c.newDir().present()) {
             ev.rename = true;
+            fsid = c.newDir().fsid();
             named(c.newDir(), ev.path, nowMs);
             named(c.oldDir(), ev.oldPath, nowMs);
         } else if (c.dir().present()) {
+            fsid = c.dir().fsid();
             named(c.dir(), ev.path, nowMs);
         } else if (c.fid().present()) {
+            fsid = c.fid().fsid();
             if (resolver.resolve(c.fid())) {
                 // The resolver's buffer, as for FD mode: the record is written before the next event resolves.
                 ev.path.set(resolver.bytes(), resolver.length());
@@ -148,11 +159,14 @@ public final class Enricher {
                 unresolved++;
             }
         } else {
-            return;
+            return true;
         }
+        boolean keep = ev.rename ? scope.acceptsRename(fsid, ev.mask, ev.path, ev.oldPath)
+                : scope.accepts(fsid, ev.mask, ev.path);
         if (ev.dir && (ev.mask & (EventMask.MOVE | EventMask.RENAME | EventMask.DELETE)) != 0) {
             dirs.clear(); // every cached path below the renamed or deleted directory is now wrong
         }
+        return keep;
     }
 
     private void named(FidRecord rec, PathRef out, long nowMs) {
@@ -191,6 +205,11 @@ public final class Enricher {
 
     public long ownEvents() {
         return ownEvents;
+    }
+
+    /** Events dropped because they were not provably made through a marked mount. */
+    public long outOfScope() {
+        return outOfScope;
     }
 
     public long unresolved() {

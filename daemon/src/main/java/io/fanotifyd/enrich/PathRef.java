@@ -71,6 +71,51 @@ public final class PathRef {
         return 0;
     }
 
+    /** Whether this path is {@code root} or lies below it, on a component boundary. */
+    public boolean isUnder(byte[] root) {
+        if (dir == null) {
+            return false;
+        }
+        int n = root.length;
+        if (n == 1 && root[0] == '/') {
+            return true;
+        }
+        if (dirLength < n || !java.util.Arrays.equals(dir, 0, n, root, 0, n)) {
+            return false;
+        }
+        return dirLength == n || dir[n] == '/';
+    }
+
+    /** Whether the directory part is exactly {@code d}, or the path itself is {@code d}. */
+    public boolean isInOrIs(byte[] d) {
+        if (dir == null) {
+            return false;
+        }
+        if (java.util.Arrays.equals(dir, 0, dirLength, d, 0, d.length)) {
+            return true;
+        }
+        return !hasName() ? false : nameMatchesTail(d);
+    }
+
+    private boolean nameMatchesTail(byte[] d) {
+        // dir + "/" + name == d
+        int sep = dirLength == 1 && dir[0] == '/' ? 0 : 1;
+        if (dirLength + sep + nameLength != d.length
+                || !java.util.Arrays.equals(dir, 0, dirLength, d, 0, dirLength)) {
+            return false;
+        }
+        if (sep == 1 && d[dirLength] != '/') {
+            return false;
+        }
+        int base = dirLength + sep;
+        for (int i = 0; i < nameLength; i++) {
+            if (nameSegment.get(java.lang.foreign.ValueLayout.JAVA_BYTE, nameOffset + i) != d[base + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * Copies the whole path, NUL-terminated, into {@code dst} (for matching it as a C string).
      *

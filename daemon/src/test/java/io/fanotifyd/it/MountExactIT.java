@@ -71,8 +71,17 @@ class MountExactIT {
                     args.toArray(String[]::new))) {
                 long viaBind = Shell.run("echo x > " + bound + "/via-bind; read l < " + bound + "/existing");
                 long direct = Shell.run("echo y > " + inner + "/direct; read l < " + inner + "/existing");
+                long outside = Shell.run("echo z > " + m.root() + "/elsewhere");
                 List<JsonNode> rs = settle(d, m.root().resolve("sentinel"));
                 event(rs, "CLOSE_WRITE", inner + "/direct", direct);
+                if (mode.equals("fid")) {
+                    // Only the marked mount shows the filesystem's root directory: its creates are exact. The
+                    // bound directory's are not (either mount could have made them), so none is reported.
+                    event(rs, "CREATE", m.root() + "/elsewhere", outside);
+                    assertFalse(rs.stream().anyMatch(r -> has(r, "CREATE") && mentions(r, "direct")),
+                            "a create in a directory the bind mount shows too: " + rs);
+                    d.awaitLog(bound + " shows " + inner + " too", 5);
+                }
                 event(rs, mode.equals("perm") ? "OPEN_PERM" : "OPEN", inner + "/existing", direct);
                 assertFalse(rs.stream().anyMatch(r -> r.path("pid").asLong() == viaBind || mentions(r, "via-bind")),
                         "an access through the bind mount " + bound + ": " + rs);
@@ -118,12 +127,15 @@ class MountExactIT {
             String inCopy = "exec unshare --mount --propagation private /bin/sh -c 'echo x > " + root + "/in-copy-"
                     + "$0'";
             try (Daemon d = Daemon.start(m.outside("mount.jsonl"), 1, "--mount", root.toString())) {
-                Shell.run(inCopy + " mount");
+                long copy = Shell.run(inCopy + " mount");
                 long host = Shell.run("echo y > " + root + "/on-host");
                 List<JsonNode> rs = settle(d, root.resolve("sentinel"));
                 event(rs, "CLOSE_WRITE", root + "/on-host", host);
-                assertFalse(rs.stream().anyMatch(r -> mentions(r, "in-copy")),
+                assertFalse(rs.stream().anyMatch(r -> mentions(r, "in-copy") && !has(r, "CREATE")),
                         "--mount reported a write through a namespace's copy of the mount: " + rs);
+                // The create comes from the filesystem mark: the copy shows the directory at the same path, and
+                // no other mount here shows it.
+                event(rs, "CREATE", root + "/in-copy-mount", copy);
             }
             assertTrue(Files.isRegularFile(root.resolve("in-copy-mount")), "the workload ran");
             try (Daemon d = Daemon.start(m.outside("filesystem.jsonl"), 1, "--filesystem", root.toString())) {
@@ -136,26 +148,18 @@ class MountExactIT {
     }
 
     /**
-     * The documented choice: {@code --mount} reports opens, writes and closes (exact per mount), and leaves
-     * creates, deletes, renames and attribute changes to {@code --filesystem} and {@code --watch}, saying so in
-     * its log (-v); those two report them.
+     * The documented choice: {@code --mount} reports creates, deletes, renames and attribute changes made in a
+     * directory no other mount of the filesystem shows, as {@code --filesystem} and {@code --watch} do; once a
+     * bind mount shows the directory too (made after the start: the mount table is followed), it says so and
+     * reports none of them there, while the directories only it shows are reported as before.
      */
     @Test
-    void directoryEntryEventsAreLeftToFilesystemAndWatch() throws IOException {
+    void directoryEntryEventsAreReportedWhereOnlyTheMarkedMountShowsThem() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
+            Path other = Files.createDirectory(m.root().resolve("other"));
             String work = "cd " + dir + " && mkdir sub && echo x > f && mv f g && chmod 600 g && rm g && rmdir sub";
-            try (Daemon d = Daemon.start(m.outside("mount.jsonl"), 1, "-v", "--mount", m.root().toString())) {
-                long pid = Shell.run(work);
-                List<JsonNode> rs = settle(d, m.root().resolve("sentinel"));
-                event(rs, "CLOSE_WRITE", dir + "/f", pid);
-                assertFalse(rs.stream().anyMatch(r -> DIRENT.stream().anyMatch(e -> has(r, e))),
-                        "--mount claimed an event the kernel does not report per mount: " + rs);
-                String log = d.stderr();
-                assertTrue(log.contains("--mount reports") && log.contains("--filesystem or --watch report them"),
-                        "the log does not say what --mount leaves out: " + log);
-            }
-            for (String flag : List.of("--filesystem", "--watch")) {
+            for (String flag : List.of("--mount", "--filesystem", "--watch")) {
                 String target = flag.equals("--watch") ? dir.toString() : m.root().toString();
                 try (Daemon d = Daemon.start(m.outside(flag.substring(2) + ".jsonl"), 1, flag, target)) {
                     long pid = Shell.run(work);
@@ -168,6 +172,18 @@ class MountExactIT {
                     event(rs, "DELETE", dir + "/g", -1);
                     event(rs, "DELETE", dir + "/sub", -1);
                 }
+            }
+            try (Daemon d = Daemon.start(m.outside("later.jsonl"), 1, "-v", "--mount", m.root().toString())) {
+                Path bound = m.bind(dir, "bound-later");
+                d.awaitLog("are now [" + dir + "]", 10);
+                long viaBind = Shell.run("echo x > " + bound + "/via-bind && mv " + bound + "/via-bind " + bound
+                        + "/moved && rm " + bound + "/moved");
+                long elsewhere = Shell.run("echo y > " + other + "/still-reported");
+                List<JsonNode> rs = settle(d, other.resolve("sentinel"));
+                event(rs, "CREATE", other + "/still-reported", elsewhere);
+                assertFalse(rs.stream().anyMatch(r -> DIRENT.stream().anyMatch(e -> has(r, e))
+                        && (r.path("pid").asLong() == viaBind || mentions(r, "via-bind") || mentions(r, "moved"))),
+                        "a directory-entry change the bind mount could have made: " + rs);
             }
         }
     }
@@ -201,14 +217,20 @@ class MountExactIT {
         }
     }
 
-    /** Asked for nothing a mount can report, {@code --mount} refuses to start rather than watch nothing. */
+    /**
+     * Asked only for directory-entry events, {@code --mount} places only the filesystem mark they come from,
+     * and reports them where only it shows the directory.
+     */
     @Test
-    void aMountAskedOnlyForDirectoryEntryEventsDoesNotStart() throws IOException {
+    void aMountAskedOnlyForDirectoryEntryEventsReportsThem() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
-            String[] r = JobsIT.launch(m.outside("stderr.txt"), "--foreground", "-o", m.outside("out.jsonl")
-                    .toString(), "--events", "create,delete", "--mount", m.root().toString());
-            assertNotEquals("0", r[0], "started: " + r[1]);
-            assertTrue(r[1].contains("--mount " + m.root()) && r[1].contains("--filesystem or --watch"), r[1]);
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--events", "create,delete", "--mount",
+                    m.root().toString())) {
+                long pid = Shell.run("echo x > " + m.root() + "/f && rm " + m.root() + "/f");
+                d.await(r -> has(r, "DELETE") && (m.root() + "/f").equals(r.path("path").asText()), "DELETE", 10);
+                event(d.records(), "CREATE", m.root() + "/f", pid);
+                assertEquals(1, Daemon.countMarks(d.pid()), "one filesystem mark, no mount mark");
+            }
         }
     }
 }

@@ -38,10 +38,12 @@ public final class ManPage {
                 + "process bursts through many writes, run a hook on alerts, stream the records to Unix-socket "
                 + "subscribers, and, in permission mode, deny the opens that raise alerts.");
         para(m, "A --mount mark reports only what was done through that one mount, under the path it was done "
-                + "through: opens, reads, writes and closes. The kernel cannot tell through which mount a create, "
-                + "delete, rename or attribute change was made, so --mount leaves those to --filesystem and "
-                + "--watch. A workload in a mount namespace of its own (a container, unshare -m, pivot_root) works "
-                + "on copies of the mount that a mount mark does not cover: mark its filesystem with --filesystem.");
+                + "through: opens, reads, writes and closes from a mount mark. The kernel cannot tell through "
+                + "which mount a create, delete, rename or attribute change was made: --mount reports those only "
+                + "in directories no other mount of the filesystem shows (a warning names the others; use "
+                + "--filesystem or --watch for them). A workload in a mount namespace of its own (a container, "
+                + "unshare -m, pivot_root) works on copies of the mount that a mount mark does not cover: mark its "
+                + "filesystem with --filesystem.");
         para(m, "Without --foreground it detaches, and the command returns once every mark is in place. Under "
                 + "systemd it runs in the foreground as a Type=notify service and tells systemd when it is "
                 + "ready.");

@@ -21,8 +21,8 @@ public enum Option {
     WATCH("watch", "w", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
             "inode mark on a directory (and its direct children)", ""),
     MOUNT("mount", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
-            "mark only the mount containing PATH: opens, writes, closes through it; not creates, deletes,"
-                    + " renames or attribute changes (use --filesystem or --watch)", ""),
+            "mark only the mount containing PATH: what is done through it; creates, deletes and renames only"
+                    + " in directories no other mount of its filesystem shows (else --filesystem or --watch)", ""),
     FILESYSTEM("filesystem", "", Kind.PATH, "PATH", Group.MARKS, Repeat.MANY, Support.YES,
             "mark the whole filesystem containing PATH", ""),
 
