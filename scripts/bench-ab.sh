@@ -5,6 +5,7 @@
 #   e.g. sudo scripts/bench-ab.sh ../old/fanotifyd ./fanotifyd --tag issue10-ab
 # Defaults: mixed and drain phases, 5 rounds each, ext4 and tmpfs. Give each build a checkout of its own
 # (its launcher runs that checkout's build/app): rebuilding one during the run would change it mid-way.
+# MARK=--mount compares them with a mount mark instead of a filesystem mark on the test filesystem.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,7p "$0" >&2; exit 2; }
 old=$(realpath "$1"); new=$(realpath "$2"); shift 2
@@ -17,8 +18,8 @@ chmod -R u+w "$work"
 echo "bench-ab: results in $work/results" >&2
 exec "$work/run.sh" --phases mixed,drain --runs 5 --limit-runs 5 --fs ext4,tmpfs \
   --watchers rawfan-fid-path --drain-watchers rawfan-fid-path \
-  --watcher "old=$old --foreground --mount {MNT} --output {OUT}" \
+  --watcher "old=$old --foreground ${MARK:---filesystem} {MNT} --output {OUT}" \
   --watcher-opt 'old:parse=jsonl:events,expect=fan-fid,stop=TERM' \
-  --watcher "new=$new --foreground --mount {MNT} --output {OUT}" \
+  --watcher "new=$new --foreground ${MARK:---filesystem} {MNT} --output {OUT}" \
   --watcher-opt 'new:parse=jsonl:events,expect=fan-fid,stop=TERM' \
   "$@"
