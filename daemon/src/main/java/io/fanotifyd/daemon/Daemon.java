@@ -26,6 +26,7 @@ import io.fanotifyd.sink.RecordEncoder;
 import io.fanotifyd.sink.SocketHub;
 
 import java.lang.foreign.Arena;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Wires the layers together for one run: groups and marks, enrichment, policy, output, hooks, the loop,
@@ -100,6 +101,15 @@ final class Daemon {
             // thresholds: 50 rounds halved the comm-less records of a burst of short-lived processes as well as
             // 3000 did, at a fifth of the start-up cost (docs/PERFORMANCE.md).
             long t0 = System.nanoTime();
+            // Registering for exit records takes a few netlink round trips and linking: done meanwhile.
+            CompletableFuture<Taskstats> taskstatsOpening = new CompletableFuture<>();
+            Thread.ofPlatform().daemon().name("fanotifyd-taskstats").start(() -> {
+                try {
+                    taskstatsOpening.complete(openTaskstats());
+                } catch (Throwable e) {
+                    taskstatsOpening.completeExceptionally(e);
+                }
+            });
             Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
                     perm ? PERMISSION_WARMUP_ITERATIONS : 0);
             Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
@@ -109,7 +119,7 @@ final class Daemon {
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
-            try (Taskstats taskstats = openTaskstats();
+            try (Taskstats taskstats = taskstatsOpening.join();
                  SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
                  FdOutput output = openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
@@ -194,6 +204,9 @@ final class Daemon {
                 Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, loopThread, status, readyStatus);
                 io.fanotifyd.kernel.Libc.linkEventPathInBackground();
                 // Logs marks that go away, and keeps the --mount filter's shadows as the mount table changes.
+                if (processes.exes() != null) {
+                    processes.exes().startScan();
+                }
                 MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd(),
                         marks.hasShadowedMounts() ? shadowFollower(marks, scope) : null);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
@@ -450,14 +463,19 @@ final class Daemon {
             Taskstats t = Taskstats.open(TASKSTATS_BUFFER_BYTES);
             Log.debug("exit records: taskstats registered, socket fd " + t.fd());
             return t;
-        } catch (NativeCallException e) {
-            String why = switch (e.errno()) {
+        } catch (RuntimeException | LinkageError e) {
+            if (!(e instanceof NativeCallException n)) {
+                Log.warn("exit records: unavailable (" + e + "); a process that exits before its events are read"
+                        + " may be reported without comm and exe");
+                return null;
+            }
+            String why = switch (n.errno()) {
                 case io.fanotifyd.kernel.Errno.EPERM -> "no CAP_NET_ADMIN";
                 case io.fanotifyd.kernel.Errno.EINVAL -> "not in the initial user and pid namespaces";
                 case io.fanotifyd.kernel.Errno.ENOENT -> "the kernel has no taskstats";
                 default -> "unavailable";
             };
-            Log.warn("exit records: " + why + " (" + e.getMessage() + "); a process that exits before its events"
+            Log.warn("exit records: " + why + " (" + n.getMessage() + "); a process that exits before its events"
                     + " are read may be reported without comm and exe");
             return null;
         }

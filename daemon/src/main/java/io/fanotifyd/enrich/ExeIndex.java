@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Executables by device and inode, for the exit records of processes that are gone (which name their program
- * only so). Two tables: one made once, on a thread of its own started with the index, from the programs in the
+ * only so). Two tables: one made once, on a thread of its own ({@link #startScan}), from the programs in the
  * {@code PATH} and standard directories and the {@code /proc/PID/exe} of every process then; and one the event
  * thread adds to, from each live process it reads afterwards. Each is written by one thread only; the first is
  * published whole when done.
@@ -115,10 +115,26 @@ public final class ExeIndex {
         this.learned = new Table(capacity);
         this.statx = arena.allocate(STATX_SIZE, 8);
         this.procPath = arena.allocate(64);
+        this.searchPath = searchPath;
+        this.scanCapacity = capacity * 4;
+    }
+
+    private final String searchPath;
+    private final int scanCapacity;
+    private final java.util.concurrent.atomic.AtomicBoolean scanStarted = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Starts the scan on a thread of its own, once: called when the marks are in place (before that it would
+     * only compete with the start-up for the CPUs), or by the first lookup that needs it.
+     */
+    public void startScan() {
+        if (!scanStarted.compareAndSet(false, true)) {
+            return;
+        }
         Thread.ofPlatform().daemon().name("fanotifyd-exe-scan").start(() -> {
             long t0 = System.nanoTime();
             try {
-                scanned = scan(searchPath, capacity * 4);
+                scanned = scan(searchPath, scanCapacity);
             } finally {
                 scanNanos = System.nanoTime() - t0;
                 scanDone.countDown();
@@ -137,6 +153,7 @@ public final class ExeIndex {
         }
         Table s = scanned;
         if (s == null) {
+            startScan();
             try {
                 scanDone.await(SCAN_WAIT_MS, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
