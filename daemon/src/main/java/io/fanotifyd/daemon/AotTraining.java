@@ -43,6 +43,20 @@ final class AotTraining {
             out.finish(1000);
         }
         FdBudget.compute(FdBudget.raiseLimit()[0], FdBudget.countOpen(), 4, 64);
+        // Exit records: the socket (where the build may open it) and the lookups of a live and a gone process.
+        io.fanotifyd.enrich.ExitRecords exits = new io.fanotifyd.enrich.ExitRecords(16);
+        try (io.fanotifyd.kernel.Taskstats t = io.fanotifyd.kernel.Taskstats.open(1 << 16)) {
+            t.drain(exits);
+        } catch (NativeCallException e) {
+            // Not root: the classes on this path are loaded anyway by the attempt.
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            io.fanotifyd.enrich.ProcessCache processes = new io.fanotifyd.enrich.ProcessCache(16, 1000, arena, null,
+                    exits);
+            processes.lookup((int) ProcessHandle.current().pid(), io.fanotifyd.enrich.ProcessCache.noPidfdInfo(),
+                    1, 0);
+            processes.lookup(Integer.MAX_VALUE, io.fanotifyd.kernel.Fanotify.FAN_NOPIDFD, 2, 0);
+        }
         Warmup.run(true, true, 500, 100);
         Warmup.run(false, false, 100, 0);
         ClassPreloader.loadAll();
