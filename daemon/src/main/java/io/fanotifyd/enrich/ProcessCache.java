@@ -145,8 +145,10 @@ public final class ProcessCache {
                 return e; // every event of this batch was read at one moment: one answer for the pid serves all
             }
             // Gone before the read (FAN_NOPIDFD) or during it: its exit record is queued by now. One drain per
-            // batch takes every record queued before the batch was read, which is all this batch can need.
-            if (drainedBatch != batch) {
+            // batch takes every record queued before the batch was read, which is all its FAN_NOPIDFD events
+            // can need; a process that was alive at the read (a pidfd) and is gone now may have exited after
+            // that drain, so for it the socket is read again.
+            if (drainedBatch != batch || pidfd >= 0) {
                 drain();
                 drainedBatch = batch;
             }
@@ -245,7 +247,7 @@ public final class ProcessCache {
     private int exitingExe(ProcessInfo e, int pid, long startTicks) {
         drain();
         int slot = exits.lookupNewest(pid);
-        if (slot < 0 || Math.abs(bootSeconds + startTicks / USER_HZ - exits.startSeconds(slot)) > 1) {
+        if (slot < 0 || !sameStart(startTicks, exits.startSeconds(slot))) {
             return -1;
         }
         return setExe(e, exes.find(exits.exeDevice(slot), exits.exeInode(slot)));
@@ -269,12 +271,25 @@ public final class ProcessCache {
         }
     }
 
+    /**
+     * Whether a start time read from {@code /proc} (clock ticks since boot) and one from an exit record (whole
+     * seconds of the wall clock) can be the same start. Each side is rounded down twice (boot time and ticks;
+     * the wall clock and the elapsed time), so they can differ by up to 2 s for one process; a pid used again
+     * within that time by a program of the same name and user is the case this cannot tell apart.
+     */
+    private boolean sameStart(long startTicks, long startSeconds) {
+        return Math.abs(bootSeconds + startTicks / USER_HZ - startSeconds) <= START_SLACK_SECONDS;
+    }
+
+    private static final int START_SLACK_SECONDS = 2;
+
     /** Who the process is from its exit record: it was gone when its event was read. */
     private void fromExit(ProcessInfo e, int slot, long nowMs) {
         int commLen = exits.comm(slot, commScratch);
         long startSeconds = exits.startSeconds(slot);
         if (e.commLength >= 0 && !e.fromExitRecord && e.startTime >= 0
-                && Math.abs(bootSeconds + e.startTime / USER_HZ - startSeconds) <= 1
+                && (sameStart(e.startTime, startSeconds) || nowMs - e.verifiedMs <= graceMs)
+                && (e.uid < 0 || e.uid == exits.uid(slot))
                 && java.util.Arrays.equals(e.comm, 0, e.commLength, commScratch, 0, commLen)) {
             return; // read from /proc while it was alive: the same process, and what was read then says more
         }
