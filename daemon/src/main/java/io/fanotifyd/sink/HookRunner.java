@@ -268,9 +268,6 @@ public final class HookRunner implements AutoCloseable {
         for (Run run : running.values()) {
             run.kill(SHUTDOWN);
         }
-        if (!discarded.isEmpty()) {
-            safeLog("hook: " + discarded.size() + " queued run(s) discarded: " + SHUTDOWN);
-        }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_JOIN_MILLIS);
         boolean allStopped = true;
         for (Thread worker : workers) {
@@ -284,6 +281,11 @@ public final class HookRunner implements AutoCloseable {
             }
             allStopped &= !worker.isAlive();
         }
+        // After the workers: a run a worker had just taken from the queue when the stop came is discarded too.
+        long total = discarded.size() + discardedByWorkers.get();
+        if (total > 0) {
+            safeLog("hook: " + total + " queued run(s) discarded: " + SHUTDOWN);
+        }
         if (allStopped) {
             Syscalls.closeQuietly(wakeFd);
         } else {
@@ -293,6 +295,8 @@ public final class HookRunner implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------------ workers
+
+    private final AtomicLong discardedByWorkers = new AtomicLong();
 
     private void work() {
         try (Arena arena = Arena.ofConfined()) {
@@ -305,7 +309,9 @@ public final class HookRunner implements AutoCloseable {
                     // Nobody interrupts these threads; if someone does, the closing flag decides.
                     continue;
                 }
-                if (vars != null && !closing) {
+                if (vars != null && closing) {
+                    discardedByWorkers.incrementAndGet(); // taken from the queue just as the stop came
+                } else if (vars != null) {
                     try {
                         worker.run(vars);
                     } catch (RuntimeException e) {
