@@ -247,6 +247,7 @@ final class Daemon {
                         + " patterns, " + policy.canaries().pathsChecked() + " paths checked, "
                         + policy.canaries().fnmatchCalls() + " fnmatch calls")
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
+                        + hooks.runner().notStarted() + " could not be started, "
                         + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown()
                         + " held back by the cooldown, " + hooks.suppressedHookOwn()
                         + " alerts caused by hooks themselves")

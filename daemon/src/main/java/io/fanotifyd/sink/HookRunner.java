@@ -173,6 +173,7 @@ public final class HookRunner implements AutoCloseable {
                 String problem = invalidVariable(e.getKey(), e.getValue());
                 if (problem != null) {
                     failed.incrementAndGet();
+                    notStarted.incrementAndGet();
                     safeLog("hook: not run: " + problem);
                     return false;
                 }
@@ -185,6 +186,7 @@ public final class HookRunner implements AutoCloseable {
             return true;
         } catch (RuntimeException e) {
             failed.incrementAndGet();
+            notStarted.incrementAndGet();
             return false;
         }
     }
@@ -251,6 +253,16 @@ public final class HookRunner implements AutoCloseable {
     public long failed() {
         return failed.get();
     }
+
+    /**
+     * Runs accepted or asked for that never started: invalid variables, or the shell could not be spawned (out
+     * of memory under a limit, out of processes). Also counted in {@link #failed()}.
+     */
+    public long notStarted() {
+        return notStarted.get();
+    }
+
+    private final AtomicLong notStarted = new AtomicLong();
 
     /**
      * Stops accepting runs, drops the queued ones, kills the process group of every running hook and waits (at
@@ -352,6 +364,7 @@ public final class HookRunner implements AutoCloseable {
                 process = Spawn.spawn(SHELL, List.of("sh", "-c", command), environment(vars));
             } catch (RuntimeException e) {
                 failed.incrementAndGet();
+                notStarted.incrementAndGet();
                 safeLog("hook: cannot start " + SHELL + ": " + e.getMessage());
                 return;
             }
