@@ -363,11 +363,15 @@ final class Daemon {
     static JobIndex jobIndex(java.util.List<Settings.Job> jobs) {
         java.util.List<JobIndex.Root> roots = new java.util.ArrayList<>();
         java.util.List<JobIndex.Root> cgroups = new java.util.ArrayList<>();
+        java.util.List<String> cgroup2 = null; // read once, and only if a job names a cgroup
         for (Settings.Job job : jobs) {
             for (Settings.JobRoot r : job.roots()) {
                 if (r.role().equals("cgroup")) {
-                    cgroups.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(cgroupPath(r.path())),
-                            job.id(), null));
+                    if (cgroup2 == null) {
+                        cgroup2 = cgroup2MountPoints();
+                    }
+                    cgroups.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(cgroupPath(r.path(),
+                            cgroup2)), job.id(), null));
                     continue;
                 }
                 String path;
@@ -378,10 +382,8 @@ final class Daemon {
                     Log.info("job " + job.id() + " " + r.role() + " " + path + " does not exist (yet): "
                             + e.getMessage());
                 }
-                while (path.length() > 1 && path.endsWith("/")) {
-                    path = path.substring(0, path.length() - 1);
-                }
-                roots.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(path), job.id(), r.role()));
+                roots.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(withoutTrailingSlashes(path)),
+                        job.id(), r.role()));
             }
         }
         try {
@@ -392,39 +394,36 @@ final class Daemon {
     }
 
     /**
-     * A job's cgroup as {@code /proc/PID/cgroup} names it: a path under a cgroup2 mount loses the mount point
-     * ({@code /sys/fs/cgroup/jobs/J} is {@code /jobs/J}); trailing slashes go.
+     * A job's cgroup as {@code /proc/PID/cgroup} names it: a path under a cgroup2 mount (one of
+     * {@code cgroup2}) loses the mount point ({@code /sys/fs/cgroup/jobs/J} is {@code /jobs/J}); trailing
+     * slashes go.
      */
-    static String cgroupPath(String given) {
+    static String cgroupPath(String given, java.util.List<String> cgroup2) {
         String path = given;
-        for (String mountPoint : cgroup2MountPoints()) {
+        for (String mountPoint : cgroup2) {
             if (path.startsWith(mountPoint + "/") || path.equals(mountPoint)) {
                 path = path.substring(mountPoint.length());
                 break;
             }
         }
-        while (path.length() > 1 && path.endsWith("/")) {
-            path = path.substring(0, path.length() - 1);
-        }
-        return path.isEmpty() ? "/" : path;
+        return path.isEmpty() ? "/" : withoutTrailingSlashes(path);
     }
 
-    /** Where cgroup2 is mounted ({@code /proc/self/mounts}; octal escapes as the kernel writes them). */
-    private static java.util.List<String> cgroup2MountPoints() {
-        java.util.List<String> points = new java.util.ArrayList<>();
-        try {
-            String mounts = new String(Syscalls.readFile("/proc/self/mounts", 1 << 24),
-                    java.nio.charset.StandardCharsets.UTF_8);
-            for (String line : mounts.split("\n")) {
-                String[] f = line.split(" ");
-                if (f.length > 2 && f[2].equals("cgroup2")) {
-                    points.add(f[1].replace("\\040", " "));
-                }
-            }
-        } catch (RuntimeException e) {
-            // no /proc: paths are taken as given
+    private static String withoutTrailingSlashes(String path) {
+        String p = path;
+        while (p.length() > 1 && p.endsWith("/")) {
+            p = p.substring(0, p.length() - 1);
         }
-        return points;
+        return p;
+    }
+
+    /** Where cgroup2 is mounted; none if the mount table cannot be read (paths are then taken as given). */
+    private static java.util.List<String> cgroup2MountPoints() {
+        try {
+            return MountInfo.mountPointsOfType(MountInfo.read(), "cgroup2");
+        } catch (RuntimeException e) {
+            return java.util.List.of();
+        }
     }
 
     private static void warnAboutIneffectiveSettings(Settings.Policy p) {

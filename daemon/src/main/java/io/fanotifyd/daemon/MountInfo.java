@@ -96,6 +96,35 @@ final class MountInfo {
         return out;
     }
 
+    /**
+     * The mount points of the mounts of filesystem type {@code fsType} in a mount table ({@link #read()}):
+     * the type is the first field after the optional fields' {@code " - "} separator.
+     */
+    static java.util.List<String> mountPointsOfType(byte[] info, String fsType) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        byte[] separator = {' ', '-', ' '};
+        int start = 0;
+        for (int i = 0; i <= info.length; i++) {
+            if (i == info.length || info[i] == '\n') {
+                int sep = indexOf(info, start, i, separator);
+                if (sep >= 0 && fsType.equals(field(info, sep + separator.length, i, 0))) {
+                    out.add(field(info, start, i, 4));
+                }
+                start = i + 1;
+            }
+        }
+        return out;
+    }
+
+    private static int indexOf(byte[] b, int from, int to, byte[] what) {
+        for (int i = from; i + what.length <= to; i++) {
+            if (java.util.Arrays.equals(b, i, i + what.length, what, 0, what.length)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     /** Field 0 of a mountinfo line, the mount id; -1 for an empty or malformed line. */
     private static int mountId(byte[] b, int from, int to) {
         int v = 0;

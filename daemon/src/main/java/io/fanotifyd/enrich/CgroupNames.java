@@ -2,9 +2,6 @@ package io.fanotifyd.enrich;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
-import io.fanotifyd.kernel.Fanotify;
-import io.fanotifyd.kernel.Libc;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -66,13 +63,7 @@ final class CgroupNames {
 
     /** The {@code 0::PATH} line of {@code /proc/PID/cgroup} (the unified hierarchy), or null. */
     byte[] read(int pid) {
-        ProcPaths.pidFile(path, pid, CGROUP);
-        int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
-        if (fd < 0) {
-            return null;
-        }
-        long n = Libc.read(fd, buf, MAX);
-        Libc.close(fd);
+        long n = ProcPaths.read(path, pid, CGROUP, buf, MAX);
         for (int line = 0; line < n; ) {
             int end = line;
             while (end < n && buf.get(JAVA_BYTE, end) != '\n') {

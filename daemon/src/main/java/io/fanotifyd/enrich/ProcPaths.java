@@ -2,9 +2,15 @@ package io.fanotifyd.enrich;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.Libc;
+
 import java.lang.foreign.MemorySegment;
 
-/** Writes {@code /proc/...} paths as NUL-terminated ASCII into a reused native buffer, without allocating. */
+/**
+ * Writes {@code /proc/...} paths as NUL-terminated ASCII into a reused native buffer, and reads the small files
+ * there into reused buffers, without allocating.
+ */
 final class ProcPaths {
     private static final byte[] SELF_FD = "/proc/self/fd/".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     private static final byte[] PROC = "/proc/".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -31,6 +37,21 @@ final class ProcPaths {
         out.set(JAVA_BYTE, p++, (byte) '/');
         p = put(out, p, leaf);
         out.set(JAVA_BYTE, p, (byte) 0);
+    }
+
+    /**
+     * Reads {@code /proc/<pid>/<leaf>} (at most {@code max} bytes, one read: these files are generated whole)
+     * into {@code buf}, with {@code path} as scratch for the name; returns the bytes read, or -1.
+     */
+    static long read(MemorySegment path, int pid, byte[] leaf, MemorySegment buf, int max) {
+        pidFile(path, pid, leaf);
+        int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+        if (fd < 0) {
+            return -1;
+        }
+        long n = Libc.read(fd, buf, max);
+        Libc.close(fd);
+        return n;
     }
 
     private static int put(MemorySegment out, int p, byte[] bytes) {

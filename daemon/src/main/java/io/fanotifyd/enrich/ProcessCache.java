@@ -178,13 +178,7 @@ public final class ProcessCache {
     private boolean refresh(ProcessInfo e, int pid, int pidfd) {
         refreshes++;
         e.stamp++; // written in part even when the read is then not believed
-        ProcPaths.pidFile(path, pid, STAT);
-        int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
-        if (fd < 0) {
-            return false;
-        }
-        long n = Libc.read(fd, buf, STAT_MAX);
-        Libc.close(fd);
+        long n = ProcPaths.read(path, pid, STAT, buf, STAT_MAX);
         if (n <= 0) {
             return false;
         }
@@ -353,13 +347,7 @@ public final class ProcessCache {
     /** The real and effective ids from {@code /proc/PID/status}'s {@code Uid:} and {@code Gid:} lines. */
     private void status(ProcessInfo e, int pid) {
         e.uid = e.gid = e.euid = e.egid = -1;
-        ProcPaths.pidFile(path, pid, STATUS);
-        int fd = Libc.openat(Fanotify.AT_FDCWD, path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
-        if (fd < 0) {
-            return;
-        }
-        long n = Libc.read(fd, statusBuf, STATUS_MAX);
-        Libc.close(fd);
+        long n = ProcPaths.read(path, pid, STATUS, statusBuf, STATUS_MAX);
         for (int line = 0; line + 4 < n; ) {
             int end = line;
             while (end < n && statusBuf.get(JAVA_BYTE, end) != '\n') {
@@ -482,7 +470,12 @@ public final class ProcessCache {
         if (p == null || !p.fromExitRecord || p.parentPid <= 1) {
             return null;
         }
-        return cgroups.read(p.parentPid);
+        // Once per filling of the entry, not once per event: a gone process's events come in runs.
+        if (p.parentCgroupStamp != p.stamp) {
+            p.parentCgroup = cgroups.read(p.parentPid);
+            p.parentCgroupStamp = p.stamp;
+        }
+        return p.parentCgroup;
     }
 
     /** The executables known by device and inode, or null without exit records. */

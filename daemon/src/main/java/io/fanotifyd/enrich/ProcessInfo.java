@@ -22,6 +22,9 @@ public final class ProcessInfo {
     byte[] cgroup;
     /** Where this came from: the process's {@code /proc} entry, or its exit record (the process was gone). */
     boolean fromExitRecord;
+    /** {@link ProcessCache#inheritedCgroup}'s answer, valid while {@link #parentCgroupStamp} is the stamp. */
+    byte[] parentCgroup;
+    long parentCgroupStamp = -1;
     /** The batch in which this was filled from an exit record, or -1. */
     long exitBatch = -1;
     /** Changes whenever what this says changes: what an encoder made of it before is then stale. */

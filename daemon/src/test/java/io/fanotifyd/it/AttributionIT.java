@@ -335,16 +335,19 @@ class AttributionIT {
                 }
                 // A short-lived child of the job, gone before its event is read: its parent's cgroup counts.
                 Process parent = new ProcessBuilder("/bin/sh", "-c", "echo $$ > '" + cg + "/cgroup.procs' && "
-                        + "echo started && read line && /bin/touch '" + tmp + "/short' && read line").start();
+                        + "echo started && read line && /bin/touch '" + tmp + "/short' && echo touched && read line")
+                        .start();
                 try {
-                    new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream())).readLine();
+                    java.io.BufferedReader out = new java.io.BufferedReader(
+                            new java.io.InputStreamReader(parent.getInputStream()));
+                    assertEquals("started", out.readLine());
                     signal(d, "STOP");
                     java.io.OutputStream in = parent.getOutputStream();
                     try {
                         in.write('\n');
                         in.flush();
-                        awaitFile(tmp.resolve("short"));
-                        Daemon.sleep(100); // touch is reaped by the shell; the shell waits on its next read
+                        // The shell says so only once touch has exited and it has reaped it.
+                        assertEquals("touched", out.readLine());
                     } finally {
                         signal(d, "CONT");
                     }

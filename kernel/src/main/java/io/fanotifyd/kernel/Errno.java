@@ -26,6 +26,7 @@ public final class Errno {
     public static final int EINVAL = 22;
     public static final int ENFILE = 23;
     public static final int EMFILE = 24;
+    public static final int ENOTTY = 25;
     public static final int ENOSPC = 28;
     public static final int ESPIPE = 29;
     public static final int EROFS = 30;
@@ -37,7 +38,6 @@ public final class Errno {
     public static final int EOPNOTSUPP = 95;
     public static final int ENOBUFS = 105;
     public static final int ETIMEDOUT = 110;
-    public static final int ENOTTY = 25;
     public static final int ESTALE = 116;
 
     // glibc >= 2.32: thread-safe, no buffer to manage. Absent on other libcs: fall back to "errno N".

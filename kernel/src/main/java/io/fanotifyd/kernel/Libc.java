@@ -73,7 +73,6 @@ public final class Libc {
                 errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
         static final MethodHandle OPEN_BY_HANDLE_AT =
                 errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-        static final MethodHandle IOCTL = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
     }
 
     /** {@code pidfd_open} (glibc 2.36): null where libc does not have it. */
@@ -89,11 +88,7 @@ public final class Libc {
 
     /** {@code ioctl(pidfd, PIDFD_GET_INFO, info)}: Linux 6.13 and newer; ENOTTY before. */
     public static int pidfdGetInfo(int pidfd, MemorySegment info) {
-        try {
-            return (int) EventPath.IOCTL.invokeExact(CAPTURE.get(), pidfd, PIDFD_GET_INFO, info);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return ioctl(pidfd, PIDFD_GET_INFO, info);
     }
 
     /** {@code pidfd_open(pid, 0)}, or -1 with errno ENOSYS where libc has no such function. */
@@ -849,7 +844,7 @@ public final class Libc {
         }
     }
 
-    /** {@code ioctl(fd, request, int *out)}. */
+    /** {@code ioctl(fd, request, out)}: {@code out} an {@code int} or a struct, as {@code request} says. */
     public static int ioctl(int fd, long request, MemorySegment out) {
         try {
             return (int) Sockets.IOCTL_INT.invokeExact(CAPTURE.get(), fd, request, out);

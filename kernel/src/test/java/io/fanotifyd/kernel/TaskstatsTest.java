@@ -140,9 +140,13 @@ class TaskstatsTest {
             long ino = (Long) Files.getAttribute(exe, "unix:ino");
             Collect c = new Collect();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (c.seen.stream().noneMatch(s -> s.pid == pid) && System.nanoTime() < deadline) {
-                if (ts.drain(c) == 0) {
-                    Thread.sleep(10);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment pollFds = arena.allocate(8, 4);
+                short[] revents = new short[1];
+                while (c.seen.stream().noneMatch(s -> s.pid == pid) && System.nanoTime() < deadline) {
+                    if (ts.drain(c) == 0) {
+                        Syscalls.pollIn(pollFds, new int[] {ts.fd()}, revents, 1000); // until a record comes
+                    }
                 }
             }
             Seen s = c.seen.stream().filter(x -> x.pid == pid).findFirst().orElseThrow(

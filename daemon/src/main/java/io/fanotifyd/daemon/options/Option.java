@@ -102,7 +102,7 @@ public enum Option {
     CGROUP("cgroup", "", Kind.TEXT, "PATH", Group.JOBS, Repeat.MANY, Support.YES,
             "the current job's cgroup v2, as /proc/PID/cgroup names it (/jobs/J) or under the cgroup2 mount: "
                     + "events of processes in it or below it carry the job's job_id, also outside its "
-                    + "directories (path_role null there; repeatable)", ""),
+                    + "directories (path_role null there)", ""),
 
     CONFIG("config", "c", Kind.PATH, "FILE", Group.GENERAL, Repeat.ONCE, Support.YES,
             "load settings from FILE (command line only; at most once)", ""),
