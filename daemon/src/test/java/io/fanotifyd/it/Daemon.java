@@ -13,19 +13,25 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * A fanotifyd the test started: ready once its marks show in {@code /proc/PID/fdinfo}; stopped by its own pid
- * (SIGTERM, then SIGKILL after a bounded wait). Its records are read from the output file it was given.
+ * A fanotifyd the test started: ready once it has said {@code READY=1} on a notify socket of the test's own
+ * (sent after its last mark is placed, as systemd would get it) and at least the marks the test expects show in
+ * {@code /proc/PID/fdinfo}; stopped by its own pid (SIGTERM, then SIGKILL after a bounded wait). Its records are
+ * read from the output file it was given. Counting marks alone is not enough: a test that counted one too few
+ * (a {@code --mount} line places a mount mark and, for creates and deletes, a filesystem mark) went on while the
+ * permission group's mark was still to come.
  */
 public final class Daemon implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Process process;
     private final Path output;
     private final Path stderr;
+    private final NotifySocket notify;
 
-    private Daemon(Process process, Path output, Path stderr) {
+    private Daemon(Process process, Path output, Path stderr, NotifySocket notify) {
         this.process = process;
         this.output = output;
         this.stderr = stderr;
+        this.notify = notify;
     }
 
     /** Starts {@code fanotifyd --foreground -o output args...} and waits until {@code marks} marks are placed. */
@@ -37,6 +43,8 @@ public final class Daemon implements AutoCloseable {
      * As {@link #start(Path, int, String...)}, through {@code wrapper} (a command that ends by exec-ing its
      * arguments, e.g. {@code sh -c 'ulimit -n 64; exec "$0" "$@"'}), with stdout going to {@code stdout}
      * ({@code PIPE}: readable from {@link #process()}). {@code output} null: records go to stdout ({@code -o -}).
+     * A wrapper that sets {@code NOTIFY_SOCKET} itself (a test of the notify protocol) keeps it, and readiness is
+     * then the marks alone.
      */
     public static Daemon start(List<String> wrapper, ProcessBuilder.Redirect stdout, Path output, int marks,
                                String... args) throws IOException {
@@ -47,15 +55,53 @@ public final class Daemon implements AutoCloseable {
         cmd.add(output == null ? "-" : output.toString());
         cmd.addAll(List.of(args));
         Path err = Files.createTempFile("fanotifyd-it-stderr.", ".txt");
-        Process p = new ProcessBuilder(cmd).redirectOutput(stdout).redirectError(err.toFile()).start();
-        Daemon d = new Daemon(p, output, err);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(stdout).redirectError(err.toFile());
+        boolean ownNotify = wrapper.stream().noneMatch(w -> w.contains("NOTIFY_SOCKET"));
+        // Abstract: a permission-mode test's JVM must stay off the marked mount, and a path would be a file.
+        NotifySocket notify = ownNotify ? NotifySocket.abstractName() : null;
+        if (notify != null) {
+            pb.environment().put("NOTIFY_SOCKET", notify.address());
+            pb.environment().keySet().removeAll(List.of("WATCHDOG_USEC", "WATCHDOG_PID"));
+        }
+        Process p;
         try {
-            d.awaitMarks(p.pid(), marks);
+            p = pb.start();
         } catch (IOException | RuntimeException e) {
+            if (notify != null) {
+                notify.close();
+            }
+            throw e;
+        }
+        Daemon d = new Daemon(p, output, err, notify);
+        try {
+            if (notify != null) {
+                awaitReady(p, notify);
+            }
+            awaitMarks(p.pid(), marks);
+        } catch (IOException | RuntimeException | AssertionError e) {
             d.close();
             throw e;
         }
         return d;
+    }
+
+    /** Waits (at most 20 s) for {@code READY=1} from {@code p}; fails as soon as {@code p} has exited. */
+    static void awaitReady(Process p, NotifySocket notify) throws IOException {
+        for (int s = 0; s < 20; s++) {
+            if (notify.messages().stream().anyMatch(m -> m.has("READY=1"))) {
+                return;
+            }
+            if (!p.isAlive()) {
+                throw new IOException("fanotifyd " + p.pid() + " exited (" + p.exitValue() + ") before READY=1");
+            }
+            try {
+                notify.await(m -> m.has("READY=1"), "READY=1", 1);
+                return;
+            } catch (AssertionError notYet) {
+                // look at the process again
+            }
+        }
+        throw new IOException("fanotifyd " + p.pid() + " did not say READY=1 within 20 s");
     }
 
     public long pid() {
@@ -251,6 +297,9 @@ public final class Daemon implements AutoCloseable {
     @Override
     public void close() throws IOException {
         kill(process);
+        if (notify != null) {
+            notify.close();
+        }
         Files.deleteIfExists(stderr);
     }
 

@@ -241,7 +241,7 @@ class LatencyOptionsIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path root = m.root().toRealPath();
             Path f = Files.writeString(root.resolve("f.txt"), "content\n");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_MOUNT_MARKS, "--perm", "--filesystem",
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PermissionIT.PERM_FS_MARKS, "--perm", "--filesystem",
                     root.toString(), "--batch-delay-us", Integer.toString(holdMs * 1000))) {
                 boolean measured = false;
                 for (int attempt = 1; attempt <= 3 && !measured; attempt++) {

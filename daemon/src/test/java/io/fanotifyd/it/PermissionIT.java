@@ -37,7 +37,14 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Tag("kernel")
 class PermissionIT {
     /** --perm --mount: one mount mark per group; --perm --filesystem: one filesystem mark per group. */
-    static final int PERM_MOUNT_MARKS = 2;
+    /**
+     * Marks of a {@code --perm --mount} daemon on a mount that shows its whole filesystem: the notification
+     * group's mount mark and its filesystem mark (creates, deletes, renames), and the permission group's mount
+     * mark.
+     */
+    static final int PERM_MOUNT_MARKS = 3;
+    /** Marks of a {@code --perm --filesystem} daemon: one in each group. */
+    static final int PERM_FS_MARKS = 2;
     static final long FAN_OPEN_PERM = 0x10000;
     /** How long one access to the marked mount may take before it counts as hung. */
     static final int ACCESS_BOUND_S = 10;
@@ -167,7 +174,7 @@ class PermissionIT {
             Path dir = Files.createDirectory(root.resolve("burst"));
             Path other = Files.writeString(root.resolve("other.txt"), "hello\n");
             Path phase = m.outside("phase1");
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_MOUNT_MARKS, permFsArgs(root, "--deny-on-alert",
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_FS_MARKS, permFsArgs(root, "--deny-on-alert",
                     "--burst-threshold", Integer.toString(threshold), "--burst-window-ms", Integer.toString(windowMs)))) {
                 // The pause (sleep is a child, off the mount) lets the daemon read the creates from its
                 // notification group; the back-to-back case is openRightAfterABurstIsDenied.
@@ -535,7 +542,7 @@ class PermissionIT {
             Path f = Files.writeString(dir.resolve("f.txt"), "content\n");
             String a = dir + "/a.txt";
             String b = dir + "/b.txt";
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_MOUNT_MARKS, permFsArgs(root))) {
+            try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_FS_MARKS, permFsArgs(root))) {
                 List<Result> readers = new ArrayList<>();
                 for (int i = 0; i < 5; i++) {
                     Result reader = Child.run("exec cat " + f, ACCESS_BOUND_S);
