@@ -89,6 +89,7 @@ public final class HookRunner implements AutoCloseable {
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong timedOut = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
+    private final AtomicLong notStarted = new AtomicLong();
     /** The value of {@link #dropped} last mentioned in the log: drops are logged in batches by the workers. */
     private final AtomicLong droppedLogged = new AtomicLong();
 
@@ -172,8 +173,7 @@ public final class HookRunner implements AutoCloseable {
             for (Map.Entry<String, String> e : vars.entrySet()) {
                 String problem = invalidVariable(e.getKey(), e.getValue());
                 if (problem != null) {
-                    failed.incrementAndGet();
-                    notStarted.incrementAndGet();
+                    countNotStarted();
                     safeLog("hook: not run: " + problem);
                     return false;
                 }
@@ -185,8 +185,7 @@ public final class HookRunner implements AutoCloseable {
             }
             return true;
         } catch (RuntimeException e) {
-            failed.incrementAndGet();
-            notStarted.incrementAndGet();
+            countNotStarted();
             return false;
         }
     }
@@ -262,7 +261,11 @@ public final class HookRunner implements AutoCloseable {
         return notStarted.get();
     }
 
-    private final AtomicLong notStarted = new AtomicLong();
+    /** A run that never started is a failed one too. */
+    private void countNotStarted() {
+        failed.incrementAndGet();
+        notStarted.incrementAndGet();
+    }
 
     /**
      * Stops accepting runs, drops the queued ones, kills the process group of every running hook and waits (at
@@ -363,8 +366,7 @@ public final class HookRunner implements AutoCloseable {
             try {
                 process = Spawn.spawn(SHELL, List.of("sh", "-c", command), environment(vars));
             } catch (RuntimeException e) {
-                failed.incrementAndGet();
-                notStarted.incrementAndGet();
+                countNotStarted();
                 safeLog("hook: cannot start " + SHELL + ": " + e.getMessage());
                 return;
             }
