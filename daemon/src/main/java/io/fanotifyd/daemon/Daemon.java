@@ -229,6 +229,11 @@ final class Daemon {
                 long stopLoss = finishOutput(loop, output);
                 Syscalls.closeQuietly(wakeFd);
                 loop.flushLogCounts();
+                if (hooks != null) {
+                    // Before the stop line, so that its hook counts are final: a worker may still be starting
+                    // a run it took from the queue (the close waits for it, or counts it as discarded).
+                    hooks.close();
+                }
                 Log.info("stopping: " + counters.records + " records, " + counters.alerts + " alerts, "
                         + counters.overflows + " overflows, " + counters.errors + " errors, "
                         + counters.readErrors + " failed reads, " + output.written() + " records written, "
