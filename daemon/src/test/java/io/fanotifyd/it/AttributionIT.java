@@ -38,10 +38,6 @@ class AttributionIT {
         KernelSupport.requireKernel();
     }
 
-    private static void signal(Daemon d, String sig) throws IOException {
-        TestMount.run("kill", "-" + sig, Long.toString(d.pid()));
-    }
-
     /** Runs {@code cmd} (argv) to its end, bounded; returns its pid. */
     private static long runToEnd(String... cmd) throws IOException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
@@ -65,7 +61,7 @@ class AttributionIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--watch", dir.toString())) {
-                signal(d, "STOP");
+                d.freeze();
                 Map<Long, String> programOf = new TreeMap<>();
                 try {
                     for (int i = 0; i < 40; i++) {
@@ -77,7 +73,7 @@ class AttributionIT {
                         programOf.put(runToEnd("/bin/cat", dir + "/mv-" + i), "cat");
                     }
                 } finally {
-                    signal(d, "CONT");
+                    d.thaw();
                 }
                 // The stop reads what the kernel holds: every event of the workload was queued before SIGCONT.
                 assertEquals(0, d.stop());
@@ -117,7 +113,7 @@ class AttributionIT {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "-v", "--watch", dir.toString())) {
                 // While the second lives.
-                signal(d, "STOP");
+                d.freeze();
                 Path flag = null;
                 long pid;
                 try {
@@ -125,7 +121,7 @@ class AttributionIT {
                     pid = r.pid;
                     flag = r.flag;
                 } finally {
-                    signal(d, "CONT");
+                    d.thaw();
                 }
                 try {
                     JsonNode a = d.await(r -> r.path("path").asText().equals(dir + "/a1")
@@ -141,12 +137,12 @@ class AttributionIT {
                 }
 
                 // Both gone.
-                signal(d, "STOP");
+                d.freeze();
                 try {
                     Reused r = reuse(alpha, dir.resolve("a2"), beta, dir.resolve("b2"), false);
                     pid = r.pid;
                 } finally {
-                    signal(d, "CONT");
+                    d.thaw();
                 }
                 for (String name : List.of("a2", "b2")) {
                     String expected = name.startsWith("a") ? "alpha" : "beta";
@@ -341,7 +337,7 @@ class AttributionIT {
                     java.io.BufferedReader out = new java.io.BufferedReader(
                             new java.io.InputStreamReader(parent.getInputStream()));
                     assertEquals("started", out.readLine());
-                    signal(d, "STOP");
+                    d.freeze();
                     java.io.OutputStream in = parent.getOutputStream();
                     try {
                         in.write('\n');
@@ -349,7 +345,7 @@ class AttributionIT {
                         // The shell says so only once touch has exited and it has reaped it.
                         assertEquals("touched", out.readLine());
                     } finally {
-                        signal(d, "CONT");
+                        d.thaw();
                     }
                     JsonNode shortLived = d.await(r -> r.path("path").asText().equals(tmp + "/short")
                             && r.path("events").asText().contains("CREATE"), "the short-lived child's write", 20);

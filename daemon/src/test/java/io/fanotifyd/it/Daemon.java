@@ -112,6 +112,52 @@ public final class Daemon implements AutoCloseable {
         return process;
     }
 
+    /**
+     * Stops the daemon (SIGSTOP) and returns once every one of its threads is stopped. kill(2) returns before
+     * that: the group stop is carried to the other threads by the first thread that takes the signal, and on a
+     * busy machine the event thread can read a few more events meanwhile (CI saw a 64-event queue give 66).
+     */
+    public void freeze() throws IOException {
+        TestMount.run("kill", "-STOP", Long.toString(pid()));
+        awaitStopped(pid());
+    }
+
+    /** Waits (at most 20 s) until every thread of {@code pid}, sent SIGSTOP, is stopped. */
+    static void awaitStopped(long pid) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!allThreadsStopped(pid)) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException("fanotifyd " + pid + " was not stopped 20 s after SIGSTOP");
+            }
+            sleep(2);
+        }
+    }
+
+    /** Lets a {@link #freeze frozen} daemon go on. */
+    public void thaw() throws IOException {
+        TestMount.run("kill", "-CONT", Long.toString(pid()));
+    }
+
+    /** Every thread of {@code pid} in state T (stopped), read from the third field of its stat line. */
+    static boolean allThreadsStopped(long pid) throws IOException {
+        try (var tasks = Files.newDirectoryStream(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks) {
+                String stat;
+                try {
+                    stat = Files.readString(t.resolve("stat"));
+                } catch (IOException gone) {
+                    continue; // a thread that ended meanwhile
+                }
+                // comm may hold spaces and parentheses: the state follows the last ')'.
+                char state = stat.charAt(stat.lastIndexOf(')') + 2);
+                if (state != 'T' && state != 'Z' && state != 'X') { // a thread that has ended cannot read either
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
     /** Waits (at most 20 s) until the process's fanotify fd carries {@code marks} marks. */
     public static void awaitMarks(long pid, int marks) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

@@ -97,14 +97,14 @@ class FdLimitIT {
                         + " if ! read x < r$((i % 20)); then n=$((n+1)); fi; i=$((i+1)); done; echo refused=$n";
                 List<Child> kids = new ArrayList<>();
                 try {
-                    TestMount.run("kill", "-STOP", Long.toString(d.pid()));
+                    d.freeze();
                     try {
                         for (int k = 0; k < openers; k++) {
                             kids.add(Child.start(loop));
                         }
                         awaitWaitingOnFanotify(kids);
                     } finally {
-                        TestMount.run("kill", "-CONT", Long.toString(d.pid()));
+                        d.thaw();
                     }
                     long refused = 0;
                     for (Child c : kids) {

@@ -80,7 +80,10 @@ class NotifyIT {
                 if (msg.has("READY=1") && marksAtReady.get() < 0) {
                     Libc.kill(msg.pid(), SIGSTOP);
                     try {
+                        Daemon.awaitStopped(msg.pid());
                         marksAtReady.set(Daemon.countMarks(msg.pid()));
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
                     } finally {
                         Libc.kill(msg.pid(), SIGCONT);
                     }

@@ -58,11 +58,11 @@ class OverflowIT {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             try (Daemon d = startWithKernelQueue(m.outside("out.jsonl"), 64, "--queue-size", "kernel", "--watch",
                     dir.toString())) {
-                TestMount.run("kill", "-STOP", Long.toString(d.pid())); // stop the reader so the queue fills
+                d.freeze(); // stop the reader so the queue fills
                 try {
                     Shell.run("i=0; while [ $i -lt 400 ]; do : > " + dir + "/f$i; i=$((i+1)); done");
                 } finally {
-                    TestMount.run("kill", "-CONT", Long.toString(d.pid()));
+                    d.thaw();
                 }
                 JsonNode ovf = d.await(r -> "overflow".equals(r.path("type").asText()), "overflow", 10);
                 assertEquals("Q_OVERFLOW", ovf.get("events").asText());
@@ -81,11 +81,11 @@ class OverflowIT {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             int n = 20000; // more than the kernel's default 16384-event queue
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--events", "create", "--watch", dir.toString())) {
-                TestMount.run("kill", "-STOP", Long.toString(d.pid()));
+                d.freeze();
                 try {
                     Shell.run("cd " + dir + " && i=0; while [ $i -lt " + n + " ]; do : > f$i; i=$((i+1)); done");
                 } finally {
-                    TestMount.run("kill", "-CONT", Long.toString(d.pid()));
+                    d.thaw();
                 }
                 String last = dir + "/f" + (n - 1);
                 d.await(r -> last.equals(r.path("path").asText()), "the last create", 30);

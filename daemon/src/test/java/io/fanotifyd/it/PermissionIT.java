@@ -513,9 +513,9 @@ class PermissionIT {
             Path f = Files.writeString(root.resolve("f.txt"), "content\n");
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_MOUNT_MARKS, permArgs(root))) {
                 // From here until the daemon is dead the test JVM stays off the mount.
-                TestMount.run("kill", "-STOP", Long.toString(d.pid()));
+                d.freeze();
                 try (Child opener = Child.start("exec cat " + f)) {
-                    Daemon.sleep(300);
+                    FdLimitIT.awaitWaitingOnFanotify(List.of(opener));
                     assertTrue(opener.alive(), "the open did not wait for the stopped daemon: " + opener
                             + "; daemon alive " + d.process().isAlive() + ", stderr: " + d.stderr());
                     d.process().destroyForcibly(); // SIGKILL to the daemon's pid

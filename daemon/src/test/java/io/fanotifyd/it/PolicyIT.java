@@ -135,7 +135,7 @@ class PolicyIT {
             Predicate<String> canary = p -> p.startsWith(root + "/c-");
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--canary", root + "/c-*")) {
                 long perl;
-                stopped(d);
+                d.freeze();
                 try {
                     // One process; all its events stay queued (the daemon is stopped), so the kernel merges
                     // each object's events into one record.
@@ -146,7 +146,7 @@ class PolicyIT {
                             + "mkdir \"c-dir\" or die; rmdir \"c-dir\" or die;"
                             + "rename(\"x-src\", \"c-mt\") or die; unlink \"c-mt\" or die;'");
                 } finally {
-                    continued(d);
+                    d.thaw();
                 }
                 List<JsonNode> rs = ScopeIT.settle(d, m.root().resolve("sentinel"));
                 JsonNode ro = event(rs, perl, root + "/c-ro", "OPEN", "MODIFY");
@@ -180,12 +180,12 @@ class PolicyIT {
                 JsonNode from = awaitAlert(d, "canary", mover, "canary renamed");
                 assertEquals(root + "/c-a", from.get("path").asText());
                 long perl;
-                stopped(d);
+                d.freeze();
                 try {
                     perl = Shell.run("cd " + root + " && exec perl -e 'rename(\"src\", \"c-x\") or die;"
                             + " unlink \"c-x\" or die;'");
                 } finally {
-                    continued(d);
+                    d.thaw();
                 }
                 List<JsonNode> rs = ScopeIT.settle(d, m.root().resolve("sentinel"));
                 assertFalse(rs.stream().anyMatch(r -> has(r, "RENAME")), "no RENAME records: " + dump(rs));
@@ -327,7 +327,7 @@ class PolicyIT {
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), 1, "--filesystem", root, "--burst-threshold",
                     Integer.toString(threshold), "--burst-window-ms", "600000")) {
                 long perl;
-                stopped(d);
+                d.freeze();
                 try {
                     // m1: CREATE + one merged OPEN|MODIFY|CLOSE_WRITE record = 2 (3 if bits were counted); three
                     // renames = 3 (9 with their MOVED_FROM/MOVED_TO); two chmods = 2 (7 so far); an unlink is an
@@ -339,7 +339,7 @@ class PolicyIT {
                             + "chmod 0600, \"a1\" or die; chmod 0600, \"a2\" or die;"
                             + "unlink \"d1\" or die; unlink \"d2\" or die;'");
                 } finally {
-                    continued(d);
+                    d.thaw();
                 }
                 List<JsonNode> rs = ScopeIT.settle(d, m.root().resolve("sentinel"));
                 List<JsonNode> bursts = alertsOf(rs, perl);
@@ -835,14 +835,6 @@ class PolicyIT {
         assertTrue(i >= 0 && i + 1 < rs.size() && "alert".equals(rs.get(i + 1).path("type").asText()),
                 "an alert after " + r + ": " + dump(rs));
         return rs.get(i + 1);
-    }
-
-    static void stopped(Daemon d) throws IOException {
-        TestMount.run("kill", "-STOP", Long.toString(d.pid()));
-    }
-
-    static void continued(Daemon d) throws IOException {
-        TestMount.run("kill", "-CONT", Long.toString(d.pid()));
     }
 
     static String dump(List<JsonNode> rs) {

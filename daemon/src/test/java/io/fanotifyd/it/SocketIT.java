@@ -675,11 +675,11 @@ class SocketIT {
             try (Daemon d = start(out, 1, args(deep, sock));
                  Sub fast = Sub.connect(sock).startReading()) {
                 awaitAccepted(d, 1);
-                TestMount.run("kill", "-STOP", Long.toString(d.pid()));
+                d.freeze();
                 try {
                     makeFiles(deep, "", 7000);
                 } finally {
-                    TestMount.run("kill", "-CONT", Long.toString(d.pid()));
+                    d.thaw();
                 }
                 awaitLines(out, 7000, 60);
                 long size = Files.size(out);
