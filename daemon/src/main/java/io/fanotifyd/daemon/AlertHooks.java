@@ -43,7 +43,8 @@ final class AlertHooks implements AutoCloseable {
         return id == -1 ? "" : Long.toString(id & 0xffff_ffffL);
     }
 
-    void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
+    /** Synchronised: the notification and permission threads both raise alerts. */
+    synchronized void onAlerts(Event ev, Alerts alerts, long eventSeq, long nowMs) {
         ProcessInfo p = ev.process();
         // Hooks are the daemon's only children, so a child of ours is a hook, even before its worker thread
         // has registered its process group; a hook's shell leads its own group, so its pid is a hook group

@@ -46,7 +46,9 @@ final class Daemon {
      * (docs/PERFORMANCE.md).
      */
     static final int PERMISSION_WARMUP_ITERATIONS = 2000;
-    /** Observe mode waits for the output after 4 buffers; permission mode may hold 64 (32 MiB) before dropping. */
+    /** Each output buffer; handed over at half full (FdOutput), so one read's records rarely grow one. */
+    static final int OUTPUT_BUFFER_BYTES = 512 * 1024;
+    /** Observe mode waits for the output after 4 buffers; permission mode may hold 16 (8 MiB) before dropping. */
     static final int OUTPUT_BUFFERS = 4;
     static final int OUTPUT_BUFFERS_PERMISSION = 16;
     /**
@@ -130,8 +132,6 @@ final class Daemon {
                 ProcessCache processes = new ProcessCache(8192, 1000, arena, taskstats, exits);
                 Enricher enricher = new Enricher(fid, selfPid, dirs, new HandleResolver(filesystems, arena),
                         processes, scope, jobs);
-                Enricher permEnricher = perm ? new Enricher(false, selfPid, dirs,
-                        new HandleResolver(filesystems, arena), processes, new MountScope(), jobs) : null;
                 Policy policy = new Policy(new CanaryMatcher(policySettings.canaries()),
                         policySettings.burstThreshold() == 0 ? null : new BurstDetector(
                                 policySettings.burstThreshold(), policySettings.burstWindowMs(), 16384,
@@ -150,36 +150,72 @@ final class Daemon {
                 if (hub != null) {
                     hub.limitSubscribers(budget.subscribers());
                 }
-                EventLoop.Counters counters = new EventLoop.Counters();
-                EventLoop loop = new EventLoop(notify, permGroup, wakeFd, new EventLoop.Parts(enricher, permEnricher,
-                        policy, new RecordEncoder(), output, hooks, policySettings.failClosed(), selfPid,
-                        perm && policySettings.burstThreshold() > 0, taskstats, exits),
-                        READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), settings.permSpinUs(),
-                        readSizes(budget, fid, perm), counters);
+                Counters counters = new Counters();
+                LogLimiter eventErrors = new LogLimiter(Log.ERROR, 10_000);
+                LogLimiter overflowWarnings = new LogLimiter(Log.WARN, 10_000);
+                LogLimiter readErrors = new LogLimiter(Log.ERROR, 10_000);
+                RecordEncoder encoder = new RecordEncoder();
+                EventLoop.ReadSizes readSizes = readSizes(budget, fid, perm);
+                boolean canaries = !policySettings.canaries().isEmpty();
+                // fnmatch must see bytes, as in the C reference, not the JVM's locale: the threads that match.
+                Runnable matchingThread = () -> {
+                    if (canaries && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
+                        Log.warn("could not switch to the C locale: canary patterns match by the process locale");
+                    }
+                };
+                Pipeline pipeline = new Pipeline(enricher, perm ? policy.shareable() : policy, encoder, output, hooks,
+                        counters, policySettings.failClosed(), selfPid, eventErrors, overflowWarnings);
+                PermissionLoop permission = null;
+                Pipeline permPipeline = null;
+                CatchUp catchUp = null;
+                LoopFailure loopFailure = new LoopFailure();
+                if (perm) {
+                    // Its own caches: the permission thread's lookups never wait for the notification side's.
+                    Enricher permEnricher = new Enricher(false, selfPid, new DirPathCache(1024, 1000),
+                            new HandleResolver(filesystems, arena), new ProcessCache(8192, 1000, arena),
+                            new MountScope(), jobs);
+                    permPipeline = new Pipeline(permEnricher, policy.shareable(), encoder, output, hooks,
+                            counters, policySettings.failClosed(), selfPid, eventErrors, overflowWarnings);
+                    if (policySettings.burstThreshold() > 0) {
+                        catchUp = new CatchUp(notify::queuedBytes, () -> Syscalls.signalEventfd(wakeFd),
+                                CatchUp.MAX_WAIT_MS);
+                    }
+                    permission = new PermissionLoop(permGroup, permPipeline, catchUp, settings.permSpinUs(),
+                            readSizes.permBytes(), counters, readErrors, matchingThread);
+                }
+                EventLoop loop = new EventLoop(notify, wakeFd, new EventLoop.Parts(pipeline, output, taskstats, exits,
+                        permission, catchUp), READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), readSizes,
+                        counters, readErrors);
                 outputListener.attach(signals, !perm && hub == null && hooks == null);
                 signals.attach(loop, done -> {
                     Log.reopen();
                     output.requestReopen(done);
                 });
                 loop.wakeAtLeastEvery(Watchdog.loopWakeNs(sdNotify));
-                // The loop runs before the marks are placed: the first open a permission mark holds is answered
+                // The loops run before the marks are placed: the first open a permission mark holds is answered
                 // at once, not after the rest of the start-up.
-                boolean canaries = !policySettings.canaries().isEmpty();
                 Thread loopThread = Thread.ofPlatform().name("fanotifyd-events").unstarted(() -> {
-                    // fnmatch must see bytes, as in the C reference, not the JVM's locale: this thread matches.
-                    if (canaries && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
-                        Log.warn("could not switch to the C locale: canary patterns match by the process locale");
-                    }
+                    matchingThread.run();
                     loop.run();
                 });
-                LoopFailure loopFailure = new LoopFailure();
                 loopThread.setUncaughtExceptionHandler((t, e) -> {
                     loopFailure.error = e;
                     Log.error("event loop stopped by an internal error: " + e);
                 });
+                if (permission != null) {
+                    permission.start((t, e) -> {
+                        loopFailure.error = e;
+                        Log.error("permission thread stopped by an internal error: " + e + "; stopping (the"
+                                + " group is closed, which lets every pending open through)");
+                        loop.stop(System.nanoTime() + STOP_FLUSH_TIMEOUT_MS * 1_000_000L);
+                    });
+                }
                 loopThread.start();
                 if (!loop.awaitPolling(5_000) && loopThread.isAlive()) {
                     Log.warn("the event loop took over 5 s to start; placing the marks anyway");
+                }
+                if (permission != null && !permission.awaitReading(5_000)) {
+                    Log.warn("the permission thread took over 5 s to start; placing the marks anyway");
                 }
                 try {
                     // Permission marks first: the security-relevant one is in place before anything is reported.
@@ -249,8 +285,9 @@ final class Daemon {
                         + " pids used again; " + processes.exes().size() + " programs known, scanned in "
                         + processes.exes().scanMillis() + " ms)")
                         + (policy.canaries().isEmpty() ? "" : ", canaries: " + policy.canaries().size()
-                        + " patterns, " + policy.canaries().pathsChecked() + " paths checked, "
-                        + policy.canaries().fnmatchCalls() + " fnmatch calls")
+                        + " patterns, " + canaryCount(pipeline, permPipeline, CanaryMatcher::pathsChecked)
+                        + " paths checked, " + canaryCount(pipeline, permPipeline, CanaryMatcher::fnmatchCalls)
+                        + " fnmatch calls")
                         + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
                         + hooks.runner().notStarted() + " could not be started, "
                         + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown()
@@ -258,7 +295,8 @@ final class Daemon {
                         + " alerts caused by hooks themselves")
                         + (policy.bursts() == null ? "" : ", bursts: " + policy.bursts().starvedEvents()
                         + " events not remembered for lack of memory, " + policy.bursts().activeEvictions()
-                        + " active processes evicted")
+                        + " active processes evicted" + (perm ? ", " + counters.lateCatchUps.get()
+                        + " permission decisions made before the notification side caught up" : ""))
                         + (hub == null ? "" : ", subscribers: " + hub.connected() + " connected, " + hub.refused()
                         + " refused, " + hub.droppedRecords() + " records dropped for slow ones"));
                 if (loopFailure.error != null) {
@@ -267,6 +305,13 @@ final class Daemon {
                 return stopLoss > 0 || outputListener.stoppedTheDaemon ? 1 : 0;
             }
         }
+    }
+
+    /** A canary counter over both pipelines (each matches with a matcher of its own). */
+    private static long canaryCount(Pipeline notify, Pipeline perm,
+                                    java.util.function.ToLongFunction<CanaryMatcher> counter) {
+        return counter.applyAsLong(notify.policy().canaries())
+                + (perm == null ? 0 : counter.applyAsLong(perm.policy().canaries()));
     }
 
     /**
@@ -518,7 +563,7 @@ final class Daemon {
     static FdOutput openOutput(String path, Settings.OutputFile file, boolean perm, FdOutput.Listener listener) {
         try {
             return FdOutput.open(path, file.mode(), new FdOutput.Rotation(file.maxBytes(), file.keep()),
-                    EventLoop.FLUSH_BYTES * 2, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
+                    OUTPUT_BUFFER_BYTES, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
         } catch (NativeCallException e) {
             throw new StartupException("--output " + path + ": " + e.getMessage());
         }
@@ -554,8 +599,8 @@ final class Daemon {
         }
         // No FAN_REPORT_PIDFD: the opener waits for our answer, so its pid cannot be reused meanwhile, and a
         // pidfd made and closed per open cost measurable time on the opener's critical path.
-        return open(Fanotify.FAN_CLASS_CONTENT | Fanotify.FAN_CLOEXEC | Fanotify.FAN_NONBLOCK
-                | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
+        // Blocking: the permission thread waits in read() (PermissionLoop).
+        return open(Fanotify.FAN_CLASS_CONTENT | Fanotify.FAN_CLOEXEC | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
     }
 
     private static FanotifyGroup open(int flags, QueueSize queueSize) {

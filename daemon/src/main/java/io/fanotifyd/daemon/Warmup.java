@@ -7,7 +7,6 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 import io.fanotifyd.enrich.DirPathCache;
 import io.fanotifyd.enrich.Enricher;
-import io.fanotifyd.enrich.Event;
 import io.fanotifyd.enrich.Filesystems;
 import io.fanotifyd.enrich.HandleResolver;
 import io.fanotifyd.enrich.JobIndex;
@@ -17,11 +16,10 @@ import io.fanotifyd.kernel.EventCursor;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.Syscalls;
-import io.fanotifyd.policy.Alerts;
 import io.fanotifyd.policy.BurstDetector;
 import io.fanotifyd.policy.CanaryMatcher;
 import io.fanotifyd.policy.Policy;
-import io.fanotifyd.sink.JsonWriter;
+import io.fanotifyd.sink.BufferSink;
 import io.fanotifyd.sink.RecordEncoder;
 
 import java.lang.foreign.Arena;
@@ -49,66 +47,52 @@ final class Warmup {
             Enricher enricher = new Enricher(fid, -1, dirs, resolver, new ProcessCache(64, 1000, arena),
                     new MountScope(), new JobIndex(List.of(new JobIndex.Root(
                             "/warm".getBytes(StandardCharsets.US_ASCII), "warm", "rootfs"))));
-            EventCursor cursor = new EventCursor();
-            Event event = new Event();
-            RecordEncoder encoder = new RecordEncoder();
             // A pattern that matches the synthetic paths and a tiny burst threshold: alerts get compiled too.
             // Without configured canaries, none here either: matching links fnmatch, a few ms of start-up.
             Policy policy = new Policy(new CanaryMatcher(canaries ? List.of("/warm/up/*") : List.of()),
                     new BurstDetector(4, 1000, 64), true, true);
-            Alerts alerts = new Alerts();
-            JsonWriter w = new JsonWriter(1 << 16);
+            BufferSink sink = new BufferSink(1 << 16);
+            RecordEncoder encoder = new RecordEncoder();
+            Pipeline pipeline = pipeline(enricher, permissionIterations > 0 ? policy.shareable() : policy, encoder,
+                    sink);
             byte[] dirPath = "/warm/up".getBytes(StandardCharsets.US_ASCII);
-            long now = System.currentTimeMillis();
             // Seed the directory cache so the hit path (the common one) is what gets compiled.
-            seedDirectories(cursor, buf, len, dirs, dirPath, now);
+            seedDirectories(new EventCursor(), buf, len, dirs, dirPath, System.currentTimeMillis());
             for (int i = 0; i < iterations; i++) {
-                cursor.reset(buf, len);
-                w.reset();
-                while (cursor.next()) {
-                    if (enricher.fill(cursor, event, i / 8, now, now)) {
-                        policy.evaluate(event, alerts, now + i);
-                        encoder.event(event, "observe", w);
-                        for (int a = 0; a < alerts.size(); a++) {
-                            encoder.alert(event, alerts, a, w);
-                        }
-                    }
-                }
+                sink.reset();
+                pipeline.observe(buf, len);
             }
             if (permissionIterations > 0) {
-                permission(arena, none, dirs, policy, encoder, alerts, w, permissionIterations);
+                permission(arena, none, policy.shareable(), encoder, sink, permissionIterations);
             }
         }
     }
 
+    /** The daemon's pipeline class, with nowhere to answer, hook or log to. */
+    static Pipeline pipeline(Enricher enricher, Policy policy, RecordEncoder encoder, BufferSink sink) {
+        return new Pipeline(enricher, policy, encoder, sink, null, new Counters(), false, -1,
+                new LogLimiter(Log.DEBUG, 10_000), new LogLimiter(Log.DEBUG, 10_000));
+    }
+
     /**
-     * The permission path (decide, record) on an {@code OPEN_PERM} event for an fd of
-     * our own: its first real events would otherwise run in the interpreter while an opener waits.
+     * The permission path (decide, answer, record) on an {@code OPEN_PERM} event for an fd of our own (one per
+     * round: the pipeline closes it, as the kernel's): its first real events would otherwise run in the
+     * interpreter while an opener waits. The answer goes nowhere.
      */
-    private static void permission(Arena arena, Filesystems none, DirPathCache dirs, Policy policy,
-                                   RecordEncoder encoder, Alerts alerts, JsonWriter w, int iterations) {
-        int fd = Syscalls.open("/", Fanotify.O_RDONLY | Fanotify.O_CLOEXEC | Fanotify.O_DIRECTORY, 0);
-        try {
-            MemorySegment buf = arena.allocate(64, 8);
-            int len = event(buf, 0, EventMask.OPEN_PERM, q -> q);
+    private static void permission(Arena arena, Filesystems none, Policy policy, RecordEncoder encoder,
+                                   BufferSink sink, int iterations) {
+        MemorySegment buf = arena.allocate(64, 8);
+        int len = event(buf, 0, EventMask.OPEN_PERM, q -> q);
+        Enricher enricher = new Enricher(false, -1, new DirPathCache(64, Long.MAX_VALUE),
+                new HandleResolver(none, arena), new ProcessCache(64, 1000, arena), new MountScope(),
+                new JobIndex(List.of()));
+        Pipeline pipeline = pipeline(enricher, policy, encoder, sink);
+        Pipeline.Responder nowhere = (fd, response) -> 0;
+        for (int i = 0; i < iterations; i++) {
+            int fd = Syscalls.open("/", Fanotify.O_RDONLY | Fanotify.O_CLOEXEC | Fanotify.O_DIRECTORY, 0);
             buf.set(JAVA_INT_UNALIGNED, 16, fd);
-            Enricher enricher = new Enricher(false, -1, dirs, new HandleResolver(none, arena),
-                    new ProcessCache(64, 1000, arena), new MountScope(), new JobIndex(List.of()));
-            EventCursor cursor = new EventCursor();
-            Event event = new Event();
-            long now = System.currentTimeMillis();
-            for (int i = 0; i < iterations; i++) {
-                cursor.reset(buf, len);
-                w.reset();
-                while (cursor.next()) {
-                    if (enricher.fillForDecision(cursor, event, i, now, now)) {
-                        int decision = policy.evaluate(event, alerts, now + i);
-                        encoder.event(event, decision == Policy.DENY ? "deny" : "allow", w);
-                    }
-                }
-            }
-        } finally {
-            Syscalls.closeQuietly(fd);
+            sink.reset();
+            pipeline.answer(buf, len, nowhere);
         }
     }
 

@@ -57,8 +57,8 @@ import java.util.Map;
  *
  * <p>Patterns and paths are byte strings. Patterns are given as {@link PathCodec} strings, so a pattern can
  * name a non-UTF-8 file name byte for byte. Matching uses a scratch buffer of the matcher's, so one thread
- * at a time may match (the daemon's event thread does); the counters ({@link #pathsChecked},
- * {@link #fnmatchCalls}) are read on that thread or after it stopped.
+ * at a time may match; another thread takes {@link #forAnotherThread()}, which shares the index. The counters
+ * ({@link #pathsChecked}, {@link #fnmatchCalls}) are read on the matching thread or after it stopped.
  */
 public final class CanaryMatcher {
     /** A pattern with a wildcard: after the index and the pre-checks, fnmatch decides. */
@@ -142,6 +142,46 @@ public final class CanaryMatcher {
     private final Scratch scratch = new Scratch();
     private long pathsChecked;
     private long fnmatchCalls;
+
+    /**
+     * A matcher over the same index for another thread: everything built is shared (it is never written after
+     * the build), the scratch memory and the counters are its own.
+     */
+    public CanaryMatcher forAnotherThread() {
+        return new CanaryMatcher(this);
+    }
+
+    private CanaryMatcher(CanaryMatcher from) {
+        this.patterns = from.patterns;
+        this.cPatterns = from.cPatterns;
+        this.kinds = from.kinds;
+        this.maxComponents = from.maxComponents;
+        this.slotBase = from.slotBase;
+        this.anyHead = from.anyHead;
+        this.slotFlags = from.slotFlags;
+        this.prefixLengths = from.prefixLengths;
+        this.suffixLengths = from.suffixLengths;
+        this.prefixMax = from.prefixMax;
+        this.suffixMax = from.suffixMax;
+        this.infixLengths = from.infixLengths;
+        this.table = from.table;
+        this.chainPattern = from.chainPattern;
+        this.chainNext = from.chainNext;
+        this.componentBase = from.componentBase;
+        this.componentIds = from.componentIds;
+        this.compLiteral = from.compLiteral;
+        this.compPrefix = from.compPrefix;
+        this.compSuffix = from.compSuffix;
+        this.compMinLength = from.compMinLength;
+        this.compFixed = from.compFixed;
+        this.compInner = from.compInner;
+        this.compInnerGap = from.compInnerGap;
+        this.compInnerAfter = from.compInnerAfter;
+        this.unsplit = from.unsplit;
+        this.unsplitPrefix = from.unsplitPrefix;
+        this.unsplitHead = from.unsplitHead;
+        this.unsplitHeadMask = from.unsplitHeadMask;
+    }
 
     /**
      * @param patterns the patterns in priority order, as {@link PathCodec} strings (no NUL)

@@ -35,17 +35,17 @@ import java.lang.foreign.MemorySegment;
  * attributes: a process that writes, renames and deletes one file counts three.
  */
 public final class Policy {
-    public static final int ALLOW = 1;
-    public static final int DENY = 2;
-
     private static final long OPENS = OPEN | OPEN_EXEC | OPEN_PERM | OPEN_EXEC_PERM | ACCESS_PERM;
     private static final long PERMISSION_OPENS = OPEN_PERM | OPEN_EXEC_PERM;
+    private static final long PERMISSION_EVENTS = OPEN_PERM | OPEN_EXEC_PERM | ACCESS_PERM;
 
     private final CanaryMatcher canaries;
     private final BurstDetector bursts;
     private final boolean denyOnAlert;
     private final long renameBits;
     private final long mutationBits;
+    /** Whether another thread's policy shares {@link #bursts}: then each use of it holds its lock. */
+    private final boolean sharedBursts;
     private final MemorySegment scratch = Arena.global().allocate(8192);
 
     /**
@@ -55,11 +55,18 @@ public final class Policy {
      *                     {@code MOVED_FROM}/{@code MOVED_TO} records of the same rename raise and count nothing)
      */
     public Policy(CanaryMatcher canaries, BurstDetector bursts, boolean denyOnAlert, boolean renameRecord) {
+        this(canaries, bursts, denyOnAlert, renameRecord ? RENAME : MOVED_FROM | MOVED_TO,
+                MODIFY | CLOSE_WRITE | CREATE | DELETE | ATTRIB | (renameRecord ? RENAME : MOVED_TO), false);
+    }
+
+    private Policy(CanaryMatcher canaries, BurstDetector bursts, boolean denyOnAlert, long renameBits,
+                   long mutationBits, boolean sharedBursts) {
         this.canaries = canaries;
         this.bursts = bursts;
         this.denyOnAlert = denyOnAlert;
-        this.renameBits = renameRecord ? RENAME : MOVED_FROM | MOVED_TO;
-        this.mutationBits = MODIFY | CLOSE_WRITE | CREATE | DELETE | ATTRIB | (renameRecord ? RENAME : MOVED_TO);
+        this.renameBits = renameBits;
+        this.mutationBits = mutationBits;
+        this.sharedBursts = sharedBursts;
     }
 
     /** The canary patterns this policy matches (for the counters in the stop line). */
@@ -68,11 +75,23 @@ public final class Policy {
     }
 
     /**
+     * These rules for one of several threads that evaluate at once: the canary index and the burst windows are
+     * shared, the matching scratch memory is the copy's own ({@link CanaryMatcher#forAnotherThread()}), and
+     * every use of the burst detector holds its lock, so that a permission decision sees the windows the
+     * notification side keeps, never half an update. The policy this is called on must no longer evaluate.
+     */
+    public Policy shareable() {
+        return new Policy(canaries.forAnotherThread(), bursts, denyOnAlert, renameBits, mutationBits,
+                bursts != null);
+    }
+
+    /**
      * Evaluates one event into {@code out}.
      *
-     * @return {@link #DENY} if this is a permission event to deny, else {@link #ALLOW}
+     * @return {@link Decision#OBSERVE} for a notification event; for a permission event {@link Decision#DENY}
+     *         when it raised an alert (or its process is in a burst) and alerts deny, else {@link Decision#ALLOW}
      */
-    public int evaluate(Event ev, Alerts out, long nowMs) {
+    public Decision evaluate(Event ev, Alerts out, long nowMs) {
         out.clear();
         long mask = ev.mask();
         boolean deny = false;
@@ -87,19 +106,31 @@ public final class Policy {
                 }
             }
         }
-        if (bursts != null) {
-            ProcessInfo p = ev.process();
-            long identity = p == null ? BurstDetector.UNKNOWN_IDENTITY : p.startTime();
-            if ((mask & mutationBits) != 0) {
-                if (bursts.mutation(ev.pid(), identity, nowMs) == BurstDetector.Result.CROSSED) {
-                    out.add(Alerts.BURST, "write burst", ev.path(), bursts.threshold(), bursts.windowMs());
+        if (bursts != null && (mask & (mutationBits | PERMISSION_OPENS)) != 0) {
+            if (sharedBursts) {
+                synchronized (bursts) {
+                    deny |= burst(ev, mask, out, nowMs);
                 }
-            }
-            if ((mask & PERMISSION_OPENS) != 0 && bursts.inBurst(ev.pid(), identity, nowMs)) {
-                deny = true;
+            } else {
+                deny |= burst(ev, mask, out, nowMs);
             }
         }
-        return denyOnAlert && deny && (mask & (OPEN_PERM | OPEN_EXEC_PERM | ACCESS_PERM)) != 0 ? DENY : ALLOW;
+        if ((mask & PERMISSION_EVENTS) == 0) {
+            return Decision.OBSERVE;
+        }
+        return denyOnAlert && deny ? Decision.DENY : Decision.ALLOW;
+    }
+
+    /** Counts a mutation (and alerts when it crosses the threshold); true for a permission open in a burst. */
+    private boolean burst(Event ev, long mask, Alerts out, long nowMs) {
+        ProcessInfo p = ev.process();
+        long identity = p == null ? BurstDetector.UNKNOWN_IDENTITY : p.startTime();
+        if ((mask & mutationBits) != 0) {
+            if (bursts.mutation(ev.pid(), identity, nowMs) == BurstDetector.Result.CROSSED) {
+                out.add(Alerts.BURST, "write burst", ev.path(), bursts.threshold(), bursts.windowMs());
+            }
+        }
+        return (mask & PERMISSION_OPENS) != 0 && bursts.inBurst(ev.pid(), identity, nowMs);
     }
 
     /** The burst detector, or null when bursts are off (for its counters). */

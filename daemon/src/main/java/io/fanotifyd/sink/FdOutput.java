@@ -23,7 +23,8 @@ import java.util.function.BooleanSupplier;
  * stuck or failing output never holds up the thread that reads events, and above all never a pending
  * permission event.
  *
- * <p>The event thread appends records to the current buffer and hands it over with {@link #flush}. Each
+ * <p>The threads that read events append records to the current buffer, one transaction at a time
+ * ({@link RecordSink}), and a buffer is handed over when it passes its flush size or with {@link #flush}. Each
  * {@code write(2)} carries only whole lines, and a write that fails part-way (a disk that fills) is cut back
  * with {@code ftruncate}, so the file always ends with a whole record.
  *
@@ -47,7 +48,7 @@ import java.util.function.BooleanSupplier;
  * buffers and switch to the new file: after a rename by logrotate, every record lands whole in the old file
  * or in the new one.
  */
-public final class FdOutput implements AutoCloseable {
+public final class FdOutput implements RecordSink, AutoCloseable {
     /** An output that has taken nothing for this long is treated as failed: observe mode stops waiting for it. */
     public static final long STALL_MS = 10_000;
     private static final long BACKOFF_MIN_MS = 100;
@@ -95,7 +96,17 @@ public final class FdOutput implements AutoCloseable {
     private final int maxBuffers;
     private final int bufferBytes;
     private int allocated;
-    private Chunk current;
+    /** Replaced by a hand-over, under {@link #producers}; volatile for {@link #pending()}'s lock-free look. */
+    private volatile Chunk current;
+    /**
+     * Held from {@link #begin()} to {@link #commit}/{@link #abort()}, and by {@link #flush}: the notification and
+     * permission threads both append, and each record lands whole and in one place. Uncontended in observe mode.
+     */
+    private final java.util.concurrent.locks.ReentrantLock producers = new java.util.concurrent.locks.ReentrantLock();
+    private int recordStart;
+    private final int flushBytes;
+    private volatile BooleanSupplier giveUp = () -> false;
+    private volatile Runnable onFirstRecord;
     private boolean created;
     private boolean finished;
     private volatile SocketHub hub;
@@ -106,7 +117,7 @@ public final class FdOutput implements AutoCloseable {
     private long nextRotationNs;
     private volatile long rotations;
 
-    // Event thread.
+    // Reading threads, under producers.
     private long pendingDropped;
     private boolean dropping;
     private volatile long handedOver;
@@ -147,6 +158,7 @@ public final class FdOutput implements AutoCloseable {
         this.maxBuffers = buffers;
         this.bufferBytes = bufferBytes;
         this.current = new Chunk(bufferBytes);
+        this.flushBytes = Math.max(1, bufferBytes / 2);
         this.allocated = 1;
         this.writerThread = Thread.ofPlatform().daemon().name("fanotifyd-output").start(this::writeLoop);
     }
@@ -225,20 +237,73 @@ public final class FdOutput implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------------------
-    // Event thread
+    // Reading threads (RecordSink)
 
-    /** Where the event thread appends records; call {@link #recordAdded()} after each whole record. */
-    public JsonWriter buffer() {
+    @Override
+    public JsonWriter begin() {
+        producers.lock();
+        recordStart = current.writer.length();
         return current.writer;
     }
 
-    public void recordAdded() {
-        current.records++;
+    /**
+     * Keeps the records; hands the buffer over once it holds half its size (one read can make megabytes of
+     * JSON, and a buffer grown to hold them would stay that big), and tells {@link #onFirstRecord} when this
+     * made an empty buffer non-empty.
+     */
+    @Override
+    public void commit(int records) {
+        try {
+            Chunk c = current;
+            boolean first = c.records == 0 && recordStart == 0;
+            c.records += records;
+            if (c.writer.length() >= flushBytes) {
+                flushLocked();
+            } else if (first && onFirstRecord != null) {
+                onFirstRecord.run();
+            }
+        } finally {
+            producers.unlock();
+        }
+    }
+
+    @Override
+    public void abort() {
+        try {
+            current.writer.truncate(recordStart);
+        } finally {
+            producers.unlock();
+        }
+    }
+
+    /**
+     * Runs {@code action} (on the committing thread, under the lock; it must be quick and not throw) whenever a
+     * commit puts the first record into an empty buffer: the loop that times flushes hears of records another
+     * thread wrote while it slept.
+     */
+    public void onFirstRecord(Runnable action) {
+        this.onFirstRecord = action;
+    }
+
+    /** What tells a waiting (observe-mode) hand-over to stop waiting and drop the buffer instead. */
+    public void giveUpWaitingWhen(BooleanSupplier giveUp) {
+        this.giveUp = giveUp;
     }
 
     /** Bytes appended and not yet handed over. */
+    @Override
     public int pending() {
         return current.writer.length();
+    }
+
+    /** Hands the current buffer to the writer thread (see {@link #flush(BooleanSupplier)}). */
+    public void flush() {
+        producers.lock();
+        try {
+            flushLocked();
+        } finally {
+            producers.unlock();
+        }
     }
 
     /**
@@ -247,6 +312,12 @@ public final class FdOutput implements AutoCloseable {
      * @param giveUp tells a waiting (observe-mode) flush to stop waiting and drop the buffer instead
      */
     public void flush(BooleanSupplier giveUp) {
+        this.giveUp = giveUp;
+        flush();
+    }
+
+    private void flushLocked() {
+        Chunk current = this.current;
         if (current.writer.length() == 0) {
             return;
         }
@@ -836,12 +907,17 @@ public final class FdOutput implements AutoCloseable {
         if (!finished) {
             finished = true;
             finishing = true;
-            if (current.writer.length() > 0 || pendingDropped > 0) {
-                Chunk last = current;
-                last.droppedBefore = pendingDropped;
-                pendingDropped = 0;
-                handedOver += last.records;
-                full.add(last);
+            producers.lock(); // every reading thread has stopped by now; this only orders the memory
+            try {
+                if (current.writer.length() > 0 || pendingDropped > 0) {
+                    Chunk last = current;
+                    last.droppedBefore = pendingDropped;
+                    pendingDropped = 0;
+                    handedOver += last.records;
+                    full.add(last);
+                }
+            } finally {
+                producers.unlock();
             }
             full.add(STOP);
         }

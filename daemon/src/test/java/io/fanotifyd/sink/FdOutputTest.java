@@ -39,17 +39,66 @@ class FdOutputTest {
     /** Appends {@code n} one-line records and hands them over. */
     private static void records(FdOutput out, int n, String tag) {
         for (int i = 0; i < n; i++) {
-            JsonWriter w = out.buffer();
-            w.beginObject();
-            w.name(JsonWriter.key("tag"));
-            w.string(tag);
-            w.name(JsonWriter.key("i"));
-            w.number(i);
-            w.endObject();
-            w.newline();
-            out.recordAdded();
+            record(out, tag, i);
         }
         out.flush(() -> false);
+    }
+
+    private static void record(FdOutput out, String tag, int i) {
+        JsonWriter w = out.begin();
+        w.beginObject();
+        w.name(JsonWriter.key("tag"));
+        w.string(tag);
+        w.name(JsonWriter.key("i"));
+        w.number(i);
+        w.endObject();
+        w.newline();
+        out.commit(1);
+    }
+
+    /**
+     * The notification and permission threads both append: each record is one transaction, so with two threads
+     * writing at once every line is whole, each thread's records are in its own order, and none is lost; a
+     * record given up half-way leaves nothing.
+     */
+    @Test
+    void twoThreadsAppendingAtOnceWriteEveryRecordWholeAndAnAbortLeavesNothing(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("out.jsonl");
+        int each = 20_000;
+        try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 8, false, listener)) {
+            Thread[] writers = new Thread[2];
+            for (int t = 0; t < writers.length; t++) {
+                String tag = "t" + t;
+                writers[t] = Thread.ofPlatform().start(() -> {
+                    for (int i = 0; i < each; i++) {
+                        if (i % 1000 == 0) { // half a record, given up
+                            JsonWriter w = out.begin();
+                            w.beginObject();
+                            w.name(JsonWriter.key("half"));
+                            out.abort();
+                        }
+                        record(out, tag, i);
+                    }
+                });
+            }
+            for (Thread w : writers) {
+                w.join(60_000);
+                assertTrue(!w.isAlive(), "a writer did not finish in 60 s");
+            }
+            assertTrue(out.finish(10_000));
+            assertEquals(2L * each, out.written());
+        }
+        List<String> lines = Files.readAllLines(path);
+        assertEquals(2 * each, lines.size());
+        int[] next = new int[2];
+        for (String l : lines) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{\"tag\":\"t([01])\",\"i\":(\\d+)}")
+                    .matcher(l);
+            assertTrue(m.matches(), "not a whole record of ours: " + l);
+            int t = Integer.parseInt(m.group(1));
+            assertEquals(next[t]++, Integer.parseInt(m.group(2)), "thread " + t + "'s records in order");
+        }
+        assertEquals(List.of(), warnings);
     }
 
     @Test

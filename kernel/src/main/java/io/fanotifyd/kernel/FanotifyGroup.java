@@ -101,12 +101,57 @@ public final class FanotifyGroup implements AutoCloseable {
     private static final long FIONREAD = 0x541B;
     private final MemorySegment queued = Arena.global().allocate(8, 8);
 
-    /** Bytes of events waiting in the kernel queue ({@code FIONREAD}), or -1 if the kernel does not say. */
+    /**
+     * Bytes of events waiting in the kernel queue ({@code FIONREAD}), or -1 if the kernel does not say. Any
+     * thread: the permission thread asks it of the notification group while that group's own thread does.
+     */
     public long queuedBytes() {
-        if (Libc.ioctl(fd, FIONREAD, queued) != 0) {
-            return -1;
+        synchronized (queued) {
+            if (Libc.ioctl(fd, FIONREAD, queued) != 0) {
+                return -1;
+            }
+            return queued.get(JAVA_INT, 0) & 0xffffffffL;
         }
-        return queued.get(JAVA_INT, 0) & 0xffffffffL;
+    }
+
+    private static final int MFD_CLOEXEC = 1;
+
+    /**
+     * Wakes a thread blocked in {@code read()} on this permission group, which closing the fd would not do (the
+     * read holds its own reference to the file): puts an {@code FAN_OPEN_PERM} mark on an anonymous file of
+     * our own ({@code memfd_create}) and opens that file through {@code /proc/self/fd} on a new thread. The
+     * reader then gets a permission event from this process's pid, which it must allow: the opening thread
+     * waits for that answer, or for the group to be closed, which releases every event still pending.
+     *
+     * @return the opening thread; it ends once its open was answered
+     * @throws NativeCallException if the file cannot be made or marked
+     */
+    public Thread wakeBlockedReader() {
+        int memfd;
+        try (Arena arena = Arena.ofConfined()) {
+            memfd = Libc.memfdCreate(arena.allocateFrom("fanotifyd-wake"), MFD_CLOEXEC);
+        }
+        if (memfd < 0) {
+            throw new NativeCallException("memfd_create", "fanotifyd-wake", Libc.errno());
+        }
+        if (Libc.fanotifyMark(fd, Fanotify.FAN_MARK_ADD, EventMask.OPEN_PERM, memfd, MemorySegment.NULL) < 0) {
+            int errno = Libc.errno();
+            Libc.close(memfd);
+            throw new NativeCallException("fanotify_mark", "fd=" + fd + ", FAN_MARK_ADD, FAN_OPEN_PERM, memfd "
+                    + memfd, errno);
+        }
+        return Thread.ofPlatform().daemon().name("fanotifyd-perm-wake").start(() -> {
+            try {
+                int opened = Syscalls.open("/proc/self/fd/" + memfd, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+                if (opened >= 0) {
+                    Libc.close(opened);
+                }
+            } catch (RuntimeException e) {
+                // the group was closed meanwhile, or the open failed: either way the reader is free
+            } finally {
+                Libc.close(memfd);
+            }
+        });
     }
 
     /**

@@ -132,6 +132,20 @@ public final class Libc {
         static final MethodHandle USELOCALE = plainCall("uselocale", ADDRESS, ADDRESS);
     }
 
+    /** Waking a thread blocked in a permission group's read: only at stop. */
+    private static final class Waking {
+        static final MethodHandle MEMFD_CREATE = errnoCall("memfd_create", JAVA_INT, ADDRESS, JAVA_INT);
+    }
+
+    /** {@code memfd_create(name, flags)}: an anonymous file of our own (MFD_CLOEXEC is 1). */
+    public static int memfdCreate(MemorySegment name, int flags) {
+        try {
+            return (int) Waking.MEMFD_CREATE.invokeExact(CAPTURE.get(), name, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** Detaching and syslog. */
     private static final class Daemonizing {
         static final MethodHandle SETSID = errnoCall("setsid", JAVA_INT);

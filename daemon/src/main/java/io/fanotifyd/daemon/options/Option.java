@@ -64,8 +64,8 @@ public enum Option {
     FAIL_CLOSED("fail-closed", "", Kind.FLAG, "", Group.EVENTS, Repeat.ONCE, Support.YES,
             "in permission mode, deny an event whose processing failed (default: allow it)", ""),
     PERM_SPIN_US("perm-spin-us", "", Kind.NUMBER, "US", Group.EVENTS, Repeat.ONCE, Support.YES,
-            "in permission mode, after answering, keep polling without sleeping for US microseconds "
-                    + "(0..1000000) so that the next open is answered without a wake-up; costs up to US of CPU "
+            "in permission mode, after answering, keep looking for the next permission event without "
+                    + "sleeping for US microseconds (0..1000000) so that the next open is answered without a wake-up; costs up to US of CPU "
                     + "per quiet spell; 0 disables", "100"),
 
     CANARY("canary", "", Kind.TEXT, "PATTERN", Group.ALERTS, Repeat.MANY, Support.YES,

@@ -28,7 +28,7 @@ import java.util.Optional;
  * @param queueSize   {@code --queue-size}, {@link QueueSize#UNLIMITED} by default
  * @param batchDelayUs {@code --batch-delay-us}: how long the notification queue is left after each read, 0 by
  *                    default
- * @param permSpinUs  {@code --perm-spin-us}: how long to poll without sleeping after a permission event,
+ * @param permSpinUs  {@code --perm-spin-us}: how long to look for the next permission event without sleeping after one,
  *                    {@link #DEFAULT_PERM_SPIN_US} by default
  */
 public record Settings(

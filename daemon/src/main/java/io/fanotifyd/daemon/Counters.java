@@ -1,0 +1,20 @@
+package io.fanotifyd.daemon;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * What the reading threads counted, for the status line and the stop line. Records, alerts and overflows are
+ * counted inside the output's transaction ({@link io.fanotifyd.sink.RecordSink}), so one thread at a time adds
+ * to them and they agree with what was written; errors are rare and come from either thread. Read racily for
+ * status, exactly after the threads stopped.
+ */
+final class Counters {
+    long records;
+    long alerts;
+    long overflows;
+    final AtomicLong errors = new AtomicLong();
+    /** Reads of a group that failed (EMFILE and the like): the loop went on. */
+    final AtomicLong readErrors = new AtomicLong();
+    /** Permission decisions made before the notification events queued ahead of them were all counted. */
+    final AtomicLong lateCatchUps = new AtomicLong();
+}
