@@ -10,53 +10,60 @@ import java.util.function.LongSupplier;
  * that made them, so before its next open reaches the permission group. Without this, the open right after
  * the write that crossed the threshold would be let through.
  *
- * <p>The permission thread takes a target: every byte the notification thread has read so far plus what the
- * notification group still holds ({@code FIONREAD}), both under the lock the notification thread reads under,
- * so nothing is counted twice or missed. It then waits until the notification thread has processed that far,
- * at most {@link #MAX_WAIT_MS}: past that, the decision is made on what has been counted, and the late
- * catch-up is counted and logged (after the answers). Merged events do not add bytes, so they cannot move the
- * target either.
+ * <p>The permission thread takes a target: every event the notification reader has read so far plus the
+ * events the notification group still holds ({@code FIONREAD}, which counts events, not bytes:
+ * {@link io.fanotifyd.kernel.FanotifyGroup#queuedEvents()}), both under the lock the reader reads under, so
+ * nothing is counted twice or missed. It then waits until the event thread has processed that far, at most
+ * {@link #MAX_WAIT_MS}: past that, the decision is made on what has been counted, and the late catch-up is
+ * counted and logged (after the answers). A merged event is one event in the queue and one when read, so
+ * merging cannot move the target either.
  */
 final class CatchUp {
     /** The longest a permission decision waits for the notification side (docs/DESIGN.md, "Catch-up"). */
     static final long MAX_WAIT_MS = 100;
 
-    private final LongSupplier queuedBytes;
+    private final LongSupplier queuedEvents;
     private final Runnable wakeReader;
     private final long maxWaitNs;
-    /** Bytes the notification thread has read; only under the lock. */
-    private long readBytes;
-    /** Bytes whose events the notification thread has processed (counted by the policy). */
-    private volatile long processedBytes;
+    /** Events the reader has read; only under the lock. */
+    private long readEvents;
+    /** Events the event thread has processed (counted by the policy). */
+    private volatile long processedEvents;
     private volatile Thread waiter;
     private volatile long waiterTarget;
     private volatile boolean wanted;
 
     /**
-     * @param queuedBytes the notification group's {@code FIONREAD}
-     * @param wakeReader  makes the notification thread read now (it may be holding off for a batch delay)
+     * @param queuedEvents the events the notification group holds ({@code FIONREAD} / 24)
+     * @param wakeReader   makes the reader read now (it may be holding off for a batch delay)
      */
-    CatchUp(LongSupplier queuedBytes, Runnable wakeReader, long maxWaitMs) {
-        this.queuedBytes = queuedBytes;
+    CatchUp(LongSupplier queuedEvents, Runnable wakeReader, long maxWaitMs) {
+        this.queuedEvents = queuedEvents;
         this.wakeReader = wakeReader;
         this.maxWaitNs = TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
     }
 
-    /** Notification thread: one read of its group, counted under the lock a target is taken under. */
-    long read(LongSupplier read) {
+    /**
+     * Reader: one read of its group, and its events counted, under the lock a target is taken under.
+     *
+     * @param read   the read; returns its bytes (0: nothing, negative: failed)
+     * @param events how many events the bytes read hold
+     * @return what {@code read} returned
+     */
+    long read(LongSupplier read, java.util.function.LongUnaryOperator events) {
         synchronized (this) {
             long n = read.getAsLong();
             if (n > 0) {
-                readBytes += n;
+                readEvents += events.applyAsLong(n);
             }
             return n;
         }
     }
 
-    /** Notification thread: the events of {@code bytes} more bytes (one read, in order) have been processed. */
-    void processed(long bytes) {
-        long done = processedBytes + bytes;
-        processedBytes = done;
+    /** Event thread: {@code events} more events (one batch, in order) have been processed. */
+    void processed(long events) {
+        long done = processedEvents + events;
+        processedEvents = done;
         Thread w = waiter;
         if (w != null && done >= waiterTarget) {
             LockSupport.unpark(w);
@@ -77,9 +84,9 @@ final class CatchUp {
     boolean await() {
         long target;
         synchronized (this) {
-            target = readBytes + Math.max(0, queuedBytes.getAsLong());
+            target = readEvents + Math.max(0, queuedEvents.getAsLong());
         }
-        if (processedBytes >= target) {
+        if (processedEvents >= target) {
             return true;
         }
         waiterTarget = target;
@@ -88,7 +95,7 @@ final class CatchUp {
         try {
             wakeReader.run();
             long deadline = System.nanoTime() + maxWaitNs;
-            while (processedBytes < target) {
+            while (processedEvents < target) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     return false;

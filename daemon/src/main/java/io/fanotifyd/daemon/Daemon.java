@@ -37,7 +37,7 @@ import java.util.concurrent.CompletableFuture;
  * renames, deletes, modifications and bursts work as in observe mode.
  */
 final class Daemon {
-    static final int READ_BUFFER_BYTES = 1 << 20;
+    static final int READ_BUFFER_BYTES = 256 << 10;
     static final int FLUSH_MS = 10;
     static final int WARMUP_ITERATIONS = 50;
     /**
@@ -141,6 +141,7 @@ final class Daemon {
                     output.subscribers(hub);
                 }
                 int wakeFd = Syscalls.eventfd();
+                int readerWakeFd = Syscalls.eventfd();
                 if (permGroup != null) {
                     Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
                 }
@@ -177,15 +178,16 @@ final class Daemon {
                     permPipeline = new Pipeline(permEnricher, policy.shareable(), encoder, output, hooks,
                             counters, policySettings.failClosed(), selfPid, eventErrors, overflowWarnings);
                     if (policySettings.burstThreshold() > 0) {
-                        catchUp = new CatchUp(notify::queuedBytes, () -> Syscalls.signalEventfd(wakeFd),
+                        catchUp = new CatchUp(notify::queuedEvents, () -> Syscalls.signalEventfd(readerWakeFd),
                                 CatchUp.MAX_WAIT_MS);
                     }
                     permission = new PermissionLoop(permGroup, permPipeline, catchUp, settings.permSpinUs(),
                             readSizes.permBytes(), counters, readErrors, matchingThread);
                 }
-                EventLoop loop = new EventLoop(notify, wakeFd, new EventLoop.Parts(pipeline, output, taskstats, exits,
-                        permission, catchUp), READ_BUFFER_BYTES, FLUSH_MS, settings.batchDelayUs(), readSizes,
-                        counters, readErrors);
+                NotifyReader reader = new NotifyReader(notify, readerWakeFd, readSizes.notifySlots(),
+                        readSizes.notifyBytes(), settings.batchDelayUs(), catchUp, exits, counters, readErrors);
+                EventLoop loop = new EventLoop(notify, reader, wakeFd, new EventLoop.Parts(pipeline, output, taskstats,
+                        exits, permission, catchUp), FLUSH_MS, counters);
                 outputListener.attach(signals, !perm && hub == null && hooks == null);
                 signals.attach(loop, done -> {
                     Log.reopen();
@@ -327,11 +329,11 @@ final class Daemon {
         boolean done = output.finish(leftMs);
         long[] before = loop.stopSnapshot != null ? loop.stopSnapshot : new long[] {output.dropped(), output.lost()};
         long loss = (output.dropped() - before[0]) + (output.lost() - before[1]) + (done ? 0 : output.unwritten());
-        if (loss > 0 || loop.leftInKernelBytes > 0) {
+        if (loss > 0 || loop.leftInKernelEvents > 0) {
             Log.error("stopping: " + loss + " records read before the stop could not be written to " + output.name()
                     + " within " + Signals.STOP_TIMEOUT_MS + " ms" + (output.gone() ? " (its reader went away)"
                     : output.failing() ? " (it cannot be written)" : "")
-                    + (loop.leftInKernelBytes > 0 ? "; " + loop.leftInKernelBytes + " bytes of events queued in the"
+                    + (loop.leftInKernelEvents > 0 ? "; " + loop.leftInKernelEvents + " events queued in the"
                     + " kernel were not read" : ""));
             return Math.max(1, loss);
         }
@@ -384,16 +386,22 @@ final class Daemon {
         }
     }
 
-    private static EventLoop.ReadSizes readSizes(FdBudget budget, boolean fid, boolean perm) {
+    /**
+     * The notification reader's buffers and read size, and the permission read size, within the budget's fds
+     * for reads (a third for permission events when there are any): as many buffers as
+     * {@link NotifyReader#MAX_SLOTS} while each can still take a whole read of {@link #READ_BUFFER_BYTES}'s
+     * share; at a low limit fewer, down to one.
+     */
+    static EventLoop.ReadSizes readSizes(FdBudget budget, boolean fid, boolean perm) {
         int notifyFds = perm ? budget.readFds() - budget.readFds() / 3 : budget.readFds();
-        long notifyBytes = fid
-                ? FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds, FdBudget.FID_MODE_BYTES_PER_FD,
-                        FdBudget.FID_MIN_READ_BYTES)
-                : FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds, FdBudget.FD_MODE_BYTES_PER_FD,
-                        FdBudget.FD_MODE_MIN_READ_BYTES);
+        int bytesPerFd = fid ? FdBudget.FID_MODE_BYTES_PER_FD : FdBudget.FD_MODE_BYTES_PER_FD;
+        int minBytes = fid ? FdBudget.FID_MIN_READ_BYTES : FdBudget.FD_MODE_MIN_READ_BYTES;
+        // Each buffer must be able to hold at least one whole event: fewer buffers where the fds are few.
+        int slots = (int) Math.max(1, Math.min(NotifyReader.MAX_SLOTS, (long) notifyFds * bytesPerFd / minBytes));
+        long notifyBytes = FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds / slots, bytesPerFd, minBytes);
         long permBytes = perm ? FdBudget.readBytes(EventLoop.PERM_BUFFER_BYTES, budget.readFds() / 3,
                 FdBudget.PERMISSION_BYTES_PER_FD, FdBudget.PERMISSION_MIN_READ_BYTES) : 0;
-        return new EventLoop.ReadSizes(notifyBytes, permBytes);
+        return new EventLoop.ReadSizes(notifyBytes, slots, permBytes);
     }
 
     private static void logBudget(FdBudget budget, long hardLimit, boolean socket) {

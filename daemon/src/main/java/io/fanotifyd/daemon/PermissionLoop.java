@@ -113,7 +113,7 @@ final class PermissionLoop {
             return;
         }
         long until = System.nanoTime() + spinNs;
-        while (!stopping && group.queuedBytes() <= 0 && System.nanoTime() - until < 0) {
+        while (!stopping && group.queuedEvents() <= 0 && System.nanoTime() - until < 0) {
             Thread.onSpinWait();
         }
     }

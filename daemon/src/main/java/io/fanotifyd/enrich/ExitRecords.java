@@ -43,7 +43,8 @@ public final class ExitRecords implements Taskstats.Sink {
     private final int headMask;
     private final byte[] commScratch = new byte[32];
     /** Sequence number of the last record added; the first is 1. */
-    private long lastSeq;
+    /** Volatile: the notification reader reads it from its own thread; only the event thread writes it. */
+    private volatile long lastSeq;
     private long retiredSeq;
     /** {@link #lastSeq} when records were last lost; lookups are unsure while it is above {@link #retiredSeq}. */
     private long lossSeq;

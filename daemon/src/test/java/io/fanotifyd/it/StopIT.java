@@ -110,8 +110,22 @@ class StopIT {
                         closed.add(name);
                     }
                 }
-                assertEquals(files, created.size(), "files whose create was reported");
+                assertEquals(files, created.size(), "files whose create was reported; " + st + d.stderr().lines().filter(x -> !x.contains("debug")).toList());
                 assertEquals(files, closed.size(), "files whose close was reported");
+                // The kernel's order, through the reader's ring and the event thread: one process made the files
+                // one after another, and seq counts up by one.
+                long seq = 0;
+                int lastCreated = -1;
+                for (String l : (Iterable<String>) all.lines()::iterator) {
+                    long s = Long.parseLong(l.replaceAll(".*\"seq\":(\\d+).*", "$1"));
+                    assertEquals(seq + 1, s, "seq after " + seq + ": " + l);
+                    seq = s;
+                    if (l.contains("\"events\":\"CREATE\"")) {
+                        int i = Integer.parseInt(l.replaceAll(".*\"name\":\"f(\\d+)\".*", "$1"));
+                        assertEquals(lastCreated + 1, i, "the create after f" + lastCreated + "'s: " + l);
+                        lastCreated = i;
+                    }
+                }
             }
         }
     }

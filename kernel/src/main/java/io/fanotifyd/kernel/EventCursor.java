@@ -44,6 +44,25 @@ public final class EventCursor {
     private int errorCount;
     private boolean hasError;
 
+    /**
+     * How many events {@code buf[0, length)} holds, by their {@code event_len} alone: the unit the kernel's
+     * {@code FIONREAD} counts in ({@link FanotifyGroup#queuedEvents()}). A malformed length ends the count; the
+     * walk that decodes the events reports it.
+     */
+    public static int count(MemorySegment buf, long length) {
+        int n = 0;
+        long off = 0;
+        while (length - off >= METADATA_SIZE) {
+            int len = buf.get(JAVA_INT_UNALIGNED, off);
+            if (len < METADATA_SIZE || len > length - off) {
+                break;
+            }
+            n++;
+            off += len;
+        }
+        return n;
+    }
+
     /** Starts a walk over {@code buf[0, length)}. */
     public EventCursor reset(MemorySegment buf, long length) {
         if (length < 0 || length > buf.byteSize()) {

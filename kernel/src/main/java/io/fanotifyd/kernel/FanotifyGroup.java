@@ -102,15 +102,18 @@ public final class FanotifyGroup implements AutoCloseable {
     private final MemorySegment queued = Arena.global().allocate(8, 8);
 
     /**
-     * Bytes of events waiting in the kernel queue ({@code FIONREAD}), or -1 if the kernel does not say. Any
-     * thread: the permission thread asks it of the notification group while that group's own thread does.
+     * Events waiting in the kernel queue, or -1 if the kernel does not say. {@code FIONREAD} on a fanotify fd
+     * counts {@code FAN_EVENT_METADATA_LEN} (24) bytes per queued event, whatever the event's info records
+     * add to it when read (a FID event with a name and a pidfd reads as ~90 bytes): so it gives the number of
+     * events, not the bytes a read would return. Merged events are one. Any thread: the permission thread asks
+     * it of the notification group while the reader does.
      */
-    public long queuedBytes() {
+    public long queuedEvents() {
         synchronized (queued) {
             if (Libc.ioctl(fd, FIONREAD, queued) != 0) {
                 return -1;
             }
-            return queued.get(JAVA_INT, 0) & 0xffffffffL;
+            return (queued.get(JAVA_INT, 0) & 0xffffffffL) / Fanotify.METADATA_SIZE;
         }
     }
 

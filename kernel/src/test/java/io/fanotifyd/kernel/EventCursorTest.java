@@ -192,6 +192,26 @@ class EventCursorTest {
         assertFalse(c.next());
     }
 
+    /** count() walks event_len alone, and stops at a length that cannot be right, as next() would fail there. */
+    @Test
+    void countsEventsByTheirLengths() {
+        EventBufferBuilder builder = new EventBufferBuilder();
+        builder.event(EventMask.CREATE, -1, PID).dfidName(FSID, HANDLE_TYPE, HANDLE, "a.txt").pidfd(7).done();
+        builder.event(EventMask.CLOSE_WRITE, 5, PID).done();
+        builder.event(EventMask.DELETE | EventMask.ONDIR, -1, PID).dfidName(FSID, HANDLE_TYPE, HANDLE, "subdir")
+                .fid(FSID, HANDLE_TYPE2, HANDLE2).done();
+        byte[] b = builder.build();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = EventBufferBuilder.nativeCopy(arena, b, 4);
+            assertEquals(3, EventCursor.count(seg, b.length));
+            assertEquals(0, EventCursor.count(seg, 0));
+            assertEquals(1, EventCursor.count(seg, builder.eventOffset(1)), "a buffer cut after the first event");
+            assertEquals(1, EventCursor.count(seg, builder.eventOffset(1) + 23), "a header cut short is not one");
+            seg.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, builder.eventOffset(1), 8);
+            assertEquals(1, EventCursor.count(seg, b.length), "an event_len below the metadata ends the count");
+        }
+    }
+
     @Test
     void dfidNameWithTargetFid() {
         // FAN_REPORT_DFID_NAME | FAN_REPORT_TARGET_FID: the child's own id follows the parent's.
