@@ -9,12 +9,7 @@
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,7p "$0" >&2; exit 2; }
 old=$(realpath "$1"); new=$(realpath "$2"); shift 2
-here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${FANOTIFYD_BENCH:-$here/../shared/bench}
-work=$here/build/bench-ab
-mkdir -p "$work"
-cp -r "$shared"/. "$work"/
-chmod -R u+w "$work"
+. "$(dirname "$0")/bench-copy.sh" bench-ab
 echo "bench-ab: results in $work/results" >&2
 exec "$work/run.sh" --phases mixed,drain --runs 5 --limit-runs 5 --fs ext4,tmpfs \
   --watchers rawfan-fid-path --drain-watchers rawfan-fid-path \

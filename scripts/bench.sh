@@ -5,14 +5,9 @@
 #   scripts/bench.sh                  # the full run behind docs/PERFORMANCE.md
 # Extra arguments go to the harness (see ../shared/bench/run.sh --help).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${FANOTIFYD_BENCH:-$here/../shared/bench}
-[ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
 # Work on a copy: the harness builds its C tools and writes its results where it runs.
-work=$here/build/bench
-mkdir -p "$work"
-cp -r "$shared"/. "$work"/
-chmod -R u+w "$work"
+. "$(dirname "$0")/bench-copy.sh"
+[ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
 echo "bench: results in $work/results" >&2
 # fanotifyd twice in observe mode: with its default events, and with rawfan-fid-path's event set (no ATTRIB,
 # RENAME or ONDIR), the like-for-like row. In permission mode: unpinned, and pinned to the workload's CPU with
