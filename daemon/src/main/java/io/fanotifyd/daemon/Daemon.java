@@ -240,7 +240,6 @@ final class Daemon {
                 String readyStatus = status.get();
                 sdNotify.ready(readyStatus);
                 Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, loopThread, status, readyStatus);
-                io.fanotifyd.kernel.Libc.linkEventPathInBackground();
                 // Logs marks that go away, and keeps the --mount filter's shadows as the mount table changes.
                 if (processes.exes() != null) {
                     processes.exes().startScan();

@@ -1,7 +1,6 @@
 package io.fanotifyd.daemon;
 
 import io.fanotifyd.kernel.Errno;
-import io.fanotifyd.kernel.Libc;
 import io.fanotifyd.kernel.UnixSocket;
 
 import java.nio.charset.StandardCharsets;
@@ -71,14 +70,6 @@ final class SdNotify {
                 usec = 0;
             }
         }
-        // Linked now, on a thread of its own: READY=1 then goes out as soon as the marks are in place.
-        Thread.ofPlatform().daemon().name("fanotifyd-notify-link").start(() -> {
-            try {
-                Libc.linkDatagrams();
-            } catch (Throwable e) {
-                // The first message meets the same error and reports it.
-            }
-        });
         return new SdNotify(socket, usec);
     }
 

@@ -43,45 +43,8 @@ public final class Libc {
     /** What fnmatch(3) returns when the string does not match (any other nonzero return is an error). */
     public static final int FNM_NOMATCH = 1;
 
-    private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
-    private static final MethodHandle OPENAT = variadicErrnoCall("openat", 3,
-            JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
-    private static final MethodHandle READLINKAT =
-            errnoCall("readlinkat", JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
-    private static final MethodHandle ISATTY = errnoCall("isatty", JAVA_INT, JAVA_INT);
-
-    private static final MethodHandle FANOTIFY_INIT = errnoCall("fanotify_init", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle FANOTIFY_MARK =
-            errnoCall("fanotify_mark", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS);
-    private static final MethodHandle READ = errnoCall("read", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle WRITE = errnoCall("write", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle FSTATFS = errnoCall("fstatfs", JAVA_INT, JAVA_INT, ADDRESS);
-    private static final MethodHandle EVENTFD = errnoCall("eventfd", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle PPOLL = errnoCall("ppoll", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-
-    // Handles the start-up path does not need are made on first use, one group at a time: each distinct
-    // signature costs 2-3 ms to link, and linking all of them at once was most of the start-up time.
-
-    /**
-     * What only events need (file handles, process liveness, file types): linked on a thread of its own once
-     * the marks are in place ({@link #linkEventPathInBackground()}), off the way to the marks.
-     */
-    private static final class EventPath {
-        static final MethodHandle STATX =
-                errnoCall("statx", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
-        static final MethodHandle PIDFD_SEND_SIGNAL =
-                errnoCall("pidfd_send_signal", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-        static final MethodHandle OPEN_BY_HANDLE_AT =
-                errnoCall("open_by_handle_at", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-    }
-
-    /** {@code pidfd_open} (glibc 2.36): null where libc does not have it. */
-    private static final class Pidfds {
-        static final MethodHandle PIDFD_OPEN = LINKER.defaultLookup().find("pidfd_open")
-                .map(a -> LINKER.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
-                        Linker.Option.captureCallState("errno")))
-                .orElse(null);
-    }
+    // System calls go through one handle (Syscall). The libc functions that are not plain system calls are
+    // linked on first use, one group at a time: each distinct signature costs 2-4 ms to link.
 
     /** {@code PIDFD_GET_INFO} ({@code _IOWR(0xFF, 11, struct pidfd_info)} with the 64-byte first version). */
     public static final long PIDFD_GET_INFO = 0xC040FF0BL;
@@ -91,31 +54,9 @@ public final class Libc {
         return ioctl(pidfd, PIDFD_GET_INFO, info);
     }
 
-    /** {@code pidfd_open(pid, 0)}, or -1 with errno ENOSYS where libc has no such function. */
+    /** {@code pidfd_open(pid, 0)}: -1 with errno ENOSYS on a kernel before 5.3. */
     public static int pidfdOpen(int pid) {
-        if (Pidfds.PIDFD_OPEN == null) {
-            ERRNO.set(CAPTURE.get(), 0L, Errno.ENOSYS);
-            return -1;
-        }
-        try {
-            return (int) Pidfds.PIDFD_OPEN.invokeExact(CAPTURE.get(), pid, 0);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /**
-     * Starts linking the functions only events need, on a thread of its own; whatever needs one first waits
-     * for it. Call once the marks are in place: until then nothing needs them, and start-up is shorter.
-     */
-    public static void linkEventPathInBackground() {
-        Thread.ofPlatform().daemon().name("fanotifyd-link").start(() -> {
-            try {
-                EventPath.STATX.type();
-            } catch (Throwable e) {
-                // The first event that needs one meets the same error and reports it with its context.
-            }
-        });
+        return (int) sys(Syscall.NR.pidfdOpen(), pid, 0, 0, 0, 0, 0);
     }
 
     /** Canary matching: only linked when canaries are configured. */
@@ -132,18 +73,9 @@ public final class Libc {
         static final MethodHandle USELOCALE = plainCall("uselocale", ADDRESS, ADDRESS);
     }
 
-    /** Waking a thread blocked in a permission group's read: only at stop. */
-    private static final class Waking {
-        static final MethodHandle MEMFD_CREATE = errnoCall("memfd_create", JAVA_INT, ADDRESS, JAVA_INT);
-    }
-
     /** {@code memfd_create(name, flags)}: an anonymous file of our own (MFD_CLOEXEC is 1). */
     public static int memfdCreate(MemorySegment name, int flags) {
-        try {
-            return (int) Waking.MEMFD_CREATE.invokeExact(CAPTURE.get(), name, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.memfdCreate(), name.address(), flags, 0, 0, 0, 0);
     }
 
     /** Detaching and syslog. */
@@ -154,18 +86,6 @@ public final class Libc {
         static final MethodHandle OPENLOG = plainCall("openlog", null, ADDRESS, JAVA_INT, JAVA_INT);
         static final MethodHandle SYSLOG = LINKER.downcallHandle(symbol("syslog"),
                 FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS), Linker.Option.firstVariadicArg(2));
-    }
-
-    /** The pid file, socket files and output clean-up. */
-    private static final class FileOps {
-        static final MethodHandle UNLINK = errnoCall("unlink", JAVA_INT, ADDRESS);
-        static final MethodHandle FLOCK = errnoCall("flock", JAVA_INT, JAVA_INT, JAVA_INT);
-        static final MethodHandle FTRUNCATE = errnoCall("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
-        static final MethodHandle LSEEK = errnoCall("lseek", JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
-        static final MethodHandle RENAME = errnoCall("rename", JAVA_INT, ADDRESS, ADDRESS);
-        static final MethodHandle PREAD = errnoCall("pread", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
-        static final MethodHandle CHMOD = errnoCall("chmod", JAVA_INT, ADDRESS, JAVA_INT);
-        static final MethodHandle CHOWN = errnoCall("chown", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
     }
 
     /** Signal dispositions: reset at start-up, only when one was inherited ignored. */
@@ -184,41 +104,13 @@ public final class Libc {
         }
     }
 
-    /**
-     * Datagrams to a service manager's notification socket ({@code sd_notify}): a group of its own, so that
-     * telling systemd the daemon is ready does not link the subscribers' functions too.
-     */
-    private static final class Datagrams {
-        static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
-        static final MethodHandle SENDTO =
-                errnoCall("sendto", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
-    }
-
-    /** Links the datagram functions now (on the calling thread), so that the first message does not wait. */
-    public static void linkDatagrams() {
-        Datagrams.SENDTO.type();
-    }
-
     /** {@code socket(domain, type, protocol)} of the datagram group. */
     public static int datagramSocket(int domain, int type, int protocol) {
-        try {
-            return (int) Datagrams.SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return socket(domain, type, protocol);
     }
 
     public static long sendto(int fd, MemorySegment buf, long len, int flags, MemorySegment addr, int addrLen) {
-        try {
-            return (long) Datagrams.SENDTO.invokeExact(CAPTURE.get(), fd, buf, len, flags, addr, addrLen);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** Resource limits: the open-file limit, read and raised once at start-up. */
-    private static final class Limits {
-        static final MethodHandle PRLIMIT = errnoCall("prlimit", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        return sys(Syscall.NR.sendto(), fd, buf.address(), len, flags, addr.address(), addrLen);
     }
 
     /** Hooks: spawning, reaping and killing processes. */
@@ -261,23 +153,18 @@ public final class Libc {
     }
 
     /** Subscribers: the Unix socket and its group. */
-    private static final class Sockets {
-        static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
-        static final MethodHandle BIND = errnoCall("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-        static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
-        static final MethodHandle ACCEPT4 = errnoCall("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
-        static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
-        static final MethodHandle GETSOCKOPT =
-                errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
-        static final MethodHandle SETSOCKOPT =
-                errnoCall("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final class Groups {
         static final MethodHandle GETGRNAM = errnoCall("getgrnam", ADDRESS, ADDRESS);
-        static final MethodHandle IOCTL_INT = variadicErrnoCall("ioctl", 2, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
     }
 
     private Libc() {}
 
     /** The errno left by this thread's last call through this class. */
+    /** A system call through {@link Syscall}, errno captured for this thread. */
+    private static long sys(long nr, long a, long b, long c, long d, long e, long f) {
+        return Syscall.call(CAPTURE.get(), nr, a, b, c, d, e, f);
+    }
+
     public static int errno() {
         return (int) ERRNO.get(CAPTURE.get(), 0L);
     }
@@ -308,43 +195,23 @@ public final class Libc {
     }
 
     public static int fanotifyInit(int flags, int eventFFlags) {
-        try {
-            return (int) FANOTIFY_INIT.invokeExact(CAPTURE.get(), flags, eventFFlags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.fanotifyInit(), flags, eventFFlags, 0, 0, 0, 0);
     }
 
     public static int fanotifyMark(int fd, int flags, long mask, int dirfd, MemorySegment path) {
-        try {
-            return (int) FANOTIFY_MARK.invokeExact(CAPTURE.get(), fd, flags, mask, dirfd, path);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.fanotifyMark(), fd, flags, mask, dirfd, path.address(), 0);
     }
 
     public static long read(int fd, MemorySegment buf, long count) {
-        try {
-            return (long) READ.invokeExact(CAPTURE.get(), fd, buf, count);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(Syscall.NR.read(), fd, buf.address(), count, 0, 0, 0);
     }
 
     public static long write(int fd, MemorySegment buf, long count) {
-        try {
-            return (long) WRITE.invokeExact(CAPTURE.get(), fd, buf, count);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(Syscall.NR.write(), fd, buf.address(), count, 0, 0, 0);
     }
 
     public static int close(int fd) {
-        try {
-            return (int) CLOSE.invokeExact(CAPTURE.get(), fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.close(), fd, 0, 0, 0, 0, 0);
     }
 
     public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
@@ -357,68 +224,36 @@ public final class Libc {
 
     /** {@code ppoll} without a signal mask; {@code timeout} is a {@code struct timespec}, or NULL for none. */
     public static int ppoll(MemorySegment fds, long nfds, MemorySegment timeout) {
-        try {
-            return (int) PPOLL.invokeExact(CAPTURE.get(), fds, nfds, timeout, MemorySegment.NULL);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        // No signal mask (NULL); the kernel then ignores the mask's size, 8 bytes.
+        return (int) sys(Syscall.NR.ppoll(), fds.address(), nfds, timeout.address(), 0, 8, 0);
     }
 
     public static int openat(int dirfd, MemorySegment path, int flags, int mode) {
-        try {
-            return (int) OPENAT.invokeExact(CAPTURE.get(), dirfd, path, flags, mode);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.openat(), dirfd, path.address(), flags, mode, 0, 0);
     }
 
     public static int openByHandleAt(int mountFd, MemorySegment fileHandle, int flags) {
-        try {
-            return (int) EventPath.OPEN_BY_HANDLE_AT.invokeExact(CAPTURE.get(), mountFd, fileHandle, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.openByHandleAt(), mountFd, fileHandle.address(), flags, 0, 0, 0);
     }
 
     public static long readlink(MemorySegment path, MemorySegment buf, long size) {
-        try {
-            // readlinkat with AT_FDCWD: one signature less to link at start-up (each costs 2-4 ms).
-            return (long) READLINKAT.invokeExact(CAPTURE.get(), Fanotify.AT_FDCWD, path, buf, size);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return readlinkat(Fanotify.AT_FDCWD, path, buf, size);
     }
 
     public static long readlinkat(int dirFd, MemorySegment path, MemorySegment buf, long size) {
-        try {
-            return (long) READLINKAT.invokeExact(CAPTURE.get(), dirFd, path, buf, size);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(Syscall.NR.readlinkat(), dirFd, path.address(), buf.address(), size, 0, 0);
     }
 
     public static int fstatfs(int fd, MemorySegment statfs) {
-        try {
-            return (int) FSTATFS.invokeExact(CAPTURE.get(), fd, statfs);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.fstatfs(), fd, statfs.address(), 0, 0, 0, 0);
     }
 
     public static int statx(int dirfd, MemorySegment path, int flags, int mask, MemorySegment statx) {
-        try {
-            return (int) EventPath.STATX.invokeExact(CAPTURE.get(), dirfd, path, flags, mask, statx);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.statx(), dirfd, path.address(), flags, mask, statx.address(), 0);
     }
 
     public static int eventfd(int initval, int flags) {
-        try {
-            return (int) EVENTFD.invokeExact(CAPTURE.get(), initval, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.eventfd2(), initval, flags, 0, 0, 0, 0);
     }
 
     public static int getpid() {
@@ -450,20 +285,18 @@ public final class Libc {
         }
     }
 
+    /** {@code TCGETS}: what isatty(3) asks; 0 for a terminal. */
+    private static final long TCGETS = 0x5401;
+
+    /** 1 if {@code fd} is a terminal, else 0 (errno ENOTTY, or EBADF): isatty(3) through {@code TCGETS}. */
     public static int isatty(int fd) {
-        try {
-            return (int) ISATTY.invokeExact(CAPTURE.get(), fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
+        try (Arena arena = Arena.ofConfined()) {
+            return ioctl(fd, TCGETS, arena.allocate(64, 8)) == 0 ? 1 : 0; // struct termios fits in 64 bytes
         }
     }
 
     public static int pidfdSendSignal(int pidfd, int sig) {
-        try {
-            return (int) EventPath.PIDFD_SEND_SIGNAL.invokeExact(CAPTURE.get(), pidfd, sig, MemorySegment.NULL, 0);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.pidfdSendSignal(), pidfd, sig, 0, 0, 0, 0);
     }
 
     /** {@code openlog(ident, option, facility)}; {@code ident} must stay allocated for the process's life. */
@@ -485,29 +318,18 @@ public final class Libc {
     }
 
     public static int flock(int fd, int operation) {
-        try {
-            return (int) FileOps.FLOCK.invokeExact(CAPTURE.get(), fd, operation);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.flock(), fd, operation, 0, 0, 0, 0);
     }
 
     /** {@code rename(from, to)}: 0, or -1 with {@link #errno()}. */
     public static int rename(MemorySegment from, MemorySegment to) {
-        try {
-            return (int) FileOps.RENAME.invokeExact(CAPTURE.get(), from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.renameat2(), Fanotify.AT_FDCWD, from.address(), Fanotify.AT_FDCWD, to.address(),
+                0, 0);
     }
 
     /** {@code lseek(fd, offset, whence)}; whence 0 = SEEK_SET, 1 = SEEK_CUR, 2 = SEEK_END. */
     public static long lseek(int fd, long offset, int whence) {
-        try {
-            return (long) FileOps.LSEEK.invokeExact(CAPTURE.get(), fd, offset, whence);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(Syscall.NR.lseek(), fd, offset, whence, 0, 0, 0);
     }
 
     /**
@@ -515,35 +337,19 @@ public final class Libc {
      * values, soft then hard), or NULL.
      */
     public static int prlimit(int pid, int resource, MemorySegment newLimit, MemorySegment oldLimit) {
-        try {
-            return (int) Limits.PRLIMIT.invokeExact(CAPTURE.get(), pid, resource, newLimit, oldLimit);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.prlimit64(), pid, resource, newLimit.address(), oldLimit.address(), 0, 0);
     }
 
     public static int ftruncate(int fd, long length) {
-        try {
-            return (int) FileOps.FTRUNCATE.invokeExact(CAPTURE.get(), fd, length);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.ftruncate(), fd, length, 0, 0, 0, 0);
     }
 
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
-        try {
-            return (long) FileOps.PREAD.invokeExact(CAPTURE.get(), fd, buf, count, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(Syscall.NR.pread64(), fd, buf.address(), count, offset, 0, 0);
     }
 
     public static int unlink(MemorySegment path) {
-        try {
-            return (int) FileOps.UNLINK.invokeExact(CAPTURE.get(), path);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.unlinkat(), Fanotify.AT_FDCWD, path.address(), 0, 0, 0, 0);
     }
 
     /**
@@ -771,75 +577,39 @@ public final class Libc {
     }
 
     public static int socket(int domain, int type, int protocol) {
-        try {
-            return (int) Sockets.SOCKET.invokeExact(CAPTURE.get(), domain, type, protocol);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.socket(), domain, type, protocol, 0, 0, 0);
     }
 
     public static int bind(int fd, MemorySegment addr, int len) {
-        try {
-            return (int) Sockets.BIND.invokeExact(CAPTURE.get(), fd, addr, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.bind(), fd, addr.address(), len, 0, 0, 0);
     }
 
     public static int listen(int fd, int backlog) {
-        try {
-            return (int) Sockets.LISTEN.invokeExact(CAPTURE.get(), fd, backlog);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.listen(), fd, backlog, 0, 0, 0, 0);
     }
 
     public static int accept4(int fd, MemorySegment addr, MemorySegment len, int flags) {
-        try {
-            return (int) Sockets.ACCEPT4.invokeExact(CAPTURE.get(), fd, addr, len, flags);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.accept4(), fd, addr.address(), len.address(), flags, 0, 0);
     }
 
     public static int connect(int fd, MemorySegment addr, int len) {
-        try {
-            return (int) Sockets.CONNECT.invokeExact(CAPTURE.get(), fd, addr, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.connect(), fd, addr.address(), len, 0, 0, 0);
     }
 
     public static int getsockopt(int fd, int level, int name, MemorySegment value, MemorySegment len) {
-        try {
-            return (int) Sockets.GETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.getsockopt(), fd, level, name, value.address(), len.address(), 0);
     }
 
     public static int setsockopt(int fd, int level, int name, MemorySegment value, int len) {
-        try {
-            return (int) Sockets.SETSOCKOPT.invokeExact(CAPTURE.get(), fd, level, name, value, len);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.setsockopt(), fd, level, name, value.address(), len, 0);
     }
 
     public static int chmod(MemorySegment path, int mode) {
-        try {
-            return (int) FileOps.CHMOD.invokeExact(CAPTURE.get(), path, mode);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.fchmodat(), Fanotify.AT_FDCWD, path.address(), mode, 0, 0, 0);
     }
 
     public static int chown(MemorySegment path, int uid, int gid) {
-        try {
-            return (int) FileOps.CHOWN.invokeExact(CAPTURE.get(), path, uid, gid);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.fchownat(), Fanotify.AT_FDCWD, path.address(), uid, gid, 0, 0);
     }
 
     /**
@@ -848,7 +618,7 @@ public final class Libc {
      */
     public static int groupId(String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment g = (MemorySegment) Sockets.GETGRNAM.invokeExact(CAPTURE.get(), cString(arena, name));
+            MemorySegment g = (MemorySegment) Groups.GETGRNAM.invokeExact(CAPTURE.get(), cString(arena, name));
             if (g.equals(MemorySegment.NULL)) {
                 return -1;
             }
@@ -860,10 +630,6 @@ public final class Libc {
 
     /** {@code ioctl(fd, request, out)}: {@code out} an {@code int} or a struct, as {@code request} says. */
     public static int ioctl(int fd, long request, MemorySegment out) {
-        try {
-            return (int) Sockets.IOCTL_INT.invokeExact(CAPTURE.get(), fd, request, out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(Syscall.NR.ioctl(), fd, request, out.address(), 0, 0, 0);
     }
 }
