@@ -6,7 +6,7 @@
 # Extra arguments go to the harness (see ../shared/bench/run.sh --help).
 set -euo pipefail
 # Work on a copy: the harness builds its C tools and writes its results where it runs.
-. "$(dirname "$0")/bench-copy.sh"
+. "$(dirname "$0")/bench-copy.sh" bench
 [ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
 echo "bench: results in $work/results" >&2
 # fanotifyd twice in observe mode: with its default events, and with rawfan-fid-path's event set (no ATTRIB,

@@ -6,7 +6,7 @@
 # Root only: each run mounts a tmpfs (or loop ext4) of its own in a private mount namespace and marks only
 # that. Options are scripts/writers.py's (--help). The table goes to stdout, every run to build/writers.json.
 set -euo pipefail
-. "$(dirname "$0")/bench-copy.sh"
+. "$(dirname "$0")/bench-copy.sh" bench
 [ -x "$here/fanotifyd" ] || make -C "$here" >/dev/null
 for t in rawfan workload; do  # as the harness's run.sh builds them
   if [ ! -x "$work/$t" ] || [ "$work/$t.c" -nt "$work/$t" ]; then gcc -O2 -Wall -Wextra -o "$work/$t" "$work/$t.c"; fi
