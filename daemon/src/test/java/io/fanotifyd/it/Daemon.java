@@ -138,6 +138,92 @@ public final class Daemon implements AutoCloseable {
         TestMount.run("kill", "-CONT", Long.toString(pid()));
     }
 
+    /** The tid of {@code pid}'s thread named {@code name} (its comm, at most 15 characters). */
+    static long threadId(long pid, String name) throws IOException {
+        try (var tasks = Files.newDirectoryStream(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks) {
+                try {
+                    if (Files.readString(t.resolve("comm")).strip().equals(name)) {
+                        return Long.parseLong(t.getFileName().toString());
+                    }
+                } catch (IOException gone) {
+                    // a thread that ended meanwhile
+                }
+            }
+        }
+        throw new IOException("fanotifyd " + pid + " has no thread " + name);
+    }
+
+    /** The state letter of a thread (R running, S sleeping, ...), from its stat line; '?' if it is gone. */
+    static char threadState(long pid, long tid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/task/" + tid + "/stat"));
+            return stat.charAt(stat.lastIndexOf(')') + 2);
+        } catch (IOException gone) {
+            return '?';
+        }
+    }
+
+    /** Whether the thread was running (R) in any of {@code looks} looks taken one right after another. */
+    static boolean sawRunning(long pid, long tid, int looks) {
+        for (int i = 0; i < looks; i++) {
+            if (threadState(pid, tid) == 'R') {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@code read}'s system call number: what /proc/PID/task/TID/syscall shows first for a thread in read(). */
+    static final String READ_NR = "aarch64".equals(System.getProperty("os.arch")) ? "63" : "0";
+
+    /** Waits (at most {@code seconds}) until the thread sleeps in read() on one of the process's fanotify fds. */
+    static void awaitBlockedInFanotifyRead(long pid, long tid, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            try {
+                last = Files.readString(Path.of("/proc/" + pid + "/task/" + tid + "/syscall")).strip();
+                String[] sc = last.split(" ");
+                if (sc.length > 1 && sc[0].equals(READ_NR) && sc[1].startsWith("0x") && threadState(pid, tid) == 'S') {
+                    long fd = Long.parseLong(sc[1].substring(2), 16);
+                    if (Files.readString(Path.of("/proc/" + pid + "/fdinfo/" + fd)).contains("fanotify flags:")) {
+                        return;
+                    }
+                }
+            } catch (IOException gone) {
+                throw new IOException("thread " + tid + " of fanotifyd " + pid + " is gone", gone);
+            }
+            sleep(5);
+        }
+        throw new IOException("thread " + tid + " of fanotifyd " + pid + " did not block in read() on a fanotify"
+                + " fd within " + seconds + " s; its syscall: " + last);
+    }
+
+    /** {@code write}'s system call number. */
+    static final String WRITE_NR = "aarch64".equals(System.getProperty("os.arch")) ? "64" : "1";
+
+    /**
+     * Waits (at most {@code seconds}) until the output thread sleeps in write() on {@code fd}: a pipe it writes
+     * is full, and what it has not written waits in its buffers.
+     */
+    static void awaitOutputBlockedInWrite(long pid, int fd, int seconds) throws IOException {
+        long tid = threadId(pid, "fanotifyd-outpu"); // "fanotifyd-output", cut to 15 characters as comm is
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            last = Files.readString(Path.of("/proc/" + pid + "/task/" + tid + "/syscall")).strip();
+            String[] sc = last.split(" ");
+            if (sc.length > 1 && sc[0].equals(WRITE_NR) && sc[1].equals("0x" + Integer.toHexString(fd))
+                    && threadState(pid, tid) == 'S') {
+                return;
+            }
+            sleep(5);
+        }
+        throw new IOException("the output thread of fanotifyd " + pid + " did not block writing fd " + fd
+                + " within " + seconds + " s; its syscall: " + last);
+    }
+
     /** Every thread of {@code pid} in state T (stopped), read from the third field of its stat line. */
     static boolean allThreadsStopped(long pid) throws IOException {
         try (var tasks = Files.newDirectoryStream(Path.of("/proc/" + pid + "/task"))) {

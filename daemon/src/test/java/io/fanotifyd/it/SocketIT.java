@@ -455,12 +455,11 @@ class SocketIT {
                 Daemon.awaitMarks(p.pid(), 1);
                 awaitFileContains(err, "info: ready: ", "ready");
                 makeFiles(dir, "f", 2000); // ~540 KB: the pipe takes 64 KiB, the rest waits in the writer thread
-                Daemon.sleep(500);
-                Daemon.sleep(500);
+                Daemon.awaitOutputBlockedInWrite(p.pid(), 1, WAIT_S);
                 java.io.InputStream stdout = p.getInputStream();
                 ByteArrayOutputStream before = new ByteArrayOutputStream();
                 before.write(stdout.readNBytes(1 << 16)); // of ~540 KB: the daemon's write stays blocked
-                Daemon.sleep(200);
+                Daemon.awaitOutputBlockedInWrite(p.pid(), 1, WAIT_S); // the pipe full again, before we connect
                 try (Sub s = Sub.connect(sock).startReading()) {
                     awaitFileContains(err, "connected (1 now)", "subscriber accepted");
                     ByteArrayOutputStream after = new ByteArrayOutputStream();
@@ -472,8 +471,7 @@ class SocketIT {
                         }
                     });
                     awaitLinesOf(after, 2000 - lines(before.toByteArray()).size());
-                    Daemon.sleep(300);
-                    p.toHandle().destroy();
+                    p.toHandle().destroy(); // the stop gives the subscriber what it has not sent yet, then EOF
                     assertTrue(p.waitFor(WAIT_S, TimeUnit.SECONDS), "exit after SIGTERM");
                     s.awaitEof("subscriber");
                     drain.join(5000);

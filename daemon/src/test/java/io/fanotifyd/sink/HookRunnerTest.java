@@ -285,18 +285,13 @@ class HookRunnerTest {
             assertFalse(hooks.submit(Map.of()));
             assertEquals(1, hooks.dropped());
 
-            long t0 = System.nanoTime();
+            // The only worker hangs in its hook for 1000 s: a submit that waited for room would never return.
             for (int i = 0; i < 1000; i++) {
                 assertFalse(hooks.submit(Map.of("FAN_PATH", "/x/" + i)));
             }
-            long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-            assertTrue(elapsedMs < 1000, "1000 refused submits took " + elapsedMs + " ms");
             assertEquals(1001, hooks.dropped());
         } finally {
-            long t0 = System.nanoTime();
-            hooks.close();
-            long closeMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-            assertTrue(closeMs < 5000, "close took " + closeMs + " ms");
+            hooks.close(); // returns although the hook would sleep 1000 s: close kills it
         }
         assertEquals(1, hooks.started());
         int pid = pidOfOnlyRun();
@@ -315,11 +310,8 @@ class HookRunnerTest {
     void aFloodingHookIsDrainedPromptlyAndItsLogIsBounded() {
         try (HookRunner hooks = runner("yes 0123456789abcdef | head -c 10000000; echo after-the-flood", 1, 1,
                 60_000)) {
-            long t0 = System.nanoTime();
             assertTrue(hooks.submit(Map.of()));
-            awaitEnds(1);
-            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-            assertTrue(ms < 10_000, "10 MB of output took " + ms + " ms");
+            awaitEnds(1); // a hook whose output nobody drained would block in its write and never end
             assertEquals(0, hooks.timedOut());
             assertEquals(0, hooks.failed());
         }
