@@ -312,45 +312,17 @@ public final class JsonWriter {
      */
     public boolean bytes(MemorySegment seg, long offset, int length) {
         Objects.checkFromIndexSize(offset, length, seg.byteSize());
-        boolean valid = true;
-        long i = offset;
-        final long end = offset + length;
-        while (i < end) {
-            long run = i;
-            while (i < end && isPlain(seg.get(JAVA_BYTE, i))) {
-                i++;
-            }
-            if (i > run) {
-                int n = (int) (i - run);
-                ensure(n);
-                MemorySegment.copy(seg, JAVA_BYTE, run, buf, len, n);
-                len += n;
-            }
-            if (i == end) {
-                break;
-            }
-            int c = seg.get(JAVA_BYTE, i) & 0xff;
-            ensure(6);
-            if (c < 0x80) {
-                escapeAscii(c);
-                i++;
-                continue;
-            }
-            int b1 = i + 1 < end ? seg.get(JAVA_BYTE, i + 1) & 0xff : -1;
-            int b2 = i + 2 < end ? seg.get(JAVA_BYTE, i + 2) & 0xff : -1;
-            int b3 = i + 3 < end ? seg.get(JAVA_BYTE, i + 3) & 0xff : -1;
-            int n = sequence(c, b1, b2, b3);
-            if (n > 0) {
-                putSequence(n, c, b1, b2, b3);
-                i += n;
-            } else {
-                replacement();
-                valid = false;
-                i -= n;
-            }
+        // One bulk copy, then the scan over a plain array: under C1 a single-value segment read per byte pays
+        // the FFM's bounds and alignment checks each time (a quarter of the event thread's Java time).
+        if (scratch.length < length) {
+            scratch = new byte[Math.max(length, scratch.length * 2)];
         }
-        return valid;
+        MemorySegment.copy(seg, JAVA_BYTE, offset, scratch, 0, length);
+        return bytes(scratch, 0, length);
     }
+
+    /** Where {@link #bytes(MemorySegment, long, int)} copies a name or path before encoding it. */
+    private byte[] scratch = new byte[256];
 
     /**
      * Appends raw bytes as JSON string content; see {@link #bytes(MemorySegment, long, int)}.
