@@ -1,5 +1,7 @@
 package io.fanotifyd.daemon;
 
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
 import io.fanotifyd.enrich.ExitRecords;
 import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.FanotifyGroup;
@@ -155,7 +157,7 @@ final class NotifyReader {
     void release() {
         consumed = consumed + 1;
         if (readerSleeping) {
-            Syscalls.signalEventfd(wakeFd);
+            signal(wakeFd, consumerScratch);
         }
     }
 
@@ -182,7 +184,7 @@ final class NotifyReader {
         if (thread == null) {
             return true;
         }
-        Syscalls.signalEventfd(wakeFd);
+        signal(wakeFd, consumerScratch);
         try {
             thread.join(timeoutMs);
         } catch (InterruptedException e) {
@@ -304,7 +306,7 @@ final class NotifyReader {
     private void publish() {
         published = published + 1;
         if (consumerSleeping) {
-            Syscalls.signalEventfd(readyFd);
+            signal(readyFd, readerScratch);
         }
     }
 
@@ -347,5 +349,10 @@ final class NotifyReader {
                     + " make an fd for" : ""));
             return -1;
         }
+    }
+
+    private static void signal(int fd, MemorySegment scratch8) {
+        scratch8.set(JAVA_LONG_UNALIGNED, 0, 1L);
+        io.fanotifyd.kernel.Libc.write(fd, scratch8, 8);
     }
 }
