@@ -398,7 +398,7 @@ final class Daemon {
         // Each buffer must be able to hold at least one whole event: fewer buffers where the fds are few.
         int slots = (int) Math.max(1, Math.min(NotifyReader.MAX_SLOTS, (long) notifyFds * bytesPerFd / minBytes));
         long notifyBytes = FdBudget.readBytes(READ_BUFFER_BYTES, notifyFds / slots, bytesPerFd, minBytes);
-        long permBytes = perm ? FdBudget.readBytes(EventLoop.PERM_BUFFER_BYTES, budget.readFds() / 3,
+        long permBytes = perm ? FdBudget.readBytes(PermissionLoop.BUFFER_BYTES, budget.readFds() / 3,
                 FdBudget.PERMISSION_BYTES_PER_FD, FdBudget.PERMISSION_MIN_READ_BYTES) : 0;
         return new EventLoop.ReadSizes(notifyBytes, slots, permBytes);
     }

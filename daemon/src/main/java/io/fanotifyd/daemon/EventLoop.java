@@ -80,8 +80,6 @@ final class EventLoop {
         }
     }
 
-    static final int PERM_BUFFER_BYTES = 64 * 1024;
-
     /**
      * Asks the loop to stop, and everything read to be written out by {@code deadlineNs}; safe from any thread.
      */

@@ -1,7 +1,5 @@
 package io.fanotifyd.daemon;
 
-import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
-
 import io.fanotifyd.enrich.ExitRecords;
 import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.FanotifyGroup;
@@ -157,7 +155,7 @@ final class NotifyReader {
     void release() {
         consumed = consumed + 1;
         if (readerSleeping) {
-            signal(wakeFd, consumerScratch);
+            Syscalls.signalEventfd(wakeFd);
         }
     }
 
@@ -184,7 +182,7 @@ final class NotifyReader {
         if (thread == null) {
             return true;
         }
-        signal(wakeFd, consumerScratch);
+        Syscalls.signalEventfd(wakeFd);
         try {
             thread.join(timeoutMs);
         } catch (InterruptedException e) {
@@ -306,7 +304,7 @@ final class NotifyReader {
     private void publish() {
         published = published + 1;
         if (consumerSleeping) {
-            signal(readyFd, readerScratch);
+            Syscalls.signalEventfd(readyFd);
         }
     }
 
@@ -349,10 +347,5 @@ final class NotifyReader {
                     + " make an fd for" : ""));
             return -1;
         }
-    }
-
-    private static void signal(int fd, MemorySegment scratch8) {
-        scratch8.set(JAVA_LONG_UNALIGNED, 0, 1L);
-        io.fanotifyd.kernel.Libc.write(fd, scratch8, 8);
     }
 }

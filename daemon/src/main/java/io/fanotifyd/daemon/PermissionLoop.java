@@ -24,6 +24,9 @@ import java.util.concurrent.TimeUnit;
  * ({@link FanotifyGroup#wakeBlockedReader()}).
  */
 final class PermissionLoop {
+    /** The permission read buffer; a read takes less when the fd budget is tight ({@link FdBudget}). */
+    static final int BUFFER_BYTES = 64 * 1024;
+
     private final FanotifyGroup group;
     private final Pipeline pipeline;
     private final CatchUp catchUp;
@@ -55,8 +58,8 @@ final class PermissionLoop {
         this.counters = counters;
         this.readErrors = readErrors;
         this.threadSetup = threadSetup;
-        this.readBytes = Math.min(EventLoop.PERM_BUFFER_BYTES, readBytes);
-        this.buffer = arena.allocate(EventLoop.PERM_BUFFER_BYTES, 8);
+        this.readBytes = Math.min(BUFFER_BYTES, readBytes);
+        this.buffer = arena.allocate(BUFFER_BYTES, 8);
     }
 
     void start(Thread.UncaughtExceptionHandler onFailure) {

@@ -296,7 +296,10 @@ public final class FdOutput implements RecordSink, AutoCloseable {
         return current.writer.length();
     }
 
-    /** Hands the current buffer to the writer thread (see {@link #flush(BooleanSupplier)}). */
+    /**
+     * Hands the current buffer to the writer thread. Never throws, never waits for a failing output (an
+     * observe-mode flush waits for a free buffer until {@link #giveUpWaitingWhen} says to drop it instead).
+     */
     public void flush() {
         producers.lock();
         try {
@@ -304,16 +307,6 @@ public final class FdOutput implements RecordSink, AutoCloseable {
         } finally {
             producers.unlock();
         }
-    }
-
-    /**
-     * Hands the current buffer to the writer thread. Never throws, never waits for a failing output.
-     *
-     * @param giveUp tells a waiting (observe-mode) flush to stop waiting and drop the buffer instead
-     */
-    public void flush(BooleanSupplier giveUp) {
-        this.giveUp = giveUp;
-        flush();
     }
 
     private void flushLocked() {

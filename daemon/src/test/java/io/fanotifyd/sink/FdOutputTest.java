@@ -41,7 +41,7 @@ class FdOutputTest {
         for (int i = 0; i < n; i++) {
             record(out, tag, i);
         }
-        out.flush(() -> false);
+        out.flush();
     }
 
     private static void record(FdOutput out, String tag, int i) {

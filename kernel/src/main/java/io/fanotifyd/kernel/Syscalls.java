@@ -90,13 +90,21 @@ public final class Syscalls {
         return fd;
     }
 
-    /** Writes 1 to an eventfd; safe from any thread and from signal handlers' Java side. */
+    /** The 8 bytes an eventfd is signalled with: only ever read (by write(2)), so every thread can share them. */
+    private static final MemorySegment ONE = one();
+
+    private static MemorySegment one() {
+        MemorySegment one = Arena.global().allocate(8, 8);
+        one.set(JAVA_LONG_UNALIGNED, 0, 1L);
+        return one;
+    }
+
+    /**
+     * Writes 1 to an eventfd; safe from any thread and from signal handlers' Java side, and allocates nothing
+     * (a permission decision waiting for the catch-up wakes the reader with it).
+     */
     public static void signalEventfd(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment one = arena.allocate(8, 8);
-            one.set(JAVA_LONG_UNALIGNED, 0, 1L);
-            Libc.write(fd, one, 8);
-        }
+        Libc.write(fd, ONE, 8);
     }
 
     /** Reads and resets an eventfd's counter (non-blocking). */
