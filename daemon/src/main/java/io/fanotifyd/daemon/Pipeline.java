@@ -213,7 +213,7 @@ final class Pipeline {
         long seq;
         JsonWriter w = sink.begin();
         try {
-            encoder.event(event, decision.label(), w);
+            encoder.event(event, decision, w);
             seq = encoder.lastSeq();
             for (int i = 0; i < alerts.size(); i++) {
                 encoder.alert(event, alerts, i, w);

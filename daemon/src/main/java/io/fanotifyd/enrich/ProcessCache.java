@@ -204,10 +204,13 @@ public final class ProcessCache {
         ProcPaths.pidFile(path, pid, EXE);
         long x = Libc.readlink(path, exeBuf, MAX_EXE);
         int exeLen = x < 0 ? -1 : (int) x;
-        ids(e, pid, pidfd);
-        // Reaped meanwhile (ESRCH): /proc/PID may already have been someone else. EPERM (no CAP_KILL over
-        // another user's process) still proves the process exists, so its /proc data was its own.
-        if (pidfd >= 0 && Libc.pidfdSendSignal(pidfd, 0) != 0 && Libc.errno() != io.fanotifyd.kernel.Errno.EPERM) {
+        boolean unreaped = ids(e, pid, pidfd);
+        // Reaped meanwhile (ESRCH): /proc/PID may already have been someone else. PIDFD_GET_INFO on the event's
+        // pidfd, made after the reads, already proved the opposite (it fails with ESRCH once the process is
+        // reaped); else one more call asks. EPERM (no CAP_KILL over another user's process) still proves the
+        // process exists, so its /proc data was its own.
+        if (pidfd >= 0 && !unreaped && Libc.pidfdSendSignal(pidfd, 0) != 0
+                && Libc.errno() != io.fanotifyd.kernel.Errno.EPERM) {
             return false;
         }
         MemorySegment.copy(buf, JAVA_BYTE, open + 1, e.comm, 0, commLen);
@@ -307,15 +310,18 @@ public final class ProcessCache {
     /**
      * Ids, parent and cgroup: from the pidfd when there is one (the event's, or one opened now for a
      * permission event, whose opener waits and so cannot be reaped), else from {@code /proc/PID/status}.
+     * True if the event's own pidfd answered, i.e. its process was not reaped at this moment.
      */
-    private void ids(ProcessInfo e, int pid, int pidfd) {
+    private boolean ids(ProcessInfo e, int pid, int pidfd) {
         long cgroupId = 0;
         boolean known = false;
+        boolean unreaped = false;
         if (pidfdInfoWorks) {
             int fd = pidfd >= 0 ? pidfd : Libc.pidfdOpen(pid);
             if (fd >= 0) {
                 pidInfo.set(JAVA_LONG_UNALIGNED, 0, PIDFD_INFO_MASK);
                 if (Libc.pidfdGetInfo(fd, pidInfo) == 0) {
+                    unreaped = fd == pidfd;
                     long mask = pidInfo.get(JAVA_LONG_UNALIGNED, 0);
                     if ((mask & 0x2) != 0) {
                         e.uid = pidInfo.get(JAVA_INT_UNALIGNED, 28);
@@ -339,6 +345,7 @@ public final class ProcessCache {
             status(e, pid);
         }
         e.cgroup = cgroups.path(cgroupId, pid);
+        return unreaped;
     }
 
     private static final byte[] STATUS = "status".getBytes(StandardCharsets.US_ASCII);

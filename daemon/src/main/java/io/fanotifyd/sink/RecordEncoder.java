@@ -6,6 +6,7 @@ import io.fanotifyd.enrich.PathRef;
 import io.fanotifyd.enrich.ProcessInfo;
 import io.fanotifyd.kernel.EventMask;
 import io.fanotifyd.policy.Alerts;
+import io.fanotifyd.policy.Decision;
 
 import java.nio.charset.StandardCharsets;
 
@@ -59,7 +60,6 @@ public final class RecordEncoder {
     private static final byte[] CGROUP_B64 = JsonWriter.key("cgroup_b64");
     private static final byte[][] WHO_KEYS = {UID, GID, EUID, EGID, PPID, CGROUP};
     private static final byte[] SLASH = {'/'};
-    private static final byte[] COMMA = {','};
     private static final byte[][] BIT_NAMES = new byte[64][];
 
     static {
@@ -79,14 +79,14 @@ public final class RecordEncoder {
     /**
      * Appends one event record (a whole line) to {@code w}.
      *
-     * @param decision "observe", or "allow"/"deny" for a permission event
+     * @param decision its {@code decision} field: observe, or allow/deny for a permission event
      */
-    public void event(Event ev, String decision, JsonWriter w) {
+    public void event(Event ev, Decision decision, JsonWriter w) {
         w.beginObject();
         w.name(SCHEMA_VERSION_KEY);
         w.number(SCHEMA_VERSION);
         w.name(TYPE);
-        w.string("event");
+        w.asciiString(EVENT_TYPE);
         w.name(TS_MS);
         w.number(ev.tsMs());
         w.name(MASK);
@@ -94,7 +94,7 @@ public final class RecordEncoder {
         w.name(EVENTS);
         events(ev.mask(), w);
         w.name(DECISION);
-        w.string(decision);
+        w.asciiString(DECISIONS[decision.ordinal()]);
         job(ev.job(), JOB_ID, PATH_ROLE, w);
         w.name(PID);
         w.number(ev.pid());
@@ -226,18 +226,42 @@ public final class RecordEncoder {
         w.newline();
     }
 
-    private static void events(long mask, JsonWriter w) {
-        w.beginString();
-        boolean first = true;
-        for (long rest = mask; rest != 0; rest &= rest - 1) {
-            if (!first) {
-                w.bytes(COMMA, 0, 1);
-            }
-            first = false;
-            byte[] n = BIT_NAMES[Long.numberOfTrailingZeros(rest)];
-            w.bytes(n, 0, n.length);
+    private static final byte[] EVENT_TYPE = JsonWriter.key("event");
+    private static final byte[][] DECISIONS = new byte[Decision.values().length][];
+
+    static {
+        for (Decision d : Decision.values()) {
+            DECISIONS[d.ordinal()] = JsonWriter.key(d.label());
         }
-        w.endString();
+    }
+
+    /**
+     * The {@code events} field's text per mask, for the masks seen last: a stream has few distinct masks, so
+     * this is one copy per record instead of a name per bit, each scanned for escaping.
+     */
+    private final long[] eventsMasks = new long[32];
+    private final byte[][] eventsTexts = new byte[32][];
+
+    private void events(long mask, JsonWriter w) {
+        int slot = (int) (mask ^ (mask >>> 27)) & (eventsMasks.length - 1);
+        byte[] text = eventsTexts[slot];
+        if (text == null || eventsMasks[slot] != mask) {
+            text = eventsText(mask);
+            eventsTexts[slot] = text;
+            eventsMasks[slot] = mask;
+        }
+        w.asciiString(text);
+    }
+
+    private static byte[] eventsText(long mask) {
+        StringBuilder sb = new StringBuilder();
+        for (long rest = mask; rest != 0; rest &= rest - 1) {
+            if (!sb.isEmpty()) {
+                sb.append(',');
+            }
+            sb.append(new String(BIT_NAMES[Long.numberOfTrailingZeros(rest)], StandardCharsets.US_ASCII));
+        }
+        return JsonWriter.key(sb.toString());
     }
 
     /** {@code job_id} and {@code path_role}: the root's, or null and null. */

@@ -453,7 +453,10 @@ class JsonWriterTest {
 
     @ParameterizedTest
     @ValueSource(longs = {0, 1, -1, 9, 10, -10, 99, 100, 12345, 999_999_999_999L, 1_000_000_000_000_000_000L,
-        Integer.MAX_VALUE, Integer.MIN_VALUE, Long.MAX_VALUE, Long.MIN_VALUE, Long.MIN_VALUE + 1})
+        Integer.MAX_VALUE, Integer.MIN_VALUE, Long.MAX_VALUE, Long.MIN_VALUE, Long.MIN_VALUE + 1,
+        // where the writer goes from long to int arithmetic, and its 9-digit steps
+        2_147_483_648L, -2_147_483_648L, 4_294_967_295L, 999_999_999L, 1_000_000_000L, 1_000_000_001L,
+        1_000_000_000_000_000_000L + 7, 1_764_950_400_123L})
     void numbersAreDecimal(long v) throws IOException {
         JsonWriter w = new JsonWriter(8);
         w.number(v);
@@ -479,6 +482,16 @@ class JsonWriterTest {
                 assertEquals(Long.toString(v), text(w));
             }
         }
+    }
+
+    @Test
+    void asciiStringsAreQuotedAsIs() throws IOException {
+        JsonWriter w = new JsonWriter(4);
+        w.beginObject();
+        w.name(SEQ);
+        w.asciiString(JsonWriter.key("allow"));
+        w.endObject();
+        assertEquals("allow", JSON.readTree(output(w)).get("seq").asText());
     }
 
     // ------------------------------------------------------------------------------------- buffer handling
