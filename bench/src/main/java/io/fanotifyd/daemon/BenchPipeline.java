@@ -8,7 +8,7 @@ import io.fanotifyd.enrich.JobIndex;
 import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventCursor;
-import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.Fnmatch;
 import io.fanotifyd.policy.Policy;
 import io.fanotifyd.sink.BufferSink;
 import io.fanotifyd.sink.RecordEncoder;
@@ -43,7 +43,7 @@ final class BenchPipeline implements AutoCloseable {
         Enricher enricher = new Enricher(true, -1, dirs, new HandleResolver(filesystems, arena),
                 new ProcessCache(64, 1000, arena), new MountScope(), jobs);
         pipeline = Warmup.pipeline(enricher, policy, new RecordEncoder(), out);
-        Libc.useCLocaleOnThisThread();
+        Fnmatch.useCLocaleOnThisThread();
     }
 
     /** One operation: the three events through the daemon's {@link Pipeline}; returns the bytes encoded. */

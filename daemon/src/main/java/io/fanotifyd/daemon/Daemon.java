@@ -160,7 +160,7 @@ final class Daemon {
                 boolean canaries = !policySettings.canaries().isEmpty();
                 // fnmatch must see bytes, as in the C reference, not the JVM's locale: the threads that match.
                 Runnable matchingThread = () -> {
-                    if (canaries && !io.fanotifyd.kernel.Libc.useCLocaleOnThisThread()) {
+                    if (canaries && !io.fanotifyd.kernel.Fnmatch.useCLocaleOnThisThread()) {
                         Log.warn("could not switch to the C locale: canary patterns match by the process locale");
                     }
                 };
@@ -555,7 +555,7 @@ final class Daemon {
         int gid = -1;
         if (s.group().isPresent()) {
             String g = s.group().get();
-            gid = g.matches("[0-9]+") ? Integer.parseInt(g) : io.fanotifyd.kernel.Libc.groupId(g);
+            gid = g.matches("[0-9]+") ? Integer.parseInt(g) : io.fanotifyd.kernel.SocketCalls.groupId(g);
             if (gid < 0) {
                 throw new StartupException("--socket-group " + g + ": no such group");
             }

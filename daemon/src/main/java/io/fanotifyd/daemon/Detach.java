@@ -2,6 +2,7 @@ package io.fanotifyd.daemon;
 
 import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.SessionCalls;
 import io.fanotifyd.kernel.Syscalls;
 
 import java.io.BufferedReader;
@@ -104,11 +105,11 @@ final class Detach {
 
     /** In the daemon copy, first thing: a new session without a controlling terminal, cwd "/". */
     static void becomeSessionLeader() {
-        if (Libc.setsid() < 0) {
+        if (SessionCalls.setsid() < 0) {
             throw new StartupException("setsid: " + io.fanotifyd.kernel.Errno.describe(Libc.errno()));
         }
         try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            Libc.chdir(arena.allocateFrom("/")); // don't keep a mount busy
+            SessionCalls.chdir(arena.allocateFrom("/")); // don't keep a mount busy
         }
     }
 
@@ -119,11 +120,11 @@ final class Detach {
     static void announceReady(boolean keepStdout) {
         int devNull = Syscalls.open("/dev/null", Fanotify.O_RDWR | Fanotify.O_CLOEXEC, 0);
         if (!keepStdout) {
-            Libc.dup2(devNull, 1);
+            SessionCalls.dup2(devNull, 1);
         }
         System.err.println(READY);
         System.err.flush();
-        Libc.dup2(devNull, 2);
+        SessionCalls.dup2(devNull, 2);
         Syscalls.closeQuietly(devNull);
     }
 }

@@ -3,6 +3,7 @@ package io.fanotifyd.daemon;
 import io.fanotifyd.kernel.Libc;
 
 import io.fanotifyd.kernel.Fanotify;
+import io.fanotifyd.kernel.SessionCalls;
 import io.fanotifyd.kernel.Syscalls;
 
 import java.io.OutputStream;
@@ -130,7 +131,7 @@ public final class Log {
     /** Sends diagnostics to syslog (facility daemon, ident "fanotifyd"). */
     public static synchronized void toSyslog() {
         Arena arena = Arena.global();
-        Libc.openlog(arena.allocateFrom("fanotifyd"), LOG_PID, LOG_DAEMON);
+        SessionCalls.openlog(arena.allocateFrom("fanotifyd"), LOG_PID, LOG_DAEMON);
         percentS = arena.allocateFrom("%s");
         syslog = true;
     }
@@ -159,7 +160,7 @@ public final class Log {
         if (syslog) {
             synchronized (Log.class) {
                 try (Arena a = Arena.ofConfined()) {
-                    Libc.syslog(SYSLOG_PRIORITY[lvl], percentS, a.allocateFrom(oneLine));
+                    SessionCalls.syslog(SYSLOG_PRIORITY[lvl], percentS, a.allocateFrom(oneLine));
                 }
             }
             return;

@@ -40,7 +40,7 @@ final class Signals {
         long ignored = ProcStatus.hexField("SigIgn");
         for (int sig : new int[] {SIGHUP, SIGUSR1, SIGTERM}) {
             if (ignored != -1 && (ignored & (1L << (sig - 1))) != 0) {
-                io.fanotifyd.kernel.Libc.signalDefault(sig);
+                io.fanotifyd.kernel.SessionCalls.signalDefault(sig);
             }
         }
         Signal.handle(new Signal("TERM"), s -> stop());

@@ -3,7 +3,7 @@ package io.fanotifyd.policy;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
-import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.Fnmatch;
 import io.fanotifyd.kernel.PathCodec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -529,7 +529,7 @@ public final class CanaryMatcher {
         }
         MemorySegment.copy(onlyPath, 0, buffer, JAVA_BYTE, 0, onlyPath.length);
         buffer.set(JAVA_BYTE, onlyPath.length, (byte) 0);
-        return Libc.fnmatch(cPattern, buffer, Libc.FNM_PATHNAME) == 0 ? EXACT : NEVER;
+        return Fnmatch.fnmatch(cPattern, buffer, Fnmatch.FNM_PATHNAME) == 0 ? EXACT : NEVER;
     }
 
     private static long[] withBit(long[] bits, int bit) {
@@ -767,7 +767,7 @@ public final class CanaryMatcher {
             return kind == EXACT;
         }
         fnmatchCalls++;
-        return Libc.fnmatch(cPatterns[p], cPath, Libc.FNM_PATHNAME) == 0;
+        return Fnmatch.fnmatch(cPatterns[p], cPath, Fnmatch.FNM_PATHNAME) == 0;
     }
 
     /**
@@ -833,7 +833,7 @@ public final class CanaryMatcher {
                 continue;
             }
             fnmatchCalls++;
-            if (Libc.fnmatch(pattern, cPath, Libc.FNM_PATHNAME) == 0) {
+            if (Fnmatch.fnmatch(pattern, cPath, Fnmatch.FNM_PATHNAME) == 0) {
                 return unsplit[j];
             }
         }

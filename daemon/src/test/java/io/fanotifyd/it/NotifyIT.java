@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.fanotifyd.it.NotifySocket.Message;
 import io.fanotifyd.it.PermissionIT.Child;
 import io.fanotifyd.it.PermissionIT.Result;
-import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.SpawnCalls;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -78,14 +78,14 @@ class NotifyIT {
             AtomicInteger reloading = new AtomicInteger();
             sock.onMessage(msg -> {
                 if (msg.has("READY=1") && marksAtReady.get() < 0) {
-                    Libc.kill(msg.pid(), SIGSTOP);
+                    SpawnCalls.kill(msg.pid(), SIGSTOP);
                     try {
                         Daemon.awaitStopped(msg.pid());
                         marksAtReady.set(Daemon.countMarks(msg.pid()));
                     } catch (IOException e) {
                         throw new java.io.UncheckedIOException(e);
                     } finally {
-                        Libc.kill(msg.pid(), SIGCONT);
+                        SpawnCalls.kill(msg.pid(), SIGCONT);
                     }
                 } else if (msg.has("RELOADING=1")) {
                     reloading.incrementAndGet();

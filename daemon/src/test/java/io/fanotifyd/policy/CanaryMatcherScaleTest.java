@@ -6,7 +6,7 @@ import static io.fanotifyd.policy.CanaryMatcherTest.show;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.Fnmatch;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -92,7 +92,7 @@ class CanaryMatcherScaleTest {
                 MemorySegment cPath = cString(arena, p);
                 int expected = -1;
                 for (int i = 0; i < PATTERNS && expected < 0; i++) {
-                    if (Libc.fnmatch(cPatterns[i], cPath, Libc.FNM_PATHNAME) == 0) {
+                    if (Fnmatch.fnmatch(cPatterns[i], cPath, Fnmatch.FNM_PATHNAME) == 0) {
                         expected = i;
                     }
                 }

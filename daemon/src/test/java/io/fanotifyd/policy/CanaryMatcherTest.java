@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.fanotifyd.kernel.Libc;
+import io.fanotifyd.kernel.Fnmatch;
 import io.fanotifyd.kernel.PathCodec;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
@@ -186,13 +186,13 @@ class CanaryMatcherTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment star = cString(arena, bytes("*"));
             MemorySegment escapedStar = cString(arena, bytes("\\*"));
-            assertEquals(0, Libc.fnmatch(star, cString(arena, bytes("/x")), 0));
-            assertEquals(Libc.FNM_NOMATCH, Libc.fnmatch(star, cString(arena, bytes("/x")), Libc.FNM_PATHNAME));
-            assertEquals(0, Libc.fnmatch(escapedStar, cString(arena, bytes("*")), Libc.FNM_PATHNAME));
-            assertEquals(Libc.FNM_NOMATCH, Libc.fnmatch(escapedStar, cString(arena, bytes("*")), Libc.FNM_NOESCAPE));
-            assertEquals(0, Libc.fnmatch(escapedStar, cString(arena, bytes("\\*")), Libc.FNM_NOESCAPE));
-            assertEquals(0, Libc.fnmatch(star, cString(arena, bytes(".x")), Libc.FNM_PATHNAME));
-            assertEquals(Libc.FNM_NOMATCH, Libc.fnmatch(star, cString(arena, bytes(".x")), Libc.FNM_PERIOD));
+            assertEquals(0, Fnmatch.fnmatch(star, cString(arena, bytes("/x")), 0));
+            assertEquals(Fnmatch.FNM_NOMATCH, Fnmatch.fnmatch(star, cString(arena, bytes("/x")), Fnmatch.FNM_PATHNAME));
+            assertEquals(0, Fnmatch.fnmatch(escapedStar, cString(arena, bytes("*")), Fnmatch.FNM_PATHNAME));
+            assertEquals(Fnmatch.FNM_NOMATCH, Fnmatch.fnmatch(escapedStar, cString(arena, bytes("*")), Fnmatch.FNM_NOESCAPE));
+            assertEquals(0, Fnmatch.fnmatch(escapedStar, cString(arena, bytes("\\*")), Fnmatch.FNM_NOESCAPE));
+            assertEquals(0, Fnmatch.fnmatch(star, cString(arena, bytes(".x")), Fnmatch.FNM_PATHNAME));
+            assertEquals(Fnmatch.FNM_NOMATCH, Fnmatch.fnmatch(star, cString(arena, bytes(".x")), Fnmatch.FNM_PERIOD));
         }
     }
 
@@ -376,7 +376,7 @@ class CanaryMatcherTest {
                     MemorySegment cPath = inBuffer(arena, path);
                     int expected = -1;
                     for (int i = 0; i < n && expected < 0; i++) {
-                        if (Libc.fnmatch(cPatterns[i], cPath, Libc.FNM_PATHNAME) == 0) {
+                        if (Fnmatch.fnmatch(cPatterns[i], cPath, Fnmatch.FNM_PATHNAME) == 0) {
                             expected = i;
                         }
                     }
@@ -400,7 +400,7 @@ class CanaryMatcherTest {
         Throwable[] failure = new Throwable[1];
         Thread t = new Thread(() -> {
             try {
-                assertTrue(Libc.useCLocaleOnThisThread(), "uselocale(C) refused");
+                assertTrue(Fnmatch.useCLocaleOnThisThread(), "uselocale(C) refused");
                 body.run();
             } catch (Throwable e) {
                 failure[0] = e;
@@ -594,7 +594,7 @@ class CanaryMatcherTest {
     /** The reference: libc's fnmatch(pattern, path, FNM_PATHNAME) called directly, no shortcut. */
     static boolean fnmatch(byte[] pattern, byte[] path) {
         try (Arena arena = Arena.ofConfined()) {
-            return Libc.fnmatch(cString(arena, pattern), cString(arena, path), Libc.FNM_PATHNAME) == 0;
+            return Fnmatch.fnmatch(cString(arena, pattern), cString(arena, path), Fnmatch.FNM_PATHNAME) == 0;
         }
     }
 

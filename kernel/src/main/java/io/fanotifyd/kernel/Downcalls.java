@@ -7,8 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
- * Links libc functions for {@link Libc}: its handles are made in groups, each on first use, and each group's
- * class needs these without initialising {@link Libc} itself.
+ * Links libc functions for the binding classes ({@link Libc}, {@link SpawnCalls}, {@link SocketCalls},
+ * {@link SessionCalls}, {@link Fnmatch}), each of which makes its handles in groups, on first use.
  */
 final class Downcalls {
     static final Linker LINKER = Linker.nativeLinker();

@@ -93,24 +93,24 @@ public final class Spawn {
             try {
                 MemorySegment attr = arena.allocate(OPAQUE_SIZE, 8);
                 MemorySegment actions = arena.allocate(OPAQUE_SIZE, 8);
-                check("posix_spawnattr_init", Libc.posixSpawnattrInit(attr));
+                check("posix_spawnattr_init", SpawnCalls.posixSpawnattrInit(attr));
                 try {
-                    check("posix_spawn_file_actions_init", Libc.posixSpawnFileActionsInit(actions));
+                    check("posix_spawn_file_actions_init", SpawnCalls.posixSpawnFileActionsInit(actions));
                     try {
                         configureAttributes(arena, attr);
                         configureFiles(actions, devNull, readFd, writeFd);
                         MemorySegment pid = arena.allocate(JAVA_INT);
-                        int err = Libc.posixSpawn(pid, cPath, actions, attr, cArgv, cEnv);
+                        int err = SpawnCalls.posixSpawn(pid, cPath, actions, attr, cArgv, cEnv);
                         if (err != 0) {
                             throw new NativeCallException("posix_spawn", path, err);
                         }
                         started = true;
                         return new SpawnedProcess(pid.get(JAVA_INT, 0), readFd);
                     } finally {
-                        Libc.posixSpawnFileActionsDestroy(actions);
+                        SpawnCalls.posixSpawnFileActionsDestroy(actions);
                     }
                 } finally {
-                    Libc.posixSpawnattrDestroy(attr);
+                    SpawnCalls.posixSpawnattrDestroy(attr);
                 }
             } finally {
                 // Our copy of the write end must go, or the reader would never see EOF.
@@ -123,11 +123,11 @@ public final class Spawn {
     }
 
     private static void configureAttributes(Arena arena, MemorySegment attr) {
-        check("posix_spawnattr_setflags", Libc.posixSpawnattrSetflags(attr,
+        check("posix_spawnattr_setflags", SpawnCalls.posixSpawnattrSetflags(attr,
                 (short) (POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
         // pgroup 0: the child's own pid, so it leads a new group and a group kill reaches its descendants
         // but never the daemon.
-        check("posix_spawnattr_setpgroup", Libc.posixSpawnattrSetpgroup(attr, 0));
+        check("posix_spawnattr_setpgroup", SpawnCalls.posixSpawnattrSetpgroup(attr, 0));
         // Handlers installed by the JVM are reset by exec anyway, but ignored signals (SIG_IGN) and the mask
         // would be inherited and silently change how the program behaves (e.g. a shell that cannot be stopped
         // by SIGTERM or never sees SIGPIPE).
@@ -136,25 +136,25 @@ public final class Spawn {
         // set with every bit on (Linux sigset_t is a plain bit array) makes the child reset them to SIG_DFL.
         MemorySegment all = arena.allocate(SIGSET_SIZE, 8);
         all.fill((byte) 0xff);
-        check("posix_spawnattr_setsigdefault", Libc.posixSpawnattrSetsigdefault(attr, all));
+        check("posix_spawnattr_setsigdefault", SpawnCalls.posixSpawnattrSetsigdefault(attr, all));
         MemorySegment none = arena.allocate(SIGSET_SIZE, 8);
-        if (Libc.sigemptyset(none) != 0) {
+        if (SpawnCalls.sigemptyset(none) != 0) {
             throw new NativeCallException("sigemptyset", "", Libc.errno());
         }
-        check("posix_spawnattr_setsigmask", Libc.posixSpawnattrSetsigmask(attr, none));
+        check("posix_spawnattr_setsigmask", SpawnCalls.posixSpawnattrSetsigmask(attr, none));
     }
 
     private static void configureFiles(MemorySegment actions, MemorySegment devNull, int readFd, int writeFd) {
         check("posix_spawn_file_actions_addopen",
-                Libc.posixSpawnFileActionsAddopen(actions, 0, devNull, Fanotify.O_RDONLY, 0));
-        check("posix_spawn_file_actions_adddup2", Libc.posixSpawnFileActionsAdddup2(actions, writeFd, 1));
-        check("posix_spawn_file_actions_adddup2", Libc.posixSpawnFileActionsAdddup2(actions, writeFd, 2));
-        check("posix_spawn_file_actions_addclose", Libc.posixSpawnFileActionsAddclose(actions, readFd));
-        check("posix_spawn_file_actions_addclose", Libc.posixSpawnFileActionsAddclose(actions, writeFd));
-        if (Libc.hasPosixSpawnFileActionsAddclosefrom()) {
+                SpawnCalls.posixSpawnFileActionsAddopen(actions, 0, devNull, Fanotify.O_RDONLY, 0));
+        check("posix_spawn_file_actions_adddup2", SpawnCalls.posixSpawnFileActionsAdddup2(actions, writeFd, 1));
+        check("posix_spawn_file_actions_adddup2", SpawnCalls.posixSpawnFileActionsAdddup2(actions, writeFd, 2));
+        check("posix_spawn_file_actions_addclose", SpawnCalls.posixSpawnFileActionsAddclose(actions, readFd));
+        check("posix_spawn_file_actions_addclose", SpawnCalls.posixSpawnFileActionsAddclose(actions, writeFd));
+        if (SpawnCalls.hasPosixSpawnFileActionsAddclosefrom()) {
             // The JVM and libraries may hold descriptors without close-on-exec (including, in the daemon, the
             // fanotify fd); a hook must not inherit any of them.
-            check("posix_spawn_file_actions_addclosefrom_np", Libc.posixSpawnFileActionsAddclosefrom(actions, 3));
+            check("posix_spawn_file_actions_addclosefrom_np", SpawnCalls.posixSpawnFileActionsAddclosefrom(actions, 3));
         }
     }
 
@@ -165,14 +165,14 @@ public final class Spawn {
      */
     private static int[] pipe(Arena arena) {
         MemorySegment fds = arena.allocate(JAVA_INT, 2);
-        if (Libc.pipe2(fds, Fanotify.O_CLOEXEC) != 0) {
+        if (SpawnCalls.pipe2(fds, Fanotify.O_CLOEXEC) != 0) {
             throw new NativeCallException("pipe2", "O_CLOEXEC", Libc.errno());
         }
         int[] result = {fds.getAtIndex(JAVA_INT, 0), fds.getAtIndex(JAVA_INT, 1)};
         try {
             for (int i = 0; i < 2; i++) {
                 if (result[i] < 3) {
-                    int moved = Libc.fcntl(result[i], F_DUPFD_CLOEXEC, 3);
+                    int moved = SpawnCalls.fcntl(result[i], F_DUPFD_CLOEXEC, 3);
                     if (moved < 0) {
                         throw new NativeCallException("fcntl", "fd=" + result[i] + ", F_DUPFD_CLOEXEC, 3",
                                 Libc.errno());
@@ -215,7 +215,7 @@ public final class Spawn {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment status = arena.allocate(JAVA_INT);
             while (true) {
-                int rc = Libc.waitpid(pid, status, noHang ? WNOHANG : 0);
+                int rc = SpawnCalls.waitpid(pid, status, noHang ? WNOHANG : 0);
                 if (rc == pid) {
                     return status.get(JAVA_INT, 0);
                 }
@@ -241,7 +241,7 @@ public final class Spawn {
             // 0 is our own group and -1 every process we may signal: never what a caller of this means.
             throw new IllegalArgumentException("refusing kill(" + pid + ", " + sig + ")");
         }
-        if (Libc.kill(pid, sig) == 0) {
+        if (SpawnCalls.kill(pid, sig) == 0) {
             return true;
         }
         int errno = Libc.errno();

@@ -81,20 +81,20 @@ public final class Taskstats implements AutoCloseable {
      *     {@code CAP_NET_ADMIN}; {@code EINVAL}: not in the initial user and pid namespaces)
      */
     public static Taskstats open(int receiveBufferBytes) {
-        int fd = Libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_GENERIC);
+        int fd = SocketCalls.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_GENERIC);
         if (fd < 0) {
             throw new NativeCallException("socket", "AF_NETLINK, SOCK_RAW, NETLINK_GENERIC", Libc.errno());
         }
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment addr = tmp.allocate(12, 4); // sockaddr_nl: the kernel picks our port id
             addr.set(JAVA_SHORT_UNALIGNED, 0, (short) AF_NETLINK);
-            if (Libc.bind(fd, addr, 12) != 0) {
+            if (SocketCalls.bind(fd, addr, 12) != 0) {
                 throw new NativeCallException("bind", "AF_NETLINK", Libc.errno());
             }
             MemorySegment size = tmp.allocate(4, 4);
             size.set(JAVA_INT_UNALIGNED, 0, receiveBufferBytes);
-            if (Libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) != 0) {
-                Libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4); // capped at rmem_max, but better than none
+            if (SocketCalls.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) != 0) {
+                SocketCalls.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4); // capped at rmem_max, but better than none
             }
             Taskstats ts = new Taskstats(fd, possibleCpus());
             ts.family = ts.familyId(tmp);

@@ -80,22 +80,22 @@ public final class UnixSocket {
                 Libc.unlink(cpath);
                 previous = Previous.STALE_SOCKET_REPLACED;
             }
-            int fd = Libc.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            int fd = SocketCalls.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
             if (fd < 0) {
                 throw new NativeCallException("socket", "AF_UNIX, SOCK_STREAM", Libc.errno());
             }
             try {
-                if (Libc.bind(fd, address(arena, path), addressLength(path)) != 0) {
+                if (SocketCalls.bind(fd, address(arena, path), addressLength(path)) != 0) {
                     throw new NativeCallException("bind", path, Libc.errno());
                 }
                 // Before listen(): until then nobody can connect, so no one slips in under the umask's mode.
-                if (Libc.chmod(cpath, mode) != 0) {
+                if (SocketCalls.chmod(cpath, mode) != 0) {
                     throw new NativeCallException("chmod", path + ", 0" + Integer.toOctalString(mode), Libc.errno());
                 }
-                if (gid >= 0 && Libc.chown(cpath, -1, gid) != 0) {
+                if (gid >= 0 && SocketCalls.chown(cpath, -1, gid) != 0) {
                     throw new NativeCallException("chown", path + ", group " + gid, Libc.errno());
                 }
-                if (Libc.listen(fd, backlog) != 0) {
+                if (SocketCalls.listen(fd, backlog) != 0) {
                     throw new NativeCallException("listen", path, Libc.errno());
                 }
                 return new Listening(fd, previous);
@@ -137,12 +137,12 @@ public final class UnixSocket {
             }
             MemorySegment buf = arena.allocate(Math.max(1, message.length));
             MemorySegment.copy(message, 0, buf, JAVA_BYTE, 0, message.length);
-            int fd = Libc.datagramSocket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            int fd = SocketCalls.datagramSocket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
             if (fd < 0) {
                 return Libc.errno();
             }
             try {
-                long n = Libc.sendto(fd, buf, message.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrLen);
+                long n = SocketCalls.sendto(fd, buf, message.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrLen);
                 return n < 0 ? Libc.errno() : 0;
             } finally {
                 Libc.close(fd);
@@ -167,11 +167,11 @@ public final class UnixSocket {
     /** A connected client socket ({@code nonBlocking} for the daemon's own use). */
     public static int connect(String path, boolean nonBlocking) {
         try (Arena arena = Arena.ofConfined()) {
-            int fd = Libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0);
+            int fd = SocketCalls.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0);
             if (fd < 0) {
                 throw new NativeCallException("socket", "AF_UNIX, SOCK_STREAM", Libc.errno());
             }
-            if (Libc.connect(fd, address(arena, path), addressLength(path)) != 0) {
+            if (SocketCalls.connect(fd, address(arena, path), addressLength(path)) != 0) {
                 int errno = Libc.errno();
                 Syscalls.closeQuietly(fd);
                 throw new NativeCallException("connect", path, errno);
@@ -182,7 +182,7 @@ public final class UnixSocket {
 
     /** {@code accept4(fd, NULL, NULL, SOCK_NONBLOCK|SOCK_CLOEXEC)}: the new fd, or -errno (EAGAIN: none). */
     public static int accept(int listenFd) {
-        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = SocketCalls.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         return fd >= 0 ? fd : -Libc.errno();
     }
 
@@ -197,7 +197,7 @@ public final class UnixSocket {
     public static long sendRoom(int fd, MemorySegment scratch8) {
         MemorySegment len = scratch8.asSlice(4, 4);
         len.set(JAVA_INT, 0, 4);
-        if (Libc.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, scratch8, len) != 0) {
+        if (SocketCalls.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, scratch8, len) != 0) {
             return -1;
         }
         long sndbuf = scratch8.get(JAVA_INT, 0);
@@ -213,7 +213,7 @@ public final class UnixSocket {
             MemorySegment cred = arena.allocate(12, 4);
             MemorySegment len = arena.allocate(JAVA_INT);
             len.set(JAVA_INT, 0, 12);
-            if (Libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) != 0) {
+            if (SocketCalls.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) != 0) {
                 throw new NativeCallException("getsockopt", "fd=" + fd + ", SO_PEERCRED", Libc.errno());
             }
             return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));

@@ -212,7 +212,7 @@ class SpawnTest {
 
     @Test
     void childOnlyHasStdioEvenIfTheParentHoldsInheritableFds() throws IOException {
-        Assumptions.assumeTrue(Libc.hasPosixSpawnFileActionsAddclosefrom(), "libc without addclosefrom_np");
+        Assumptions.assumeTrue(SpawnCalls.hasPosixSpawnFileActionsAddclosefrom(), "libc without addclosefrom_np");
         int leaky;
         try (Arena arena = Arena.ofConfined()) {
             leaky = Libc.openat(Fanotify.AT_FDCWD, Libc.cString(arena, "/dev/null"), Fanotify.O_RDONLY, 0);
