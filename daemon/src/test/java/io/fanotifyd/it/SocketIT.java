@@ -132,6 +132,22 @@ class SocketIT {
             }
         }
 
+        /**
+         * For a subscriber that does not read: waits until the hub has written to its socket, by taking one byte
+         * (the rest stays unread).
+         */
+        void awaitQueued(String what) throws IOException {
+            channel.configureBlocking(false);
+            ByteBuffer one = ByteBuffer.allocate(1);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
+            while (channel.read(one) == 0) {
+                if (System.nanoTime() > deadline) {
+                    fail("not within " + WAIT_S + " s: " + what + " got a first byte");
+                }
+                Daemon.sleep(10);
+            }
+        }
+
         void awaitSize(long n, String what) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
             while (size() < n && !eof && System.nanoTime() < deadline) {
@@ -764,7 +780,7 @@ class SocketIT {
                 awaitAccepted(d, 1);
                 makeFiles(dir, "a", 2000); // ~540 KB: more than its socket buffer takes
                 awaitLines(out, 2000, WAIT_S);
-                Daemon.sleep(300);
+                leaves.awaitQueued("the subscriber that leaves"); // it leaves with records unread, not before any came
                 leaves.close();
                 String who = awaitLeaveLogged(d);
                 String log = d.stderr();
