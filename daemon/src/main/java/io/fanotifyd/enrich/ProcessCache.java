@@ -128,7 +128,10 @@ public final class ProcessCache {
             return e;
         }
         boolean alive = pidfd >= 0 || pidfd == NO_PIDFD_INFO;
-        if (alive) {
+        // A process found reaped once in this batch is not read again for its other events of the batch: it
+        // stays reaped, and its pid is not used again within one batch (that would take a wrap of the pid
+        // space). After a workload exits, the reader's backlog is all such events: each paid a failed open.
+        if (alive && e.goneBatch != batch) {
             if (e.verifiedBatch == batch && e.commLength >= 0) {
                 return e;
             }
@@ -138,6 +141,7 @@ public final class ProcessCache {
                 e.exitBatch = -1;
                 return e;
             }
+            e.goneBatch = batch;
         }
         if (exits != null && pidfd != Fanotify.FAN_EPIDFD) {
             if (e.exitBatch == batch && e.commLength >= 0) {
@@ -177,11 +181,11 @@ public final class ProcessCache {
      */
     private boolean refresh(ProcessInfo e, int pid, int pidfd) {
         refreshes++;
-        e.stamp++; // written in part even when the read is then not believed
         long n = ProcPaths.read(path, pid, STAT, buf, STAT_MAX);
         if (n <= 0) {
-            return false;
+            return false; // nothing of the entry written: what was encoded of it stays valid
         }
+        e.stamp++; // written in part from here on, even when the read is then not believed
         // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so it ends at the LAST ')'.
         int open = -1;
         int close = -1;

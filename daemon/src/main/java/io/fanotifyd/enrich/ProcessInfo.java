@@ -27,6 +27,8 @@ public final class ProcessInfo {
     long parentCgroupStamp = -1;
     /** The batch in which this was filled from an exit record, or -1. */
     long exitBatch = -1;
+    /** The batch in which its {@code /proc} entry was found gone, or -1: not looked for again in that batch. */
+    long goneBatch = -1;
     /** Changes whenever what this says changes: what an encoder made of it before is then stale. */
     long stamp;
     /** An encoder's own data for this process (its fields, encoded once per {@link #stamp}), or null. */

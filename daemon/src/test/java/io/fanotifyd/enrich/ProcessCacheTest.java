@@ -62,4 +62,22 @@ class ProcessCacheTest {
             assertEquals(1, cache.unknown());
         }
     }
+
+    @Test
+    void aProcessFoundGoneIsLookedForOncePerBatch() throws Exception {
+        Process p = new ProcessBuilder("/bin/true").start();
+        p.waitFor(10, TimeUnit.SECONDS);
+        int pid = (int) p.pid();
+        try (Arena arena = Arena.ofConfined()) {
+            ProcessCache cache = new ProcessCache(16, 1000, arena);
+            long now = System.currentTimeMillis();
+            for (int event = 0; event < 5; event++) {
+                assertNull(cache.lookup(pid, ProcessCache.noPidfdInfo(), 7, now));
+            }
+            assertEquals(1, cache.refreshes(), "one /proc read for five events of one batch");
+            assertEquals(5, cache.unknown());
+            assertNull(cache.lookup(pid, ProcessCache.noPidfdInfo(), 8, now));
+            assertEquals(2, cache.refreshes(), "the next batch looks again");
+        }
+    }
 }
