@@ -21,16 +21,16 @@ final class AotTraining {
                 "--canary", "/nonexistent/canary*", "--burst-threshold", "8", "--job", "training",
                 "--workspace", "/nonexistent/ws", "--events", "+access", "--batch-delay-us", "0"}, "/");
         HelpText.render();
-        Daemon.jobIndex(settings.jobs());
+        JobConfig.jobIndex(settings.jobs());
         for (boolean perm : new boolean[] {false, true}) {
-            try (FanotifyGroup g = perm ? Daemon.openPermissionGroup(QueueSize.UNLIMITED)
-                    : Daemon.openGroup(true, QueueSize.UNLIMITED)) {
+            try (FanotifyGroup g = perm ? Groups.openPermissionGroup(QueueSize.UNLIMITED)
+                    : Groups.openGroup(true, QueueSize.UNLIMITED)) {
                 g.fd();
             } catch (NativeCallException | StartupException e) {
                 // Not root: the classes on this path are loaded anyway by the attempt.
             }
         }
-        try (io.fanotifyd.sink.FdOutput out = Daemon.openOutput("/dev/null", settings.outputFile(), false, new io.fanotifyd.sink.FdOutput
+        try (io.fanotifyd.sink.FdOutput out = Outputs.openOutput("/dev/null", settings.outputFile(), false, new io.fanotifyd.sink.FdOutput
                 .Listener() {
             @Override
             public void warn(String message) {

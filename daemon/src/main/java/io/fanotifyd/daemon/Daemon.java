@@ -1,6 +1,5 @@
 package io.fanotifyd.daemon;
 
-import io.fanotifyd.daemon.options.QueueSize;
 import io.fanotifyd.daemon.options.Settings;
 import io.fanotifyd.enrich.DirPathCache;
 import io.fanotifyd.enrich.Enricher;
@@ -11,9 +10,7 @@ import io.fanotifyd.enrich.JobIndex;
 import io.fanotifyd.enrich.MountScope;
 import io.fanotifyd.enrich.ProcessCache;
 import io.fanotifyd.kernel.EventMask;
-import io.fanotifyd.kernel.Fanotify;
 import io.fanotifyd.kernel.FanotifyGroup;
-import io.fanotifyd.kernel.NativeCallException;
 import io.fanotifyd.kernel.Syscalls;
 import io.fanotifyd.kernel.Taskstats;
 import io.fanotifyd.policy.BurstDetector;
@@ -46,11 +43,6 @@ final class Daemon {
      * (docs/PERFORMANCE.md).
      */
     static final int PERMISSION_WARMUP_ITERATIONS = 2000;
-    /** Each output buffer; handed over at half full (FdOutput), so one read's records rarely grow one. */
-    static final int OUTPUT_BUFFER_BYTES = 512 * 1024;
-    /** Observe mode waits for the output after 4 buffers; permission mode may hold 16 (8 MiB) before dropping. */
-    static final int OUTPUT_BUFFERS = 4;
-    static final int OUTPUT_BUFFERS_PERMISSION = 16;
     /**
      * What burst windows may hold beyond each process's first 8 event times, all processes together: 8 processes
      * at the largest threshold (65536) at once. Unbounded, processes that burst one after another would keep
@@ -60,8 +52,6 @@ final class Daemon {
     static final int HOOKS_RUNNING = 4;
     /** Exit records kept (about 100 bytes each): the exits of the last moments, system-wide. */
     static final int EXIT_RECORDS = 16384;
-    /** The exit-record socket's buffer: what may queue between two drains (about 1 KiB per exit). */
-    static final int TASKSTATS_BUFFER_BYTES = 4 << 20;
     static final int HOOKS_QUEUED = 256;
     static final long STOP_FLUSH_TIMEOUT_MS = Signals.STOP_TIMEOUT_MS;
 
@@ -80,7 +70,8 @@ final class Daemon {
         long mask = EventSet.resolve(settings.events(), fid, perm);
         long permMask = perm ? EventSet.permissionMask(settings.events()) : 0;
         warnAboutIneffectiveSettings(policySettings);
-        JobIndex jobs = jobIndex(settings.jobs()); // a bad job configuration stops us before anything is created
+        // A bad job configuration stops us before anything is created.
+        JobIndex jobs = JobConfig.jobIndex(settings.jobs());
         if (detached) {
             Detach.becomeSessionLeader();
         }
@@ -92,8 +83,8 @@ final class Daemon {
         int selfPid = Syscalls.getpid();
         String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
-             FanotifyGroup notify = openGroup(fid, settings.queueSize());
-             FanotifyGroup permGroup = perm ? openPermissionGroup(settings.queueSize()) : null;
+             FanotifyGroup notify = Groups.openGroup(fid, settings.queueSize());
+             FanotifyGroup permGroup = perm ? Groups.openPermissionGroup(settings.queueSize()) : null;
              Filesystems filesystems = new Filesystems();
              Arena arena = Arena.ofShared()) {
             // Only now: without CAP_SYS_ADMIN opening the group failed, with its own message.
@@ -107,7 +98,7 @@ final class Daemon {
             CompletableFuture<Taskstats> taskstatsOpening = new CompletableFuture<>();
             Thread.ofPlatform().daemon().name("fanotifyd-taskstats").start(() -> {
                 try {
-                    taskstatsOpening.complete(openTaskstats());
+                    taskstatsOpening.complete(Groups.openTaskstats());
                 } catch (Throwable e) {
                     taskstatsOpening.completeExceptionally(e);
                 }
@@ -122,8 +113,8 @@ final class Daemon {
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
             try (Taskstats taskstats = taskstatsOpening.join();
-                 SocketHub hub = openSocket(settings.socket()); // before the output: a refusal leaves no file
-                 FdOutput output = openOutput(outputPath, settings.outputFile(), perm, outputListener);
+                 SocketHub hub = Outputs.openSocket(settings.socket()); // before the output: a refusal leaves no file
+                 FdOutput output = Outputs.openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
                          new HookRunner(cmd, HOOKS_RUNNING, HOOKS_QUEUED, policySettings.hookTimeoutMs(), Log::info),
                          new HookCooldown(policySettings.hookCooldownMs(), 65536), selfPid)).orElse(null)) {
@@ -146,7 +137,7 @@ final class Daemon {
                     Log.debug("preloaded " + ClassPreloader.loadAll() + " classes");
                 }
                 FdBudget budget = FdBudget.compute(fdLimit[0] < 0 ? 1024 : fdLimit[0], FdBudget.countOpen(),
-                        hooks == null ? 0 : HOOKS_RUNNING, hub == null ? 0 : SOCKET_MAX_SUBSCRIBERS);
+                        hooks == null ? 0 : HOOKS_RUNNING, hub == null ? 0 : Outputs.SOCKET_MAX_SUBSCRIBERS);
                 logBudget(budget, fdLimit[1], hub != null);
                 if (hub != null) {
                     hub.limitSubscribers(budget.subscribers());
@@ -263,7 +254,7 @@ final class Daemon {
                 if (markWatch != null) {
                     markWatch.close();
                 }
-                long stopLoss = finishOutput(loop, output);
+                long stopLoss = StopReport.finishOutput(loop, output);
                 Syscalls.closeQuietly(wakeFd);
                 loop.flushLogCounts();
                 if (hooks != null) {
@@ -271,72 +262,14 @@ final class Daemon {
                     // a run it took from the queue (the close waits for it, or counts it as discarded).
                     hooks.close();
                 }
-                Log.info("stopping: " + counters.records + " records, " + counters.alerts + " alerts, "
-                        + counters.overflows + " overflows, " + counters.errors + " errors, "
-                        + counters.readErrors + " failed reads, " + output.written() + " records written, "
-                        + output.dropped() + " dropped by a slow output, " + output.lost()
-                        + " not written (output errors), " + output.rotations() + " output rotations, "
-                        + enricher.ownEvents() + " own events skipped, "
-                        + enricher.outOfScope() + " not provably through a marked mount, " + enricher.unresolved()
-                        + " paths unresolved, " + enricher.fdErrors() + " events without an fd, dir cache "
-                        + dirs.hits() + " hits / " + dirs.misses() + " misses, "
-                        + processes.refreshes() + " /proc reads, " + processes.unknown() + " processes unknown"
-                        + (exits == null ? "" : ", " + processes.fromExits() + " named from exit records ("
-                        + taskstats.records() + " read, " + exits.losses() + " losses, " + exits.ambiguous()
-                        + " pids used again; " + processes.exes().size() + " programs known, scanned in "
-                        + processes.exes().scanMillis() + " ms)")
-                        + (policy.canaries().isEmpty() ? "" : ", canaries: " + policy.canaries().size()
-                        + " patterns, " + canaryCount(pipeline, permPipeline, CanaryMatcher::pathsChecked)
-                        + " paths checked, " + canaryCount(pipeline, permPipeline, CanaryMatcher::fnmatchCalls)
-                        + " fnmatch calls")
-                        + (hooks == null ? "" : ", hooks: " + hooks.runner().started() + " started, "
-                        + hooks.runner().notStarted() + " could not be started, "
-                        + hooks.runner().dropped() + " dropped (too many waiting), " + hooks.suppressedByCooldown()
-                        + " held back by the cooldown, " + hooks.suppressedHookOwn()
-                        + " alerts caused by hooks themselves")
-                        + (policy.bursts() == null ? "" : ", bursts: " + policy.bursts().starvedEvents()
-                        + " events not remembered for lack of memory, " + policy.bursts().activeEvictions()
-                        + " active processes evicted" + (perm ? ", " + counters.lateCatchUps.get()
-                        + " permission decisions made before the notification side caught up" : ""))
-                        + (hub == null ? "" : ", subscribers: " + hub.connected() + " connected, " + hub.refused()
-                        + " refused, " + hub.droppedRecords() + " records dropped for slow ones"));
+                Log.info(new StopReport(counters, output, enricher, dirs, processes, exits, taskstats, policy, pipeline,
+                        permPipeline, hooks, hub, perm).line());
                 if (loopFailure.error != null) {
                     return 1;
                 }
                 return stopLoss > 0 || outputListener.stoppedTheDaemon ? 1 : 0;
             }
         }
-    }
-
-    /** A canary counter over both pipelines (each matches with a matcher of its own). */
-    private static long canaryCount(Pipeline notify, Pipeline perm,
-                                    java.util.function.ToLongFunction<CanaryMatcher> counter) {
-        return counter.applyAsLong(notify.policy().canaries())
-                + (perm == null ? 0 : counter.applyAsLong(perm.policy().canaries()));
-    }
-
-    /**
-     * After the loop: everything read is written out, up to the stop's deadline. What could not be (the
-     * output too slow, failing or gone, events left in the kernel) is counted in one error line.
-     *
-     * @return the number of records read before the stop that the output did not take (0 = all written)
-     */
-    private static long finishOutput(EventLoop loop, FdOutput output) {
-        long deadline = loop.stopDeadlineNs();
-        long leftMs = deadline == 0 ? STOP_FLUSH_TIMEOUT_MS
-                : Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
-        boolean done = output.finish(leftMs);
-        long[] before = loop.stopSnapshot != null ? loop.stopSnapshot : new long[] {output.dropped(), output.lost()};
-        long loss = (output.dropped() - before[0]) + (output.lost() - before[1]) + (done ? 0 : output.unwritten());
-        if (loss > 0 || loop.leftInKernelEvents > 0) {
-            Log.error("stopping: " + loss + " records read before the stop could not be written to " + output.name()
-                    + " within " + Signals.STOP_TIMEOUT_MS + " ms" + (output.gone() ? " (its reader went away)"
-                    : output.failing() ? " (it cannot be written)" : "")
-                    + (loop.leftInKernelEvents > 0 ? "; " + loop.leftInKernelEvents + " events queued in the"
-                    + " kernel were not read" : ""));
-            return Math.max(1, loss);
-        }
-        return 0;
     }
 
     private static void join(Thread t) {
@@ -413,76 +346,6 @@ final class Daemon {
         }
     }
 
-    /**
-     * The jobs' directories as the kernel names them: symlinks resolved where the directory exists (event
-     * paths are resolved too), else as given, without trailing slashes.
-     */
-    static JobIndex jobIndex(java.util.List<Settings.Job> jobs) {
-        java.util.List<JobIndex.Root> roots = new java.util.ArrayList<>();
-        java.util.List<JobIndex.Root> cgroups = new java.util.ArrayList<>();
-        java.util.List<String> cgroup2 = null; // read once, and only if a job names a cgroup
-        for (Settings.Job job : jobs) {
-            for (Settings.JobRoot r : job.roots()) {
-                if (r.role().equals("cgroup")) {
-                    if (cgroup2 == null) {
-                        cgroup2 = cgroup2MountPoints();
-                    }
-                    cgroups.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(cgroupPath(r.path(),
-                            cgroup2)), job.id(), null));
-                    continue;
-                }
-                String path;
-                try {
-                    path = Syscalls.realPath(r.path());
-                } catch (NativeCallException e) {
-                    path = r.path();
-                    Log.info("job " + job.id() + " " + r.role() + " " + path + " does not exist (yet): "
-                            + e.getMessage());
-                }
-                roots.add(new JobIndex.Root(io.fanotifyd.kernel.PathCodec.encode(withoutTrailingSlashes(path)),
-                        job.id(), r.role()));
-            }
-        }
-        try {
-            return new JobIndex(roots).withCgroups(cgroups);
-        } catch (IllegalArgumentException e) {
-            throw new StartupException("jobs: " + e.getMessage());
-        }
-    }
-
-    /**
-     * A job's cgroup as {@code /proc/PID/cgroup} names it: a path under a cgroup2 mount (one of
-     * {@code cgroup2}) loses the mount point ({@code /sys/fs/cgroup/jobs/J} is {@code /jobs/J}); trailing
-     * slashes go.
-     */
-    static String cgroupPath(String given, java.util.List<String> cgroup2) {
-        String path = given;
-        for (String mountPoint : cgroup2) {
-            if (path.startsWith(mountPoint + "/") || path.equals(mountPoint)) {
-                path = path.substring(mountPoint.length());
-                break;
-            }
-        }
-        return path.isEmpty() ? "/" : withoutTrailingSlashes(path);
-    }
-
-    private static String withoutTrailingSlashes(String path) {
-        String p = path;
-        while (p.length() > 1 && p.endsWith("/")) {
-            p = p.substring(0, p.length() - 1);
-        }
-        return p;
-    }
-
-    /** Where cgroup2 is mounted; none if the mount table cannot be read (paths are then taken as given). */
-    private static java.util.List<String> cgroup2MountPoints() {
-        try {
-            return MountInfo.mountPointsOfType(MountInfo.read(), "cgroup2");
-        } catch (RuntimeException e) {
-            return java.util.List.of();
-        }
-    }
-
     private static void warnAboutIneffectiveSettings(Settings.Policy p) {
         if (!p.perm() && p.denyOnAlert()) {
             Log.warn("deny_on_alert has no effect without perm (observe mode only records alerts)");
@@ -491,8 +354,6 @@ final class Daemon {
             Log.warn("fail_closed has no effect without perm");
         }
     }
-
-    static final int SOCKET_MAX_SUBSCRIBERS = 64;
 
     /**
      * Keeps the --mount filter's shadows as the mount table changes (on the marks thread), and says when they
@@ -511,114 +372,4 @@ final class Daemon {
         };
     }
 
-    /**
-     * The kernel's exit records, to name processes gone before their events are read; null, with one log line,
-     * where they are not to be had (no CAP_NET_ADMIN, not in the initial namespaces, no taskstats).
-     */
-    private static Taskstats openTaskstats() {
-        try {
-            Taskstats t = Taskstats.open(TASKSTATS_BUFFER_BYTES);
-            Log.debug("exit records: taskstats registered, socket fd " + t.fd());
-            return t;
-        } catch (RuntimeException | LinkageError e) {
-            if (!(e instanceof NativeCallException n)) {
-                Log.warn("exit records: unavailable (" + e + "); a process that exits before its events are read"
-                        + " may be reported without comm and exe");
-                return null;
-            }
-            String why = switch (n.errno()) {
-                case io.fanotifyd.kernel.Errno.EPERM -> "no CAP_NET_ADMIN";
-                case io.fanotifyd.kernel.Errno.EINVAL -> "not in the initial user and pid namespaces";
-                case io.fanotifyd.kernel.Errno.ENOENT -> "the kernel has no taskstats";
-                default -> "unavailable";
-            };
-            Log.warn("exit records: " + why + " (" + n.getMessage() + "); a process that exits before its events"
-                    + " are read may be reported without comm and exe");
-            return null;
-        }
-    }
-
-    private static SocketHub openSocket(Settings.Socket s) {
-        if (s.path().isEmpty()) {
-            return null;
-        }
-        String path = s.path().get();
-        // The backlog lives on the Java heap, which must also hold everything else: a backlog the heap cannot
-        // hold would end in an OutOfMemoryError the first time a subscriber stalls.
-        long heap = Runtime.getRuntime().maxMemory();
-        if (s.backlogBytes() > heap / 2) {
-            String backlog = s.backlogBytes() % (1 << 20) == 0 ? (s.backlogBytes() >> 20) + "M"
-                    : Long.toString(s.backlogBytes());
-            throw new StartupException("--socket-backlog " + backlog + ": more than half of the JVM's heap ("
-                    + (heap >> 20) + " MiB); raise -Xmx in FANOTIFYD_JVM_OPTS or lower the backlog");
-        }
-        int gid = -1;
-        if (s.group().isPresent()) {
-            String g = s.group().get();
-            gid = g.matches("[0-9]+") ? Integer.parseInt(g) : io.fanotifyd.kernel.SocketCalls.groupId(g);
-            if (gid < 0) {
-                throw new StartupException("--socket-group " + g + ": no such group");
-            }
-        }
-        try {
-            return SocketHub.open(path, s.mode(), gid, SOCKET_MAX_SUBSCRIBERS, s.backlogBytes(), Log::info);
-        } catch (NativeCallException | IllegalArgumentException e) {
-            throw new StartupException("--socket " + path + ": " + e.getMessage());
-        }
-    }
-
-    static FdOutput openOutput(String path, Settings.OutputFile file, boolean perm, FdOutput.Listener listener) {
-        try {
-            return FdOutput.open(path, file.mode(), new FdOutput.Rotation(file.maxBytes(), file.keep()),
-                    OUTPUT_BUFFER_BYTES, perm ? OUTPUT_BUFFERS_PERMISSION : OUTPUT_BUFFERS, perm, listener);
-        } catch (NativeCallException e) {
-            throw new StartupException("--output " + path + ": " + e.getMessage());
-        }
-    }
-
-    static FanotifyGroup openGroup(boolean fid, QueueSize queueSize) {
-        int flags = Fanotify.FAN_CLASS_NOTIF | Fanotify.FAN_CLOEXEC | Fanotify.FAN_NONBLOCK
-                | Fanotify.FAN_REPORT_PIDFD | Fanotify.FAN_UNLIMITED_MARKS;
-        if (fid) {
-            flags |= Fanotify.FAN_REPORT_DFID_NAME | Fanotify.FAN_REPORT_FID;
-            return open(flags, queueSize);
-        }
-        // FD mode: an event whose fd the kernel cannot open (out of descriptors, a file that cannot be opened)
-        // is otherwise dropped without a trace; with FAN_REPORT_FD_ERROR (6.13+) it comes with the errno
-        // instead, and is reported without its path. Older kernels refuse the flag: then the fd budget alone
-        // keeps reads from running out of descriptors.
-        try {
-            return open(flags | Fanotify.FAN_REPORT_FD_ERROR, queueSize);
-        } catch (StartupException e) {
-            Log.debug("no FAN_REPORT_FD_ERROR (" + e.getMessage() + "): events whose fd cannot be opened are lost");
-            return open(flags, queueSize);
-        }
-    }
-
-    /**
-     * The permission group. With a bounded queue the kernel, finding it full, drops a permission event and
-     * lets the access through unasked: hence unlimited unless the user insists (and is warned).
-     */
-    static FanotifyGroup openPermissionGroup(QueueSize queueSize) {
-        if (queueSize instanceof QueueSize.KernelDefault) {
-            Log.warn("--queue-size kernel in permission mode: when the kernel queue is full, opens are allowed"
-                    + " without being asked");
-        }
-        // No FAN_REPORT_PIDFD: the opener waits for our answer, so its pid cannot be reused meanwhile, and a
-        // pidfd made and closed per open cost measurable time on the opener's critical path.
-        // Blocking: the permission thread waits in read() (PermissionLoop).
-        return open(Fanotify.FAN_CLASS_CONTENT | Fanotify.FAN_CLOEXEC | Fanotify.FAN_UNLIMITED_MARKS, queueSize);
-    }
-
-    private static FanotifyGroup open(int flags, QueueSize queueSize) {
-        int eventFlags = Fanotify.O_RDONLY | Fanotify.O_LARGEFILE | Fanotify.O_CLOEXEC;
-        try {
-            return switch (queueSize) {
-                case QueueSize.Unlimited u -> FanotifyGroup.open(flags | Fanotify.FAN_UNLIMITED_QUEUE, eventFlags);
-                case QueueSize.KernelDefault k -> FanotifyGroup.open(flags, eventFlags);
-            };
-        } catch (NativeCallException e) {
-            throw new StartupException(e.getMessage());
-        }
-    }
 }

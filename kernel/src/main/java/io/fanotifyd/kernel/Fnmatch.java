@@ -67,7 +67,8 @@ public final class Fnmatch {
      */
     public static boolean useCLocaleOnThisThread() {
         try {
-            MemorySegment c = (MemorySegment) Matching.NEWLOCALE.invokeExact(LC_ALL_MASK, Arena.global().allocateFrom("C"),
+            MemorySegment c = (MemorySegment) Matching.NEWLOCALE.invokeExact(LC_ALL_MASK,
+                    Arena.global().allocateFrom("C"),
                     MemorySegment.NULL);
             if (c.equals(MemorySegment.NULL)) {
                 return false;

@@ -71,7 +71,8 @@ public final class SocketCalls {
      */
     public static int groupId(String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment g = (MemorySegment) Groups.GETGRNAM.invokeExact(CallState.capture(), Libc.cString(arena, name));
+            MemorySegment g = (MemorySegment) Groups.GETGRNAM.invokeExact(CallState.capture(),
+                    Libc.cString(arena, name));
             if (g.equals(MemorySegment.NULL)) {
                 return -1;
             }
