@@ -5,12 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -27,29 +24,6 @@ class BlindnessIT {
     @BeforeAll
     static void kernel() {
         KernelSupport.requireKernel();
-    }
-
-    /** Runs the launcher with {@code args} and at most {@code seconds}; killed (by pid) and failed if longer. */
-    static StartupErrorsIT.Result launch(List<String> prefix, int seconds, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(prefix);
-        cmd.add(KernelSupport.launcher().toString());
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .start();
-        try {
-            if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-                throw new AssertionError("fanotifyd " + String.join(" ", args).substring(0, Math.min(200,
-                        String.join(" ", args).length())) + " did not finish within " + seconds + " s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        return new StartupErrorsIT.Result(cmd.subList(0, Math.min(cmd.size(), 3)), p.exitValue(),
-                new String(p.getInputStream().readAllBytes(),
-                StandardCharsets.UTF_8), new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
     }
 
     @Test
@@ -92,11 +66,13 @@ class BlindnessIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path fifo = m.outside("config.fifo");
             TestMount.run("mkfifo", fifo.toString());
-            StartupErrorsIT.Result r = launch(List.of(), 20, "-c", fifo.toString(), "--watch", m.root().toString());
+            Daemon.Finished r = Daemon.runToEnd(List.of(), null, 20, "-c", fifo.toString(), "--watch",
+                    m.root().toString());
             assertEquals(2, r.exit(), r.toString());
             assertEquals(fifo + ": cannot read: not a regular file (a fifo)", r.stderr().strip().replace(
                     "fanotifyd: ", ""), r.toString());
-            StartupErrorsIT.Result dev = launch(List.of(), 20, "-c", "/dev/zero", "--watch", m.root().toString());
+            Daemon.Finished dev = Daemon.runToEnd(List.of(), null, 20, "-c", "/dev/zero", "--watch",
+                    m.root().toString());
             assertEquals(2, dev.exit(), dev.toString());
             assertTrue(dev.stderr().contains("/dev/zero: cannot read: not a regular file (a character device)"),
                     dev.toString());
@@ -109,7 +85,7 @@ class BlindnessIT {
             Path config = m.outside("big.conf");
             String huge = "/" + "a".repeat(1 << 20);
             Files.writeString(config, "watch " + huge + "\n");
-            StartupErrorsIT.Result r = launch(List.of(), 60, "--foreground", "-c", config.toString(), "-o",
+            Daemon.Finished r = Daemon.runToEnd(List.of(), null, 60, "--foreground", "-c", config.toString(), "-o",
                     m.outside("out.jsonl").toString());
             assertTrue(r.exit() == 1 || r.exit() == 2, r.exit() + ": " + r.stderr().length() + " chars");
             String err = r.stderr().strip();

@@ -34,6 +34,68 @@ public final class Daemon implements AutoCloseable {
         this.notify = notify;
     }
 
+    /** What a run of the launcher to its end left: the command, its exit code, stdout and stderr. */
+    public record Finished(List<String> cmd, int exit, String stdout, String stderr) {
+        public List<String> stderrLines() {
+            return stderr.lines().toList();
+        }
+
+        @Override
+        public String toString() {
+            return String.join(" ", cmd) + "\n exit " + exit + "\n stdout: " + stdout + "\n stderr: " + stderr;
+        }
+    }
+
+    /** As {@link #runToEnd(Path, List, Path, java.util.Map, int, String...)} with this build's launcher. */
+    public static Finished runToEnd(List<String> wrapper, Path cwd, int timeoutS, String... args) throws IOException {
+        return runToEnd(KernelSupport.launcher(), wrapper, cwd, null, timeoutS, args);
+    }
+
+    /**
+     * The one way the tests run a launcher to its end (a start-up error, {@code --help}, a detaching start):
+     * {@code wrapper... launcher args...}, stdin {@code /dev/null}, in {@code cwd} (null: this one), with
+     * {@code env} as its whole environment (null: this one's, without {@code FANOTIFYD_DETACHED}); stdout and
+     * stderr captured through files that are removed afterwards. Fails the test if it runs longer than
+     * {@code timeoutS} (it is killed by its pid).
+     */
+    public static Finished runToEnd(Path launcher, List<String> wrapper, Path cwd, java.util.Map<String, String> env,
+                                    int timeoutS, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.add(launcher.toString());
+        cmd.addAll(List.of(args));
+        Path out = Files.createTempFile("fanotifyd-it-stdout.", ".txt");
+        Path err = Files.createTempFile("fanotifyd-it-stderr.", ".txt");
+        try {
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(
+                    new java.io.File("/dev/null"))).redirectOutput(out.toFile()).redirectError(err.toFile());
+            if (env != null) {
+                pb.environment().clear();
+                pb.environment().putAll(env);
+            } else {
+                pb.environment().remove("FANOTIFYD_DETACHED");
+            }
+            if (cwd != null) {
+                pb.directory(cwd.toFile());
+            }
+            Process p = pb.start();
+            try {
+                if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
+                    p.destroyForcibly(); // this pid only
+                    p.waitFor(10, TimeUnit.SECONDS);
+                    org.junit.jupiter.api.Assertions.fail(String.join(" ", cmd) + ": still running after " + timeoutS
+                            + " s (killed); stderr: " + Files.readString(err));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException(e);
+            }
+            return new Finished(cmd, p.exitValue(), Files.readString(out), Files.readString(err));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+
     /** Starts {@code fanotifyd --foreground -o output args...} and waits until {@code marks} marks are placed. */
     public static Daemon start(Path output, int marks, String... args) throws IOException {
         return start(List.of(), ProcessBuilder.Redirect.DISCARD, output, marks, args);
@@ -164,14 +226,23 @@ public final class Daemon implements AutoCloseable {
         }
     }
 
-    /** Whether the thread was running (R) in any of {@code looks} looks taken one right after another. */
-    static boolean sawRunning(long pid, long tid, int looks) {
-        for (int i = 0; i < looks; i++) {
-            if (threadState(pid, tid) == 'R') {
-                return true;
+    /**
+     * Whether the thread was seen running (R) within {@code windowMs}, looking one look right after another;
+     * null if it was, else the states it was seen in, for the failure message.
+     */
+    static String notSeenRunning(long pid, long tid, long windowMs) {
+        StringBuilder seen = new StringBuilder();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(windowMs);
+        do {
+            char state = threadState(pid, tid);
+            if (state == 'R') {
+                return null;
             }
-        }
-        return false;
+            if (seen.isEmpty() || seen.charAt(seen.length() - 1) != state) {
+                seen.append(state);
+            }
+        } while (System.nanoTime() < deadline);
+        return seen.toString();
     }
 
     /** {@code read}'s system call number: what /proc/PID/task/TID/syscall shows first for a thread in read(). */

@@ -405,28 +405,6 @@ class JobsIT {
         return m.outside("never.jsonl");
     }
 
-    /** Runs the launcher to its end (bounded); returns exit code and stderr. */
-    static String[] launch(Path stderr, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(KernelSupport.launcher().toString());
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File(
-                "/dev/null"))).redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile());
-        pb.environment().remove("FANOTIFYD_DETACHED");
-        Process p = pb.start();
-        try {
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly(); // this pid only
-                p.waitFor(10, TimeUnit.SECONDS);
-                fail(String.join(" ", cmd) + ": still running after 60 s (killed); stderr: " + Files.readString(stderr));
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        return new String[] {Integer.toString(p.exitValue()), Files.readString(stderr)};
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"same", "trailing-slash", "symlink", "same-job", "command-line", "slash"})
     void aDirectoryInTwoJobsStopsTheStartNamingBoth(String variant) throws IOException {
@@ -457,9 +435,9 @@ class JobsIT {
                         + "\n");
                 args = new String[] {"--foreground", "-o", out.toString(), "-c", cfg.toString()};
             }
-            String[] r = launch(m.outside("stderr.txt"), args);
-            String stderr = r[1];
-            assertEquals("1", r[0], "exit code; stderr: " + stderr);
+            Daemon.Finished r = Daemon.runToEnd(List.of(), null, 60, args);
+            String stderr = r.stderr();
+            assertEquals(1, r.exit(), "exit code; stderr: " + stderr);
             assertEquals(1, stderr.lines().count(), "one line on stderr: " + stderr);
             assertFalse(stderr.contains("\tat ") || stderr.contains("Exception"), "stack trace: " + stderr);
             assertTrue(stderr.contains(first), "names the first job: " + stderr);
@@ -480,10 +458,10 @@ class JobsIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path shared = Files.createDirectories(m.root().resolve("shared"));
             Path out = m.outside("never.jsonl");
-            String[] r = launch(m.outside("stderr.txt"), "--foreground", "-o", out.toString(), "--mount",
+            Daemon.Finished r = Daemon.runToEnd(List.of(), null, 60, "--foreground", "-o", out.toString(), "--mount",
                     m.root().toString(), "--job", "alpha", "--cache", shared.toString(), "--job", "beta", "--cache",
                     shared.toString());
-            assertEquals("1", r[0], "exit code; stderr: " + r[1]);
+            assertEquals(1, r.exit(), "exit code; stderr: " + r.stderr());
             assertFalse(Files.exists(out), "the failed start left its empty output file behind: " + out);
         }
     }

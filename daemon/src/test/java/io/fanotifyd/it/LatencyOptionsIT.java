@@ -5,9 +5,10 @@ import static io.fanotifyd.it.PermissionIT.ACCESS_BOUND_S;
 import static io.fanotifyd.it.PermissionIT.PERM_MOUNT_MARKS;
 import static io.fanotifyd.it.PermissionIT.permOpen;
 import static io.fanotifyd.it.StartupErrorsIT.assertOneLineError;
-import static io.fanotifyd.it.StartupErrorsIT.launchIn;
+import static io.fanotifyd.it.StartupErrorsIT.launch;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -239,11 +240,15 @@ class LatencyOptionsIT {
                 // for the spin, then blocks in read() again; without a spin it blocks at once. Seen in the thread's
                 // state, not in timings or CPU ticks: those are the benchmarks'.
                 long tid = Daemon.threadId(d.pid(), "fanotifyd-perm");
+                long opened = System.nanoTime();
                 Result one = Child.run("exec cat " + f, ACCESS_BOUND_S);
                 assertEquals(0, one.code(), one.toString());
                 if (spinUs > 0) {
-                    assertTrue(Daemon.sawRunning(d.pid(), tid, 50), "with --perm-spin-us " + spinUs + " the"
-                            + " permission thread was not seen running right after an open: not spinning");
+                    // Looked at for a fifth of the spin, once the opener is gone (the spin started at its open).
+                    String states = Daemon.notSeenRunning(d.pid(), tid, spinUs / 5000);
+                    assertNull(states, "with --perm-spin-us " + spinUs + " the permission thread was not seen"
+                            + " running after an open (states seen: " + states + ", looked until "
+                            + (System.nanoTime() - opened) / 1_000_000 + " ms after the open began): not spinning");
                 }
                 Daemon.awaitBlockedInFanotifyRead(d.pid(), tid, 20);
 
@@ -280,7 +285,7 @@ class LatencyOptionsIT {
                         "--mount", dir.toString()));
                 args.addAll(form);
                 // The launcher's stdout and stderr go to files next to the mount (removed with it).
-                StartupErrorsIT.Result r = launchIn(m.outside(""), List.of(), null, args.toArray(String[]::new));
+                Daemon.Finished r = launch(List.of(), null, args.toArray(String[]::new));
                 assertOneLineError(r, 2, flag + ":", "'" + value + "'");
                 if (!value.equals("soon")) {
                     assertTrue(r.stderr().contains("out of range") && r.stderr().contains("(0..1000000)"), r.toString());
@@ -298,7 +303,7 @@ class LatencyOptionsIT {
             Path cfg = m.outside("bad.conf");
             Files.writeString(cfg, "# latency options\nwatch " + dir + "\n" + line + "\n");
             Path out = m.outside("out.jsonl");
-            StartupErrorsIT.Result r = launchIn(m.outside(""), List.of(), null, "--foreground", "-o",
+            Daemon.Finished r = launch(List.of(), null, "--foreground", "-o",
                     out.toString(), "-c", cfg.toString());
             assertOneLineError(r, 2, cfg + ":3:", line.substring(0, line.indexOf(' ')), "out of range");
             assertFalse(Files.exists(out), "output created by a refused start: " + r);

@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -20,41 +19,32 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("kernel")
 class LauncherIT {
-    record Run(int code, String out, String err) {}
-
-    static Run launch(java.util.Map<String, String> env, String... args) throws IOException, InterruptedException {
+    static Daemon.Finished launch(java.util.Map<String, String> env, String... args) throws IOException {
         return launch(KernelSupport.launcher(), env, args);
     }
 
-    static Run launch(Path launcher, java.util.Map<String, String> env, String... args)
-            throws IOException, InterruptedException {
-        List<String> cmd = new java.util.ArrayList<>(List.of(launcher.toString()));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().clear();
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "launcher did not return");
-        return new Run(p.exitValue(), new String(p.getInputStream().readAllBytes()),
-                new String(p.getErrorStream().readAllBytes()));
+    static Daemon.Finished launch(Path launcher, java.util.Map<String, String> env, String... args)
+            throws IOException {
+        return Daemon.runToEnd(launcher, List.of(), null, env, 30, args);
     }
 
     @Test
     void findsAJdk25WhenPathOnlyHasAnOldJava() throws Exception {
-        Run r = launch(java.util.Map.of("PATH", "/usr/bin:/bin"), "--version");
-        assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().startsWith("fanotifyd "), r.out());
-        assertEquals("", r.err(), "nothing on stderr, no native-access warning");
+        Daemon.Finished r = launch(java.util.Map.of("PATH", "/usr/bin:/bin"), "--version");
+        assertEquals(0, r.exit(), r.stderr());
+        assertTrue(r.stdout().startsWith("fanotifyd "), r.stdout());
+        assertEquals("", r.stderr(), "nothing on stderr, no native-access warning");
     }
 
     @Test
     void sayingWhatIsMissingInOneLineWhenThereIsNoJdk25() throws Exception {
         // An old JDK on JAVA_HOME and none in the search path: refused, not run with the old one.
-        Run r = launch(java.util.Map.of("PATH", "/usr/bin:/bin", "JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64",
+        Daemon.Finished r = launch(java.util.Map.of("PATH", "/usr/bin:/bin",
+                "JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64",
                 "FANOTIFYD_JDK_DIRS", "/nonexistent"), "--version");
-        assertEquals(1, r.code());
-        assertEquals(1, r.err().strip().lines().count(), r.err());
-        assertTrue(r.err().contains("Java 25"), r.err());
+        assertEquals(1, r.exit());
+        assertEquals(1, r.stderr().strip().lines().count(), r.stderr());
+        assertTrue(r.stderr().contains("Java 25"), r.stderr());
     }
 
     @Test
@@ -75,11 +65,11 @@ class LauncherIT {
         Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
         String jdk = System.getProperty("java.home");
 
-        Run r = launch(launcher, java.util.Map.of("PATH", jdk + "/bin:/usr/bin:/bin", "JAVA_HOME", jdk,
+        Daemon.Finished r = launch(launcher, java.util.Map.of("PATH", jdk + "/bin:/usr/bin:/bin", "JAVA_HOME", jdk,
                 "FANOTIFYD_JAVA_HOME", jdk), "--version");
-        assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().startsWith("bundled runtime: "), "a JDK ran instead: " + r.out() + r.err());
-        assertTrue(r.out().contains("-XX:AOTCache=" + lib + "/app.aot"), "the cache next to it: " + r.out());
-        assertTrue(r.out().contains("-cp " + lib + "/app.jar io.fanotifyd.daemon.Main --version"), r.out());
+        assertEquals(0, r.exit(), r.stderr());
+        assertTrue(r.stdout().startsWith("bundled runtime: "), "a JDK ran instead: " + r.stdout() + r.stderr());
+        assertTrue(r.stdout().contains("-XX:AOTCache=" + lib + "/app.aot"), "the cache next to it: " + r.stdout());
+        assertTrue(r.stdout().contains("-cp " + lib + "/app.jar io.fanotifyd.daemon.Main --version"), r.stdout());
     }
 }

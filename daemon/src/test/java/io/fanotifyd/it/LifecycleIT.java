@@ -11,7 +11,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -25,26 +24,6 @@ class LifecycleIT {
     @BeforeAll
     static void kernel() {
         KernelSupport.requireKernel();
-    }
-
-    record Result(int code, String stderr) {}
-
-    static Result runCommand(Path cwd, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(KernelSupport.launcher().toString());
-        cmd.addAll(List.of(args));
-        Path err = Files.createTempFile("fanotifyd-it-err.", ".txt");
-        try {
-            Process p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .redirectError(err.toFile()).start();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError("the command did not return within 60 s: " + cmd);
-            }
-            return new Result(p.exitValue(), Files.readString(err));
-        } finally {
-            Files.deleteIfExists(err);
-        }
     }
 
     static long readPid(Path pidFile) throws IOException {
@@ -74,8 +53,9 @@ class LifecycleIT {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             Path work = Files.createDirectory(m.outside("work"));
             // Relative paths must be resolved before the daemon changes to "/".
-            Result r = runCommand(work, "--watch", "../mnt/d", "-o", "out.jsonl", "--pid-file", "daemon.pid");
-            assertEquals(0, r.code(), "daemon start: " + r.stderr());
+            Daemon.Finished r = Daemon.runToEnd(List.of(), work, 60, "--watch", "../mnt/d", "-o", "out.jsonl",
+                    "--pid-file", "daemon.pid");
+            assertEquals(0, r.exit(), "daemon start: " + r.stderr());
             Path pidFile = work.resolve("daemon.pid");
             long pid = readPid(pidFile);
             try {
@@ -85,9 +65,10 @@ class LifecycleIT {
                 assertEquals("0", statField(pid, 7), "no controlling terminal");
                 assertEquals("/", Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")).toString());
 
-                Result second = runCommand(work, "--watch", dir.toString(), "-o", "other.jsonl", "--pid-file",
+                Daemon.Finished second = Daemon.runToEnd(List.of(), work, 60, "--watch", dir.toString(), "-o",
+                        "other.jsonl", "--pid-file",
                         "daemon.pid");
-                assertEquals(1, second.code(), "second instance on the same pid file must refuse");
+                assertEquals(1, second.exit(), "second instance on the same pid file must refuse");
                 assertTrue(second.stderr().contains("locked") && second.stderr().contains(Long.toString(pid)),
                         second.stderr());
                 assertEquals(pid, readPid(pidFile), "the first daemon's pid file is untouched");

@@ -356,41 +356,14 @@ class SocketIT {
                 && ((Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000) == 0140000;
     }
 
-    record Run(int code, String stdout, String stderr) {
-        List<String> stderrLines() {
-            return stderr.lines().toList();
-        }
+    /** Runs the launcher to its end (60 s bound), in {@code cwd}. */
+    static Daemon.Finished launch(Path cwd, String... args) throws IOException {
+        return Daemon.runToEnd(List.of(), cwd, 60, args);
     }
 
-    /** Runs the launcher to its end (60 s bound), in {@code cwd}; stdout and stderr captured. */
-    static Run launch(Path cwd, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(KernelSupport.launcher().toString());
-        cmd.addAll(List.of(args));
-        Path out = Files.createTempFile("fanotifyd-it-out.", ".txt");
-        Path err = Files.createTempFile("fanotifyd-it-err.", ".txt");
-        try {
-            Process p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectOutput(out.toFile())
-                    .redirectError(err.toFile()).start();
-            try {
-                if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                    fail("did not return within 60 s: " + cmd);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException(e);
-            }
-            return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
-        }
-    }
-
-    static void assertOneErrorLine(Run r, int code, String... needles) {
-        String all = "exit " + r.code() + ", stderr: " + r.stderr();
-        assertEquals(code, r.code(), all);
+    static void assertOneErrorLine(Daemon.Finished r, int code, String... needles) {
+        String all = "exit " + r.exit() + ", stderr: " + r.stderr();
+        assertEquals(code, r.exit(), all);
         assertEquals(1, r.stderrLines().size(), "one line: " + all);
         for (String n : needles) {
             assertTrue(r.stderr().contains(n), "mentions '" + n + "': " + all);
@@ -814,7 +787,7 @@ class SocketIT {
                 }
 
                 Path out2 = m.outside("second.jsonl");
-                Run second = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o", out2.toString(),
+                Daemon.Finished second = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o", out2.toString(),
                         "--socket", sock.toString());
                 assertOneErrorLine(second, 1, sock.toString(), "another process is listening");
                 assertTrue(isSocket(sock), "the first daemon's socket is still there");
@@ -831,13 +804,13 @@ class SocketIT {
 
             Path regular = m.outside("regular.sock");
             Files.writeString(regular, "keep me\n");
-            Run r = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
+            Daemon.Finished r = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
                     m.outside("third.jsonl").toString(), "--socket", regular.toString());
             assertOneErrorLine(r, 1, regular.toString(), "not a socket");
             assertEquals("keep me\n", Files.readString(regular), "the regular file is untouched");
 
             Path directory = Files.createDirectory(m.outside("dir.sock"));
-            Run rd = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
+            Daemon.Finished rd = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
                     m.outside("fourth.jsonl").toString(), "--socket", directory.toString());
             assertOneErrorLine(rd, 1, directory.toString(), "not a socket");
             assertTrue(Files.isDirectory(directory), "the directory is untouched");
@@ -853,14 +826,14 @@ class SocketIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path regular = Files.writeString(m.outside("regular.sock"), "keep me\n");
             Path out = m.outside("never.jsonl");
-            Run r = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o", out.toString(),
+            Daemon.Finished r = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o", out.toString(),
                     "--socket", regular.toString());
-            assertEquals(1, r.code(), r.stderr());
+            assertEquals(1, r.exit(), r.stderr());
             assertFalse(Files.exists(out), "the failed start left its empty output file behind: " + out);
             Path out2 = m.outside("never2.jsonl");
-            Run g = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o", out2.toString(),
+            Daemon.Finished g = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o", out2.toString(),
                     "--socket", m.outside("s.sock").toString(), "--socket-group", "no-such-group-fanotifyd-it");
-            assertEquals(1, g.code(), g.stderr());
+            assertEquals(1, g.exit(), g.stderr());
             assertFalse(Files.exists(out2), "the failed start left its empty output file behind: " + out2);
         }
     }
@@ -969,12 +942,12 @@ class SocketIT {
                 }
             }
 
-            Run bad = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
+            Daemon.Finished bad = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
                     m.outside("e.jsonl").toString(), "--socket", sock.toString(), "--socket-mode", "0999");
             assertOneErrorLine(bad, 2, "0999");
             assertFalse(Files.exists(sock, LinkOption.NOFOLLOW_LINKS), "no socket made after a usage error");
 
-            Run noGroup = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
+            Daemon.Finished noGroup = launch(m.outside(""), "--foreground", "--watch", dir.toString(), "-o",
                     m.outside("f.jsonl").toString(), "--socket", sock.toString(), "--socket-group",
                     "no-such-group-fanotifyd-it");
             assertOneErrorLine(noGroup, 1, "no-such-group-fanotifyd-it");
@@ -1020,9 +993,9 @@ class SocketIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = m.root();
             Path work = Files.createDirectory(m.outside("work"));
-            Run r = launch(work, "-v", "--watch", dir.toString(), "--events", "create", "--socket", "rel.sock", "-o",
+            Daemon.Finished r = launch(work, "-v", "--watch", dir.toString(), "--events", "create", "--socket", "rel.sock", "-o",
                     "out.jsonl", "--pid-file", "p.pid", "--log-file", "log.txt");
-            assertEquals(0, r.code(), "daemon start: " + r.stderr());
+            assertEquals(0, r.exit(), "daemon start: " + r.stderr());
             long pid = LifecycleIT.readPid(work.resolve("p.pid"));
             Path sock = work.resolve("rel.sock");
             Path out = work.resolve("out.jsonl");
@@ -1147,12 +1120,12 @@ class SocketIT {
             }
 
             String missing = "/nonexistent-fanotifyd-it-" + ProcessHandle.current().pid() + ".sock";
-            Run r = launch(m.outside(""), "--subscribe", missing);
+            Daemon.Finished r = launch(m.outside(""), "--subscribe", missing);
             assertOneErrorLine(r, 1, missing);
             assertEquals("", r.stdout());
 
             Path regular = Files.writeString(m.outside("plain"), "x");
-            Run rr = launch(m.outside(""), "--subscribe", regular.toString());
+            Daemon.Finished rr = launch(m.outside(""), "--subscribe", regular.toString());
             assertOneErrorLine(rr, 1, regular.toString());
         }
     }
@@ -1162,7 +1135,7 @@ class SocketIT {
     void aDaemonSocketPathTooLongIsAnOrdinaryError() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             String longPath = m.outside("x".repeat(120) + ".sock").toString();
-            Run daemon = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o",
+            Daemon.Finished daemon = launch(m.outside(""), "--foreground", "--watch", m.root().toString(), "-o",
                     m.outside("o.jsonl").toString(), "--socket", longPath);
             assertOneErrorLine(daemon, 1, longPath);
         }
@@ -1171,7 +1144,7 @@ class SocketIT {
     @Test
     void subscribeWithASocketPathTooLongIsAnOrdinaryError() throws IOException {
         String longPath = "/tmp/" + "x".repeat(120) + ".sock";
-        Run client = launch(Path.of("/"), "--subscribe", longPath);
+        Daemon.Finished client = launch(Path.of("/"), "--subscribe", longPath);
         assertOneErrorLine(client, 1, longPath);
         assertFalse(client.stderr().contains("internal error"), client.stderr());
     }

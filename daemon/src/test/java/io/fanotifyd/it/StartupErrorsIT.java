@@ -3,7 +3,6 @@ package io.fanotifyd.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -11,9 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.AfterAll;
@@ -37,18 +34,6 @@ class StartupErrorsIT {
     private static final String SETPRIV = "/usr/bin/setpriv";
     private static Path scratch;
 
-    /** What a finished run of the launcher left behind. */
-    record Result(List<String> cmd, int exit, String stdout, String stderr) {
-        List<String> stderrLines() {
-            return stderr.lines().toList();
-        }
-
-        @Override
-        public String toString() {
-            return String.join(" ", cmd) + "\n exit " + exit + "\n stdout: " + stdout + "\n stderr: " + stderr;
-        }
-    }
-
     @BeforeAll
     static void kernel() throws IOException {
         KernelSupport.requireKernel();
@@ -67,46 +52,16 @@ class StartupErrorsIT {
         return "/nonexistent-fanotifyd-it-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + "/" + leaf;
     }
 
-    static Result launch(String... args) throws IOException {
+    static Daemon.Finished launch(String... args) throws IOException {
         return launch(List.of(), null, args);
     }
 
-    static Result launch(List<String> prefix, Path cwd, String... args) throws IOException {
-        return launchIn(scratch, prefix, cwd, args);
+    /** {@code prefix... launcher args...} in {@code cwd} (null: here), run to its end within the bound. */
+    static Daemon.Finished launch(List<String> prefix, Path cwd, String... args) throws IOException {
+        return Daemon.runToEnd(prefix, cwd, TIMEOUT_S, args);
     }
 
-    /**
-     * Runs {@code prefix... launcher args...} with a bounded wait; stdout and stderr go to files in {@code dir}
-     * (left there: {@code dir} is the caller's scratch directory, removed with it).
-     */
-    static Result launchIn(Path dir, List<String> prefix, Path cwd, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(prefix);
-        cmd.add(KernelSupport.launcher().toString());
-        cmd.addAll(Arrays.asList(args));
-        Path out = Files.createTempFile(dir, "stdout.", ".txt");
-        Path err = Files.createTempFile(dir, "stderr.", ".txt");
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File(
-                "/dev/null"))).redirectOutput(out.toFile()).redirectError(err.toFile());
-        pb.environment().remove("FANOTIFYD_DETACHED");
-        if (cwd != null) {
-            pb.directory(cwd.toFile());
-        }
-        Process p = pb.start();
-        try {
-            if (!p.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
-                p.destroyForcibly(); // this pid only
-                p.waitFor(10, TimeUnit.SECONDS);
-                fail(String.join(" ", cmd) + ": still running after " + TIMEOUT_S + " s (killed); stderr: "
-                        + Files.readString(err));
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        return new Result(cmd, p.exitValue(), Files.readString(out), Files.readString(err));
-    }
-
-    static void assertNoStackTrace(Result r) {
+    static void assertNoStackTrace(Daemon.Finished r) {
         for (String line : r.stderrLines()) {
             assertFalse(line.startsWith("\tat ") || line.contains("Exception in thread")
                     || line.matches("^\\s+at [\\w.$]+\\(.*"), "stack trace in stderr of " + r);
@@ -114,7 +69,7 @@ class StartupErrorsIT {
     }
 
     /** Exit code, exactly one stderr line containing every one of {@code needles}, nothing on stdout. */
-    static void assertOneLineError(Result r, int exit, String... needles) {
+    static void assertOneLineError(Daemon.Finished r, int exit, String... needles) {
         assertEquals(exit, r.exit(), "exit code of " + r);
         assertNoStackTrace(r);
         assertEquals(1, r.stderrLines().size(), "stderr lines of " + r);
@@ -129,7 +84,7 @@ class StartupErrorsIT {
     @ParameterizedTest
     @ValueSource(strings = {"--no-such-flag", "-Q", "--watchh", "--Watch"})
     void unknownFlagExits2NamingIt(String flag) throws IOException {
-        Result r = launch("--foreground", flag, "/nonexistent-never-used");
+        Daemon.Finished r = launch("--foreground", flag, "/nonexistent-never-used");
         assertOneLineError(r, 2, "'" + flag + "'");
     }
 
@@ -137,7 +92,7 @@ class StartupErrorsIT {
     void badConfigLineExits2WithFileAndLine() throws IOException {
         Path cfg = scratch.resolve("bad-key.conf");
         Files.writeString(cfg, "# a comment\n\nverbose 1\nfrobnicate yes\nwatch " + nonexistent("d") + "\n");
-        Result r = launch("--foreground", "-c", cfg.toString());
+        Daemon.Finished r = launch("--foreground", "-c", cfg.toString());
         assertOneLineError(r, 2, cfg + ":4:", "frobnicate");
     }
 
@@ -145,13 +100,13 @@ class StartupErrorsIT {
     void badConfigValueExits2WithFileAndLine() throws IOException {
         Path cfg = scratch.resolve("bad-value.conf");
         Files.writeString(cfg, "queue_size banana\n");
-        Result r = launch("--foreground", "--config", cfg.toString());
+        Daemon.Finished r = launch("--foreground", "--config", cfg.toString());
         assertOneLineError(r, 2, cfg + ":1:", "queue_size");
     }
 
     @Test
     void noMarksExits2() throws IOException {
-        Result r = launch("--foreground", "-o", scratch.resolve("never.jsonl").toString());
+        Daemon.Finished r = launch("--foreground", "-o", scratch.resolve("never.jsonl").toString());
         assertOneLineError(r, 2, "nothing to watch");
         assertFalse(Files.exists(scratch.resolve("never.jsonl")), "output created without marks");
     }
@@ -160,7 +115,7 @@ class StartupErrorsIT {
     void fdModeRefusesCreateExit2() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
-            Result r = launch("--foreground", "-o", m.outside("out.jsonl").toString(), "--no-fid", "--events",
+            Daemon.Finished r = launch("--foreground", "-o", m.outside("out.jsonl").toString(), "--no-fid", "--events",
                     "create", "--watch", dir.toString());
             assertOneLineError(r, 2, "create", "FID mode", "--no-fid");
         }
@@ -171,14 +126,14 @@ class StartupErrorsIT {
     @Test
     void watchOfAMissingDirectoryExits1WithOneLine() throws IOException {
         String missing = nonexistent("dir");
-        Result r = launch("--foreground", "-o", scratch.resolve("w.jsonl").toString(), "--watch", missing);
+        Daemon.Finished r = launch("--foreground", "-o", scratch.resolve("w.jsonl").toString(), "--watch", missing);
         assertOneLineError(r, 1, "--watch", missing, "No such file or directory");
     }
 
     @Test
     void watchOfAMissingDirectoryWithANewlineInItsNameStaysOneLine() throws IOException {
         String missing = nonexistent("two\nlines");
-        Result r = launch("--foreground", "-o", scratch.resolve("w2.jsonl").toString(), "--watch", missing);
+        Daemon.Finished r = launch("--foreground", "-o", scratch.resolve("w2.jsonl").toString(), "--watch", missing);
         assertOneLineError(r, 1, "--watch", missing.substring(0, missing.indexOf('\n')), "No such file or directory");
     }
 
@@ -186,7 +141,7 @@ class StartupErrorsIT {
     void watchOfAMissingFileInAnExistingDirectoryExits1() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             String missing = m.root().resolve("not-there").toString();
-            Result r = launch("--foreground", "-o", m.outside("out.jsonl").toString(), "--watch", missing);
+            Daemon.Finished r = launch("--foreground", "-o", m.outside("out.jsonl").toString(), "--watch", missing);
             assertOneLineError(r, 1, "--watch", missing, "No such file or directory");
         }
     }
@@ -194,14 +149,14 @@ class StartupErrorsIT {
     @Test
     void mountOfAMissingPathExits1WithOneLine() throws IOException {
         String missing = nonexistent("dir");
-        Result r = launch("--foreground", "-o", scratch.resolve("m.jsonl").toString(), "--mount", missing);
+        Daemon.Finished r = launch("--foreground", "-o", scratch.resolve("m.jsonl").toString(), "--mount", missing);
         assertOneLineError(r, 1, "--mount", missing, "No such file or directory");
     }
 
     @Test
     void filesystemOfAMissingPathExits1WithOneLine() throws IOException {
         String missing = nonexistent("dir");
-        Result r = launch("--foreground", "-o", scratch.resolve("f.jsonl").toString(), "--filesystem", missing);
+        Daemon.Finished r = launch("--foreground", "-o", scratch.resolve("f.jsonl").toString(), "--filesystem", missing);
         assertOneLineError(r, 1, "--filesystem", missing, "No such file or directory");
     }
 
@@ -210,7 +165,7 @@ class StartupErrorsIT {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
             String out = nonexistent("out.jsonl");
-            Result r = launch("--foreground", "-o", out, "--watch", dir.toString());
+            Daemon.Finished r = launch("--foreground", "-o", out, "--watch", dir.toString());
             assertOneLineError(r, 1, "--output", out, "No such file or directory");
         }
     }
@@ -219,7 +174,7 @@ class StartupErrorsIT {
 
     @Test
     void helpExits0AndListsEveryFlagOfTheSpec() throws IOException {
-        Result r = launch("--help");
+        Daemon.Finished r = launch("--help");
         assertEquals(0, r.exit(), "exit code of " + r);
         assertEquals("", r.stderr(), "stderr of --help");
         String help = r.stdout();
@@ -237,14 +192,14 @@ class StartupErrorsIT {
             assertTrue(Pattern.compile("(?<![\\w-])" + Pattern.quote(flag) + "(?![\\w-])").matcher(help).find(),
                     flag + " not listed:\n" + help);
         }
-        Result shortForm = launch("-h");
+        Daemon.Finished shortForm = launch("-h");
         assertEquals(0, shortForm.exit(), "exit code of " + shortForm);
         assertEquals(help, shortForm.stdout(), "-h vs --help");
     }
 
     @Test
     void versionExits0() throws IOException {
-        Result r = launch("--version");
+        Daemon.Finished r = launch("--version");
         assertEquals(0, r.exit(), "exit code of " + r);
         assertTrue(r.stdout().matches("fanotifyd [0-9]+(\\.[0-9]+)*\\S*\n"), "version line: " + r);
         assertEquals("", r.stderr(), "stderr of --version");
@@ -262,10 +217,10 @@ class StartupErrorsIT {
             Files.setPosixFilePermissions(m.root().getParent(), PosixFilePermissions.fromString("rwxr-xr-x"));
             Path dir = Files.createDirectory(m.root().resolve("d"));
             // First: can uid 65534 run the launcher at all (JDK and jars readable)?
-            Result version = launch(nobody, m.root(), "--version");
+            Daemon.Finished version = launch(nobody, m.root(), "--version");
             assertEquals(0, version.exit(), "uid 65534 cannot run the launcher (JDK or jars not readable?): "
                     + version);
-            Result r = launch(nobody, m.root(), "--foreground", "-o", m.root().resolve("out.jsonl").toString(),
+            Daemon.Finished r = launch(nobody, m.root(), "--foreground", "-o", m.root().resolve("out.jsonl").toString(),
                     "--watch", dir.toString());
             assertOneLineError(r, 1, "fanotify needs root or CAP_SYS_ADMIN", "Operation not permitted");
         }
@@ -282,7 +237,7 @@ class StartupErrorsIT {
             Path conf = m.root().resolve("secret.conf");
             Files.writeString(conf, "watch /tmp\n");
             Files.setPosixFilePermissions(conf, PosixFilePermissions.fromString("---------"));
-            Result r = launch(nobody, m.root(), "-c", conf.toString(), "--foreground");
+            Daemon.Finished r = launch(nobody, m.root(), "-c", conf.toString(), "--foreground");
             assertOneLineError(r, 2, conf + ": cannot read: Permission denied (EACCES)");
         }
     }
@@ -293,7 +248,7 @@ class StartupErrorsIT {
     void daemonModeStartupFailureExits1WithTheReasonAndLeavesNoProcess() throws IOException {
         String missing = nonexistent("dir");
         Path out = scratch.resolve("daemon.jsonl");
-        Result r = launch("-o", out.toString(), "--watch", missing);
+        Daemon.Finished r = launch("-o", out.toString(), "--watch", missing);
         try {
             assertOneLineError(r, 1, "--watch", missing, "No such file or directory");
         } finally {
@@ -305,7 +260,7 @@ class StartupErrorsIT {
     void daemonModePassesOnTheUsageErrorOfTheDaemonCopy() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
             Path dir = Files.createDirectory(m.root().resolve("d"));
-            Result r = launch("-o", m.outside("out.jsonl").toString(), "--no-fid", "--events", "create", "--watch",
+            Daemon.Finished r = launch("-o", m.outside("out.jsonl").toString(), "--no-fid", "--events", "create", "--watch",
                     dir.toString());
             try {
                 assertOneLineError(r, 2, "create", "FID mode");
