@@ -28,6 +28,7 @@ final class PermissionLoop {
     static final int BUFFER_BYTES = 64 * 1024;
 
     private final FanotifyGroup group;
+    private final Pipeline.Responder responder;
     private final Pipeline pipeline;
     private final CatchUp catchUp;
     private final long spinNs;
@@ -52,6 +53,7 @@ final class PermissionLoop {
     PermissionLoop(FanotifyGroup group, Pipeline pipeline, CatchUp catchUp, int spinUs, long readBytes,
                    Counters counters, LogLimiter readErrors, Runnable threadSetup) {
         this.group = group;
+        this.responder = group::respond;
         this.pipeline = pipeline;
         this.catchUp = catchUp;
         this.spinNs = spinUs * 1000L;
@@ -84,31 +86,38 @@ final class PermissionLoop {
     private void run() {
         threadSetup.run();
         reading.countDown();
+        // The loop is entered once and so runs in the interpreter until an on-stack replacement (tens of
+        // thousands of opens); its body is a method of its own, compiled like any other after a few calls.
         while (!stopping) {
-            long n;
-            try {
-                n = group.read(buffer, readBytes);
-            } catch (NativeCallException e) {
-                counters.readErrors.incrementAndGet();
-                readErrors.log("reading permission events failed: " + e.getMessage() + (e.errno() == Errno.EMFILE
-                        || e.errno() == Errno.ENFILE ? "; the kernel denied the open it could not make an fd for"
-                        : ""));
-                continue;
-            }
-            if (n <= 0) {
-                continue; // EINTR
-            }
-            busySinceNs = System.nanoTime();
-            boolean caughtUp = catchUp == null || catchUp.await();
-            pipeline.answer(buffer, n, group::respond);
-            busySinceNs = 0;
-            if (!caughtUp) { // told only now: the answers come before any log line
-                counters.lateCatchUps.incrementAndGet();
-                lateLog.log("a permission decision was made before every notification event queued ahead of it"
-                        + " was counted (waited " + CatchUp.MAX_WAIT_MS + " ms): a burst may be denied an open late");
-            }
-            spin();
+            readAndAnswer();
         }
+    }
+
+    /** One blocking read, its events answered, then the spin. */
+    private void readAndAnswer() {
+        long n;
+        try {
+            n = group.read(buffer, readBytes);
+        } catch (NativeCallException e) {
+            counters.readErrors.incrementAndGet();
+            readErrors.log("reading permission events failed: " + e.getMessage() + (e.errno() == Errno.EMFILE
+                    || e.errno() == Errno.ENFILE ? "; the kernel denied the open it could not make an fd for"
+                    : ""));
+            return;
+        }
+        if (n <= 0) {
+            return; // EINTR
+        }
+        busySinceNs = System.nanoTime();
+        boolean caughtUp = catchUp == null || catchUp.await();
+        pipeline.answer(buffer, n, responder);
+        busySinceNs = 0;
+        if (!caughtUp) { // told only now: the answers come before any log line
+            counters.lateCatchUps.incrementAndGet();
+            lateLog.log("a permission decision was made before every notification event queued ahead of it"
+                    + " was counted (waited " + CatchUp.MAX_WAIT_MS + " ms): a burst may be denied an open late");
+        }
+        spin();
     }
 
     private void spin() {

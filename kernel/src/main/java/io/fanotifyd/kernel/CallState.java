@@ -20,17 +20,37 @@ final class CallState {
 
     private CallState() {}
 
+    /** A thread and its capture segment: what {@link #capture()} finds without asking the ThreadLocal. */
+    private record Owned(Thread owner, MemorySegment capture) {}
+
+    /**
+     * The capture segments of recent threads by thread id. {@code ThreadLocal.get} costs a call into the VM
+     * under C1 (it checks its weak key with {@code Reference.refersTo}), once per system call and once per
+     * errno: this array lookup is what the event path pays instead. An entry is immutable and found only by
+     * its own thread, so a race between two threads whose ids collide costs a ThreadLocal lookup, never a
+     * wrong segment.
+     */
+    private static final Owned[] RECENT = new Owned[64];
+
     static MemorySegment capture() {
-        return CAPTURE.get();
+        Thread t = Thread.currentThread();
+        int slot = (int) t.threadId() & (RECENT.length - 1);
+        Owned o = RECENT[slot];
+        if (o != null && o.owner == t) {
+            return o.capture;
+        }
+        MemorySegment segment = CAPTURE.get();
+        RECENT[slot] = new Owned(t, segment);
+        return segment;
     }
 
     static int errno() {
-        return (int) ERRNO.get(CAPTURE.get(), 0L);
+        return (int) ERRNO.get(capture(), 0L);
     }
 
     /** A system call through {@link Syscall}, errno captured for this thread. */
     static long sys(long nr, long a, long b, long c, long d, long e, long f) {
-        return Syscall.call(CAPTURE.get(), nr, a, b, c, d, e, f);
+        return Syscall.call(capture(), nr, a, b, c, d, e, f);
     }
 
     /** What a downcall's {@code invokeExact} threw, as an unchecked exception (it throws no checked ones). */
