@@ -36,7 +36,7 @@ import java.util.concurrent.CompletableFuture;
 final class Daemon {
     static final int READ_BUFFER_BYTES = 256 << 10;
     static final int FLUSH_MS = 10;
-    static final int WARMUP_ITERATIONS = 50;
+    static final int WARMUP_ITERATIONS = 10;
     /**
      * In permission mode every event holds an opener, so the permission path is compiled before the marks: 2000
      * rounds cost ~10 ms of start-up and took ~1.8 µs off each open of a 20000-open run on the opener's CPU
@@ -91,8 +91,9 @@ final class Daemon {
             Capabilities.warnAboutMissing(fid, perm, !policySettings.canaries().isEmpty());
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile. What
             // matters is running each step once (class initialisation, call-site linking), not compile
-            // thresholds: 50 rounds halved the comm-less records of a burst of short-lived processes as well as
-            // 3000 did, at a fifth of the start-up cost (docs/PERFORMANCE.md).
+            // thresholds. 50 rounds once halved the comm-less records of a burst of short-lived processes as well
+            // as 3000 did; since exit records name the processes that are gone, 10 rounds leave none comm-less
+            // either (scripts/attribution.sh) and cost half the time (docs/PERFORMANCE.md).
             long t0 = System.nanoTime();
             // Registering for exit records takes a few netlink round trips and linking: done meanwhile.
             CompletableFuture<Taskstats> taskstatsOpening = new CompletableFuture<>();
@@ -103,16 +104,26 @@ final class Daemon {
                     taskstatsOpening.completeExceptionally(e);
                 }
             });
-            Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
-                    perm ? PERMISSION_WARMUP_ITERATIONS : 0);
-            Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+            // On a thread of its own, while this one opens the output and builds the pipeline (~20 ms of the
+            // start-up each on two CPUs); joined before the loops start, so still before any mark.
+            CompletableFuture<Void> warming = new CompletableFuture<>();
+            Thread.ofPlatform().daemon().name("fanotifyd-warmup").start(() -> {
+                try {
+                    Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
+                            perm ? PERMISSION_WARMUP_ITERATIONS : 0);
+                    Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+                    warming.complete(null);
+                } catch (Throwable e) {
+                    warming.completeExceptionally(e);
+                }
+            });
             Marks marks = new Marks();
             MountScope scope = new MountScope();
             OutputListener outputListener = new OutputListener();
             // Everything slow happens before the first mark, so that all marks appear together and readers of
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
-            try (Taskstats taskstats = taskstatsOpening.join();
+            try (Taskstats taskstats = joinRethrowing(taskstatsOpening);
                  SocketHub hub = Outputs.openSocket(settings.socket()); // before the output: a refusal leaves no file
                  FdOutput output = Outputs.openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
@@ -203,6 +214,7 @@ final class Daemon {
                         loop.stop(System.nanoTime() + STOP_FLUSH_TIMEOUT_MS * 1_000_000L);
                     });
                 }
+                joinRethrowing(warming);
                 loopThread.start();
                 if (!loop.awaitPolling(5_000) && loopThread.isAlive()) {
                     Log.warn("the event loop took over 5 s to start; placing the marks anyway");
@@ -269,6 +281,21 @@ final class Daemon {
                 }
                 return stopLoss > 0 || outputListener.stoppedTheDaemon ? 1 : 0;
             }
+        }
+    }
+
+    /** Waits for {@code f}; what it failed with is thrown here, as it was thrown there. */
+    private static <T> T joinRethrowing(CompletableFuture<T> f) {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
         }
     }
 
