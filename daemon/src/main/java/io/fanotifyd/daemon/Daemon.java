@@ -36,7 +36,7 @@ import java.util.concurrent.CompletableFuture;
 final class Daemon {
     static final int READ_BUFFER_BYTES = 256 << 10;
     static final int FLUSH_MS = 10;
-    static final int WARMUP_ITERATIONS = 10;
+    static final int WARMUP_ITERATIONS = 50;
     /**
      * In permission mode every event holds an opener, so the permission path is compiled before the marks: 2000
      * rounds cost ~10 ms of start-up and took ~1.8 µs off each open of a 20000-open run on the opener's CPU
@@ -91,9 +91,10 @@ final class Daemon {
             Capabilities.warnAboutMissing(fid, perm, !policySettings.canaries().isEmpty());
             // Before the marks: events that arrive while the JVM is still cold would queue up meanwhile. What
             // matters is running each step once (class initialisation, call-site linking), not compile
-            // thresholds. 50 rounds once halved the comm-less records of a burst of short-lived processes as well
-            // as 3000 did; since exit records name the processes that are gone, 10 rounds leave none comm-less
-            // either (scripts/attribution.sh) and cost half the time (docs/PERFORMANCE.md).
+            // thresholds: 50 rounds halved the comm-less records of a burst of short-lived processes as well as
+            // 3000 did, at a fifth of the start-up cost. Fewer (10) saved little start-up beside the rest, and
+            // moved ~30 ms of C1 compilation from before the marks to the first real events
+            // (docs/PERFORMANCE.md).
             long t0 = System.nanoTime();
             // Registering for exit records takes a few netlink round trips and linking: done meanwhile.
             CompletableFuture<Taskstats> taskstatsOpening = new CompletableFuture<>();
