@@ -126,7 +126,9 @@ final class PermissionLoop {
         }
         long until = System.nanoTime() + spinNs;
         while (!stopping && group.queuedEvents() <= 0 && System.nanoTime() - until < 0) {
-            Thread.onSpinWait();
+            // sched_yield, not a pause: an opener that runs on this CPU gets it at once (a pause would keep it
+            // waiting until the scheduler preempts us), and on an idle machine the yield returns at once.
+            Thread.yield();
         }
     }
 
