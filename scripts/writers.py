@@ -290,8 +290,9 @@ def main():
                         f"{res['lag_s'] * 1000:.0f} ms, events {res.get('events', '-')}, overflows "
                         f"{res.get('overflows', '-')}")
     finally:
-        os.rmdir(os.path.join(base, "mnt")) if os.path.isdir(os.path.join(base, "mnt")) else None
-        os.rmdir(base) if os.path.isdir(base) and not os.listdir(base) else None
+        # Everything under our own directory, output files of an interrupted run too; never across a mount
+        # that is still there (one_run unmounts its own, but a killed run may not have).
+        subprocess.run(["rm", "-rf", "--one-file-system", base])
     print(f"\n{a.fs}, {a.files} lifecycles per writer, {a.rounds} rounds; medians (range)\n")
     print("| K | reader | slowdown | catch-up lag ms | CPU µs per event | overflows |")
     print("|---|---|---|---|---|---|")
