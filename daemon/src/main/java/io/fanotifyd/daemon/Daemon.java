@@ -97,27 +97,15 @@ final class Daemon {
             // (docs/PERFORMANCE.md).
             long t0 = System.nanoTime();
             // Registering for exit records takes a few netlink round trips and linking: done meanwhile.
-            CompletableFuture<Taskstats> taskstatsOpening = new CompletableFuture<>();
-            Thread.ofPlatform().daemon().name("fanotifyd-taskstats").start(() -> {
-                try {
-                    taskstatsOpening.complete(Groups.openTaskstats());
-                } catch (Throwable e) {
-                    taskstatsOpening.completeExceptionally(e);
-                }
-            });
+            CompletableFuture<Taskstats> taskstatsOpening = CompletableFuture.supplyAsync(Groups::openTaskstats,
+                    onThread("fanotifyd-taskstats"));
             // On a thread of its own, while this one opens the output and builds the pipeline (~20 ms of the
             // start-up each on two CPUs); joined before the loops start, so still before any mark.
-            CompletableFuture<Void> warming = new CompletableFuture<>();
-            Thread.ofPlatform().daemon().name("fanotifyd-warmup").start(() -> {
-                try {
-                    Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
-                            perm ? PERMISSION_WARMUP_ITERATIONS : 0);
-                    Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
-                    warming.complete(null);
-                } catch (Throwable e) {
-                    warming.completeExceptionally(e);
-                }
-            });
+            CompletableFuture<Void> warming = CompletableFuture.runAsync(() -> {
+                Warmup.run(fid, !policySettings.canaries().isEmpty(), WARMUP_ITERATIONS,
+                        perm ? PERMISSION_WARMUP_ITERATIONS : 0);
+                Log.debug("warm-up took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+            }, onThread("fanotifyd-warmup"));
             Marks marks = new Marks();
             MountScope scope = new MountScope();
             OutputListener outputListener = new OutputListener();
@@ -283,6 +271,11 @@ final class Daemon {
                 return stopLoss > 0 || outputListener.stoppedTheDaemon ? 1 : 0;
             }
         }
+    }
+
+    /** Runs a start-up task on a platform thread of its own, named {@code name} (not in the common pool). */
+    private static java.util.concurrent.Executor onThread(String name) {
+        return task -> Thread.ofPlatform().daemon().name(name).start(task);
     }
 
     /** Waits for {@code f}; what it failed with is thrown here, as it was thrown there. */

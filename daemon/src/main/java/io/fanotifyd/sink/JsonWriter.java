@@ -223,21 +223,22 @@ public final class JsonWriter {
         // multiply and a shift, exact for every int (x / 10 == x * 0xCCCCCCCD >>> 35 for 0 <= x < 2^32).
         while (v > Integer.MAX_VALUE) {
             long high = v / 1_000_000_000L;
-            int low = (int) (v - high * 1_000_000_000L);
-            for (int i = 0; i < 9; i++) {
-                int div = (int) ((low * 0xCCCCCCCDL) >>> 35);
-                b[--q] = (byte) ('0' + low - div * 10);
-                low = div;
-            }
+            q = digitsBefore(b, q, q - 9, (int) (v - high * 1_000_000_000L));
             v = high;
         }
-        int x = (int) v;
-        while (q > p) {
+        digitsBefore(b, q, p, (int) v);
+        len = end;
+    }
+
+    /** Writes the last {@code end - start} decimal digits of {@code x} to {@code b[start, end)}; returns start. */
+    private static int digitsBefore(byte[] b, int end, int start, int x) {
+        int q = end;
+        while (q > start) {
             int div = (int) ((x * 0xCCCCCCCDL) >>> 35);
             b[--q] = (byte) ('0' + x - div * 10);
             x = div;
         }
-        len = end;
+        return q;
     }
 
     /** 10^i, i < 19: the number of digits of a long by comparisons, without dividing. */

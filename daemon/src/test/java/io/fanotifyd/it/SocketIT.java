@@ -14,6 +14,8 @@ import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -92,12 +94,14 @@ class SocketIT {
                     while (true) {
                         bb.clear();
                         int n = channel.read(bb);
-                        if (n < 0) {
-                            eof = true;
-                            return;
-                        }
                         synchronized (received) {
+                            if (n < 0) {
+                                eof = true;
+                                received.notifyAll();
+                                return;
+                            }
                             received.write(bb.array(), 0, n);
+                            received.notifyAll(); // awaitSize
                         }
                     }
                 } catch (IOException e) {
@@ -138,20 +142,28 @@ class SocketIT {
          */
         void awaitQueued(String what) throws IOException {
             channel.configureBlocking(false);
-            ByteBuffer one = ByteBuffer.allocate(1);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
-            while (channel.read(one) == 0) {
-                if (System.nanoTime() > deadline) {
+            try (Selector readable = Selector.open()) {
+                channel.register(readable, SelectionKey.OP_READ);
+                if (readable.select(TimeUnit.SECONDS.toMillis(WAIT_S)) == 0
+                        || channel.read(ByteBuffer.allocate(1)) != 1) {
                     fail("not within " + WAIT_S + " s: " + what + " got a first byte");
                 }
-                Daemon.sleep(10);
             }
         }
 
+        /** Waits (bounded) until {@code n} bytes came or the hub closed the connection; woken by the reader. */
         void awaitSize(long n, String what) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
-            while (size() < n && !eof && System.nanoTime() < deadline) {
-                Daemon.sleep(10);
+            synchronized (received) {
+                long left;
+                while (received.size() < n && !eof && (left = deadline - System.nanoTime()) > 0) {
+                    try {
+                        received.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
             }
             if (size() < n) {
                 // A subscriber that fell a whole backlog behind loses a block and is told so: say which it was.
