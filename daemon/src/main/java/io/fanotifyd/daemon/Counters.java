@@ -12,6 +12,8 @@ final class Counters {
     long records;
     long alerts;
     long overflows;
+    /** {@code stats} records written ({@code --stats-interval-s}). */
+    long stats;
     final AtomicLong errors = new AtomicLong();
     /** Reads of a group that failed (EMFILE and the like): the loop went on. */
     final AtomicLong readErrors = new AtomicLong();

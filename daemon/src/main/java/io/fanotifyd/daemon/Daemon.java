@@ -113,6 +113,8 @@ final class Daemon {
             // /proc/PID/fdinfo never see a daemon half in place. And before the permission marks, because from
             // then on a file this thread opened could wait for its own answer.
             try (Taskstats taskstats = joinRethrowing(taskstatsOpening);
+                 // Bound before the outputs: an address in use stops the start-up before anything is created.
+                 io.fanotifyd.metrics.MetricsServer metricsServer = MetricsEndpoint.open(settings.health().metrics());
                  SocketHub hub = Outputs.openSocket(settings.socket()); // before the output: a refusal leaves no file
                  FdOutput output = Outputs.openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(
@@ -175,10 +177,15 @@ final class Daemon {
                     permission = new PermissionLoop(permGroup, permPipeline, catchUp, settings.permSpinUs(),
                             readSizes.permBytes(), counters, readErrors, matchingThread);
                 }
+                DaemonMetrics metrics = new DaemonMetrics(counters, pipeline, permPipeline, output, hub, hooks, notify,
+                        permGroup, System.currentTimeMillis());
+                int statsIntervalS = settings.health().statsIntervalS();
+                StatsWriter stats = statsIntervalS == 0 ? null : new StatsWriter(metrics, output, counters,
+                        statsIntervalS);
                 NotifyReader reader = new NotifyReader(notify, readerWakeFd, readSizes.notifySlots(),
                         readSizes.notifyBytes(), settings.batchDelayUs(), catchUp, exits, counters, readErrors);
                 EventLoop loop = new EventLoop(notify, reader, wakeFd, new EventLoop.Parts(pipeline, output, taskstats,
-                        exits, permission, catchUp), FLUSH_MS, counters);
+                        exits, permission, catchUp, stats), FLUSH_MS, counters);
                 outputListener.attach(signals, !perm && hub == null && hooks == null);
                 signals.attach(loop, done -> {
                     Log.reopen();
@@ -225,6 +232,9 @@ final class Daemon {
                     output.removeIfCreatedAndEmpty();
                     Syscalls.closeQuietly(wakeFd);
                     throw e;
+                }
+                if (metricsServer != null) {
+                    MetricsEndpoint.start(metricsServer, metrics);
                 }
                 // Right after the last mark: systemctl start returns when monitoring is live.
                 java.util.function.Supplier<String> status = () -> SdNotify.status(marks.count(), counters.records,

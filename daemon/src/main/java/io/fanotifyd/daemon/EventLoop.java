@@ -27,9 +27,11 @@ final class EventLoop {
      *
      * @param permission null in observe mode
      * @param catchUp    null unless permission decisions wait for this loop ({@link CatchUp})
+     * @param stats      null without {@code --stats-interval-s}
      */
     record Parts(Pipeline pipeline, FdOutput output, io.fanotifyd.kernel.Taskstats taskstats,
-                 io.fanotifyd.enrich.ExitRecords exits, PermissionLoop permission, CatchUp catchUp) {}
+                 io.fanotifyd.enrich.ExitRecords exits, PermissionLoop permission, CatchUp catchUp,
+                 StatsWriter stats) {}
 
     /**
      * How many bytes one read of each group may ask for, so that the fds the kernel makes for the events read
@@ -149,8 +151,12 @@ final class EventLoop {
         int wakeIdx = 1;
         int exitsIdx = 2;
         FdOutput output = parts.output();
+        StatsWriter stats = parts.stats();
         long flushDeadlineNs = 0;
         heartbeatNs = System.nanoTime();
+        if (stats != null) {
+            stats.begin(heartbeatNs);
+        }
         reader.start(polling::countDown, (t, e) -> {
             Log.error("the notification reader stopped by an internal error: " + e);
             stop(System.nanoTime() + Daemon.STOP_FLUSH_TIMEOUT_MS * 1_000_000L);
@@ -167,6 +173,9 @@ final class EventLoop {
             long waitNs = flushDeadlineNs == 0 ? -1 : Math.max(0, flushDeadlineNs - nowNs);
             if (wakeAtLeastEveryNs > 0 && (waitNs < 0 || waitNs > wakeAtLeastEveryNs)) {
                 waitNs = wakeAtLeastEveryNs;
+            }
+            if (stats != null && (waitNs < 0 || waitNs > stats.dueInNs(nowNs))) {
+                waitNs = stats.dueInNs(nowNs);
             }
             reader.consumerSleeping(true);
             if (reader.next() != null) {
@@ -194,6 +203,9 @@ final class EventLoop {
                 }
                 process(b);
                 reader.release();
+            }
+            if (stats != null) {
+                writeStats(stats);
             }
             if (flushDeadlineNs != 0 && System.nanoTime() - flushDeadlineNs >= 0) {
                 output.flush();
@@ -275,6 +287,15 @@ final class EventLoop {
         } catch (RuntimeException e) {
             counters.errors.incrementAndGet();
             Log.error("reading the last events before stopping: " + e);
+        }
+    }
+
+    private void writeStats(StatsWriter stats) {
+        try {
+            stats.writeIfDue(System.nanoTime());
+        } catch (RuntimeException e) {
+            counters.errors.incrementAndGet();
+            Log.error("writing a stats record failed: " + e);
         }
     }
 

@@ -181,6 +181,15 @@ final class MarkWatch implements AutoCloseable {
         }
     }
 
+    /** How many marks the kernel holds for the group now (as its fdinfo lists them); -1 if unknown. */
+    static int marksInPlace(int groupFd) {
+        try {
+            return MarkStates.kernelKeys(fdinfo(groupFd)).size();
+        } catch (RuntimeException e) {
+            return -1;
+        }
+    }
+
     /** The group's {@code /proc/self/fdinfo}: the marks the kernel holds for it. */
     private static String fdinfo(int groupFd) {
         return new String(Syscalls.readFile("/proc/self/fdinfo/" + groupFd, FDINFO_MAX), StandardCharsets.ISO_8859_1);

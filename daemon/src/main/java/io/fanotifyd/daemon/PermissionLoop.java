@@ -108,9 +108,10 @@ final class PermissionLoop {
         if (n <= 0) {
             return; // EINTR
         }
-        busySinceNs = System.nanoTime();
+        long readNs = System.nanoTime();
+        busySinceNs = readNs;
         boolean caughtUp = catchUp == null || catchUp.await();
-        pipeline.answer(buffer, n, responder);
+        pipeline.answer(buffer, n, responder, readNs);
         busySinceNs = 0;
         if (!caughtUp) { // told only now: the answers come before any log line
             counters.lateCatchUps.incrementAndGet();

@@ -2,6 +2,7 @@ package io.fanotifyd.daemon;
 
 import io.fanotifyd.enrich.Enricher;
 import io.fanotifyd.enrich.Event;
+import io.fanotifyd.enrich.ProcessInfo;
 import io.fanotifyd.kernel.CorruptEventException;
 import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.EventCursor;
@@ -46,6 +47,7 @@ final class Pipeline {
     private final EventCursor cursor = new EventCursor();
     private final Event event = new Event();
     private final Alerts alerts = new Alerts();
+    private final PipelineCounts counts = new PipelineCounts();
     private final LogLimiter eventErrors;
     private final LogLimiter overflowWarnings;
     private long batch;
@@ -80,6 +82,11 @@ final class Pipeline {
         return policy;
     }
 
+    /** This pipeline's per-type counts (for the metrics; read racily from another thread). */
+    PipelineCounts counts() {
+        return counts;
+    }
+
     /** A monotonic clock for windows, cooldowns and cache expiry; the wall clock is only for ts_ms. */
     private static long monotonicMs() {
         return System.nanoTime() / 1_000_000;
@@ -95,6 +102,7 @@ final class Pipeline {
             while (cursor.next()) {
                 int fd = cursor.fd();
                 int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
+                counts.read(cursor.mask());
                 try {
                     if (enricher.fill(cursor, event, batch, wallMs, nowMs)) {
                         report(nowMs, policy.evaluate(event, alerts, nowMs));
@@ -117,8 +125,10 @@ final class Pipeline {
     /**
      * Every event of one read of the permission group: each answered as decided, before its record, its log
      * lines and its hooks.
+     *
+     * @param readNs when the read returned (System.nanoTime): each answer's latency is counted from it
      */
-    void answer(MemorySegment buffer, long length, Responder group) {
+    void answer(MemorySegment buffer, long length, Responder group, long readNs) {
         batch++;
         long wallMs = System.currentTimeMillis();
         long nowMs = monotonicMs();
@@ -130,6 +140,10 @@ final class Pipeline {
                 Decision decision = decide(wallMs, nowMs);
                 int err = fd >= 0 ? group.respond(fd, decision.response()) : 0;
                 // The opener is on its way: now the rest.
+                counts.read(cursor.mask());
+                if (fd >= 0) {
+                    counts.answered(decision, System.nanoTime() - readNs);
+                }
                 try {
                     afterAnswer(decision, err, nowMs);
                 } finally {
@@ -225,6 +239,17 @@ final class Pipeline {
         counters.records++;
         counters.alerts += alerts.size();
         sink.commit(1 + alerts.size());
+        ProcessInfo p = event.process();
+        if (p == null || p.commLength() < 0) {
+            counts.withoutComm++;
+        }
+        for (int i = 0; i < alerts.size(); i++) {
+            if (Alerts.BURST.equals(alerts.kind(i))) {
+                counts.burstAlerts++;
+            } else {
+                counts.canaryAlerts++;
+            }
+        }
         if (alerts.size() > 0 && hooks != null) {
             hooks.onAlerts(event, alerts, seq, nowMs);
         }

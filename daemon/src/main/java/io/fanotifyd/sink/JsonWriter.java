@@ -148,10 +148,11 @@ public final class JsonWriter {
         firstField = true;
     }
 
-    /** Writes <code>}</code>. */
+    /** Writes <code>}</code>; an object inside another is one of its fields, so the next field takes a comma. */
     public void endObject() {
         ensure(1);
         buf[len++] = '}';
+        firstField = false;
     }
 
     /** Writes the line feed that ends a JSON Lines record. */
@@ -264,6 +265,21 @@ public final class JsonWriter {
         p += ascii.length;
         b[p++] = '"';
         len = p;
+    }
+
+    /**
+     * Writes {@code v} as a plain decimal ({@code 0.000002}, not {@code 2.0E-6}); not for the per-event path (it
+     * allocates). NaN and infinities, which JSON has no number for, are written as {@code null}.
+     */
+    public void decimal(double v) {
+        if (Double.isNaN(v) || Double.isInfinite(v)) {
+            nullValue();
+        } else if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            number((long) v);
+        } else {
+            raw(java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString()
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
     }
 
     /** Writes {@code true} or {@code false}. */

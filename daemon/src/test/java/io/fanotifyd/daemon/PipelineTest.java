@@ -94,7 +94,15 @@ class PipelineTest {
                 // What was committed when this answer went out: the records of the events answered before.
                 answers.add(response + "@" + sink.records());
                 return 0;
-            });
+            }, System.nanoTime());
+            // The metrics' counts: three events read and answered, one canary alert.
+            PipelineCounts c = p.counts();
+            assertEquals(2, c.decisions[io.fanotifyd.policy.Decision.ALLOW.ordinal()]);
+            assertEquals(1, c.decisions[io.fanotifyd.policy.Decision.DENY.ordinal()]);
+            assertEquals(3, java.util.Arrays.stream(c.latency).sum());
+            assertEquals(3, c.eventsByBit[Long.numberOfTrailingZeros(io.fanotifyd.kernel.EventMask.OPEN_PERM)]);
+            assertEquals(1, c.canaryAlerts);
+            assertEquals(0, c.burstAlerts);
         }
         // canary.key: its record and its alert (2), after its answer
         assertEquals(List.of(Fanotify.FAN_ALLOW + "@0", Fanotify.FAN_DENY + "@1", Fanotify.FAN_ALLOW + "@3"), answers);
@@ -141,7 +149,7 @@ class PipelineTest {
             pipeline(arena, fs, List.of(), failing, counters, true).answer(buf, len, (fd, response) -> {
                 answers.add(response);
                 return 0;
-            });
+            }, System.nanoTime());
         }
         assertEquals(List.of(Fanotify.FAN_ALLOW, Fanotify.FAN_ALLOW, Fanotify.FAN_ALLOW), answers,
                 "decided as the policy says (fail-closed is for errors while deciding, not after)");

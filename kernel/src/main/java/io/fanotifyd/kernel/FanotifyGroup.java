@@ -117,6 +117,17 @@ public final class FanotifyGroup implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #queuedEvents()} into the caller's own 4-byte {@code scratch}, without the lock the group's threads
+     * share: for a thread that must never make them wait (the metrics), -1 on error.
+     */
+    public long queuedEvents(MemorySegment scratch) {
+        if (Libc.ioctl(fd, FIONREAD, scratch) != 0) {
+            return -1;
+        }
+        return (scratch.get(JAVA_INT, 0) & 0xffffffffL) / Fanotify.METADATA_SIZE;
+    }
+
     private static final int MFD_CLOEXEC = 1;
 
     /**

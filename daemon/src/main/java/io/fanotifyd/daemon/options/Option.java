@@ -123,7 +123,14 @@ public enum Option {
                     + "OUT.1, OUT.1 becomes OUT.2 and so on up to --output-keep, and a new OUT is started; 0 = "
                     + "never, for logrotate or another rotator (SIGUSR1 reopens)", "0"),
     OUTPUT_KEEP("output-keep", "", Kind.NUMBER, "N", Group.OUTPUT, Repeat.ONCE, Support.YES,
-            "how many rotated files --output-max-bytes keeps (OUT.1 .. OUT.N, 1..1000)", "5");
+            "how many rotated files --output-max-bytes keeps (OUT.1 .. OUT.N, 1..1000)", "5"),
+    METRICS("metrics", "", Kind.TEXT, "ADDR", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "serve Prometheus metrics at http://ADDR/metrics; ADDR is IP:PORT, [IPV6]:PORT, PORT (on "
+                    + "127.0.0.1) or a Unix socket path (absolute or ./); a wildcard address only when written",
+            ""),
+    STATS_INTERVAL_S("stats-interval-s", "", Kind.NUMBER, "N", Group.OUTPUT, Repeat.ONCE, Support.YES,
+            "also write a stats record (the metrics' figures) into the records every N seconds (0..86400); 0 = "
+                    + "never", "0");
 
     /** How an option's value is written and what it turns into. */
     public enum Kind {

@@ -51,7 +51,18 @@ public record Settings(
         List<Job> jobs,
         Socket socket,
         Optional<String> subscribe,
-        OutputFile outputFile) {
+        OutputFile outputFile,
+        Health health) {
+
+    /**
+     * How the daemon shows its health.
+     *
+     * @param metrics        {@code --metrics}: where to serve the Prometheus exposition, if at all
+     * @param statsIntervalS {@code --stats-interval-s}: seconds between two {@code stats} records; 0 = none
+     */
+    public record Health(Optional<io.fanotifyd.metrics.MetricsAddress> metrics, int statsIntervalS) {
+        public static final Health NONE = new Health(Optional.empty(), 0);
+    }
 
     /**
      * How the output file is created and rotated (nothing of it applies to stdout).
@@ -143,13 +154,15 @@ public record Settings(
         Objects.requireNonNull(socket, "socket");
         Objects.requireNonNull(subscribe, "subscribe");
         Objects.requireNonNull(outputFile, "outputFile");
+        Objects.requireNonNull(health, "health");
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
     public static Settings defaults() {
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
-                0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty(), OutputFile.DEFAULT);
+                0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty(), OutputFile.DEFAULT,
+                Health.NONE);
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

@@ -42,6 +42,8 @@ final class SettingsBuilder {
     private long outputMaxBytes = Settings.OutputFile.DEFAULT.maxBytes();
     private int outputKeep = Settings.OutputFile.DEFAULT.keep();
     private Optional<String> subscribe = Optional.empty();
+    private Optional<io.fanotifyd.metrics.MetricsAddress> metrics = Optional.empty();
+    private int statsIntervalS;
 
     private static int octalMode(String text, String where) {
         if (!text.matches("0?[0-7]{1,4}")) {
@@ -130,6 +132,14 @@ final class SettingsBuilder {
                 outputMaxBytes = max;
             }
             case OUTPUT_KEEP -> outputKeep = (Integer) value;
+            case METRICS -> {
+                try {
+                    metrics = Optional.of(io.fanotifyd.metrics.MetricsAddress.parse((String) value));
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException(where + ": " + e.getMessage());
+                }
+            }
+            case STATS_INTERVAL_S -> statsIntervalS = (Integer) value;
         }
     }
 
@@ -139,6 +149,7 @@ final class SettingsBuilder {
                         hookCooldownMs, hookTimeoutMs, perm, denyOnAlert, failClosed),
                 jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
                 new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe,
-                new Settings.OutputFile(outputMode, outputMaxBytes, outputKeep));
+                new Settings.OutputFile(outputMode, outputMaxBytes, outputKeep),
+                new Settings.Health(metrics, statsIntervalS));
     }
 }

@@ -162,6 +162,7 @@ final class Values {
             case SOCKET_BACKLOG -> 1L << 30;
             case OUTPUT_MAX_BYTES -> Long.MAX_VALUE >> 1;
             case OUTPUT_KEEP -> 1000;
+            case STATS_INTERVAL_S -> 86_400;
             default -> Integer.MAX_VALUE;
         };
     }

@@ -37,7 +37,7 @@ class OptionTableTest {
                         "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
                         "deny-on-alert", "job",
                         "rootfs", "workspace", "export", "cache", "cgroup", "config", "help", "version",
-                        "socket-backlog", "output-mode", "output-max-bytes", "output-keep"),
+                        "socket-backlog", "output-mode", "output-max-bytes", "output-keep", "metrics", "stats-interval-s"),
                 Arrays.stream(Option.values()).map(Option::longName).toList());
         assertEquals(Set.of("-c", "-w", "-o", "-f", "-v", "-h"),
                 Set.copyOf(Arrays.stream(Option.values()).flatMap(o -> o.shortFlag().stream()).toList()));
