@@ -17,6 +17,24 @@ final class Counters {
     final AtomicLong errors = new AtomicLong();
     /** Reads of a group that failed (EMFILE and the like): the loop went on. */
     final AtomicLong readErrors = new AtomicLong();
+    /** SIGHUP reloads that put a new configuration in force, and those that left the old one. */
+    final AtomicLong reloads = new AtomicLong();
+    final AtomicLong failedReloads = new AtomicLong();
+    /**
+     * The counts of hooks a reload replaced (started, failed, timed out, held back by the cooldown, not run
+     * for a full queue): the metrics add them to the hooks in force. Written by the reload thread only.
+     */
+    final long[] retiredHooks = new long[5];
+
+    void retireHooks(AlertHooks h) {
+        io.fanotifyd.sink.HookRunner r = h.runner();
+        retiredHooks[0] += r.started();
+        retiredHooks[1] += r.failed();
+        retiredHooks[2] += r.timedOut();
+        retiredHooks[3] += h.suppressedByCooldown();
+        retiredHooks[4] += r.dropped();
+    }
+
     /** Permission decisions made before the notification events queued ahead of them were all counted. */
     final AtomicLong lateCatchUps = new AtomicLong();
 }

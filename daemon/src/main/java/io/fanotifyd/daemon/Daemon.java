@@ -57,10 +57,15 @@ final class Daemon {
 
     private final Settings settings;
     private final boolean detached;
+    /** The arguments and directory the settings came from: a reload parses them again. */
+    private final String[] rawArgs;
+    private final String cwd;
 
-    Daemon(Settings settings, boolean detached) {
+    Daemon(Settings settings, boolean detached, String[] rawArgs, String cwd) {
         this.settings = settings;
         this.detached = detached;
+        this.rawArgs = rawArgs;
+        this.cwd = cwd;
     }
 
     int run() {
@@ -177,8 +182,10 @@ final class Daemon {
                     permission = new PermissionLoop(permGroup, permPipeline, catchUp, settings.permSpinUs(),
                             readSizes.permBytes(), counters, readErrors, matchingThread);
                 }
-                DaemonMetrics metrics = new DaemonMetrics(counters, pipeline, permPipeline, output, hub, hooks, notify,
-                        permGroup, System.currentTimeMillis());
+                Reloader reloader = new Reloader(new Reloader.Parts(rawArgs, cwd, notify, permGroup, filesystems,
+                        pipeline, permPipeline, output, counters, sdNotify, selfPid), settings, marks, hub);
+                DaemonMetrics metrics = new DaemonMetrics(counters, pipeline, permPipeline, output, reloader::hub,
+                        notify, permGroup, System.currentTimeMillis());
                 int statsIntervalS = settings.health().statsIntervalS();
                 StatsWriter stats = statsIntervalS == 0 ? null : new StatsWriter(metrics, output, counters,
                         statsIntervalS);
@@ -237,7 +244,8 @@ final class Daemon {
                     MetricsEndpoint.start(metricsServer, metrics);
                 }
                 // Right after the last mark: systemctl start returns when monitoring is live.
-                java.util.function.Supplier<String> status = () -> SdNotify.status(marks.count(), counters.records,
+                java.util.function.Supplier<String> status = () -> SdNotify.status(reloader.marks().count(),
+                        counters.records,
                         counters.alerts, output.dropped() + output.lost(), counters.overflows);
                 String readyStatus = status.get();
                 sdNotify.ready(readyStatus);
@@ -246,8 +254,18 @@ final class Daemon {
                 if (processes.exes() != null) {
                     processes.exes().startScan();
                 }
-                MarkWatch markWatch = MarkWatch.start(marks.placed(), notify.fd(),
-                        marks.hasShadowedMounts() ? shadowFollower(marks, scope) : null);
+                reloader.watchMarks(MarkWatch.start(marks.placed(), notify.fd(),
+                        marks.hasShadowedMounts() ? shadowFollower(marks, scope) : null), (m, sc) -> {
+                            MarkWatch old = reloader.markWatch();
+                            if (old != null) {
+                                old.close();
+                            }
+                            return MarkWatch.start(m.placed(), notify.fd(),
+                                    m.hasShadowedMounts() ? shadowFollower(m, sc) : null);
+                        });
+                // From now on SIGHUP reloads the configuration (before, it only reopened the output and log).
+                reloader.start();
+                signals.reloadWith(reloader::request);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -259,22 +277,25 @@ final class Daemon {
                     Detach.announceReady("-".equals(outputPath));
                 }
                 join(loopThread);
+                signals.reloadWith(null);
+                reloader.close();
                 if (watchdog != null) {
                     watchdog.close();
                 }
-                if (markWatch != null) {
-                    markWatch.close();
+                if (reloader.markWatch() != null) {
+                    reloader.markWatch().close();
                 }
                 long stopLoss = StopReport.finishOutput(loop, output);
                 Syscalls.closeQuietly(wakeFd);
                 loop.flushLogCounts();
-                if (hooks != null) {
+                AlertHooks lastHooks = pipeline.hooks(); // a reload may have replaced the start-up's
+                if (lastHooks != null) {
                     // Before the stop line, so that its hook counts are final: a worker may still be starting
                     // a run it took from the queue (the close waits for it, or counts it as discarded).
-                    hooks.close();
+                    lastHooks.close();
                 }
-                Log.info(new StopReport(counters, output, enricher, dirs, processes, exits, taskstats, policy, pipeline,
-                        permPipeline, hooks, hub, perm).line());
+                Log.info(new StopReport(counters, output, enricher, dirs, processes, exits, taskstats,
+                        pipeline.policy(), pipeline, permPipeline, lastHooks, reloader.hub(), perm).line());
                 if (loopFailure.error != null) {
                     return 1;
                 }

@@ -45,8 +45,7 @@ final class DaemonMetrics {
     private final Pipeline notifyPipeline;
     private final Pipeline permPipeline;
     private final FdOutput output;
-    private final SocketHub hub;
-    private final AlertHooks hooks;
+    private final java.util.function.Supplier<SocketHub> hubs;
     private final FanotifyGroup notify;
     private final FanotifyGroup perm;
     private final long startEpochMs;
@@ -55,14 +54,14 @@ final class DaemonMetrics {
     /**
      * @param permPipeline, perm, hub, hooks null when the daemon runs without them
      */
-    DaemonMetrics(Counters counters, Pipeline notifyPipeline, Pipeline permPipeline, FdOutput output, SocketHub hub,
-                  AlertHooks hooks, FanotifyGroup notify, FanotifyGroup perm, long startEpochMs) {
+    DaemonMetrics(Counters counters, Pipeline notifyPipeline, Pipeline permPipeline, FdOutput output,
+                  java.util.function.Supplier<SocketHub> hubs, FanotifyGroup notify, FanotifyGroup perm,
+                  long startEpochMs) {
         this.counters = counters;
         this.notifyPipeline = notifyPipeline;
         this.permPipeline = permPipeline;
         this.output = output;
-        this.hub = hub;
-        this.hooks = hooks;
+        this.hubs = hubs;
         this.notify = notify;
         this.perm = perm;
         this.startEpochMs = startEpochMs;
@@ -75,6 +74,9 @@ final class DaemonMetrics {
      */
     void describe(MetricsWriter w, int slot) {
         PipelineCounts n = notifyPipeline.counts();
+        SocketHub hub = hubs.get();
+        AlertHooks hooks = notifyPipeline.hooks();
+        long[] retired = counters.retiredHooks;
         PipelineCounts p = permPipeline == null ? null : permPipeline.counts();
         long[] byType = new long[TYPE_BITS.length];
         for (int i = 0; i < TYPE_BITS.length; i++) {
@@ -107,15 +109,16 @@ final class DaemonMetrics {
         w.histogramSeconds("permission_answer_seconds", "Time from reading a permission event to writing its"
                 + " answer (the opener waits at least this long).", PipelineCounts.LATENCY_BOUNDS_NS, latency,
                 p == null ? 0 : p.latencySumNs);
-        w.counter("hook_runs_total", "Alert hooks started.", hooks == null ? 0 : hooks.runner().started());
+        w.counter("hook_runs_total", "Alert hooks started.", retired[0] + (hooks == null ? 0
+                : hooks.runner().started()));
         w.counter("hook_failures_total", "Alert hooks that failed: exited non-zero, killed by a signal, or could"
-                + " not be started.", hooks == null ? 0 : hooks.runner().failed());
+                + " not be started.", retired[1] + (hooks == null ? 0 : hooks.runner().failed()));
         w.counter("hook_timeouts_total", "Alert hooks killed for outliving --hook-timeout-ms.",
-                hooks == null ? 0 : hooks.runner().timedOut());
+                retired[2] + (hooks == null ? 0 : hooks.runner().timedOut()));
         w.counter("hook_cooldown_skips_total", "Alerts whose hook was held back by --hook-cooldown-ms.",
-                hooks == null ? 0 : hooks.suppressedByCooldown());
+                retired[3] + (hooks == null ? 0 : hooks.suppressedByCooldown()));
         w.counter("hook_queue_full_total", "Alert hooks not run because too many were waiting.",
-                hooks == null ? 0 : hooks.runner().dropped());
+                retired[4] + (hooks == null ? 0 : hooks.runner().dropped()));
         w.counter("kernel_queue_overflows_total", "Times the kernel's notification queue overflowed and dropped"
                 + " events (only with --queue-size kernel).", counters.overflows);
         long[] depth = new long[groupNames.length];
@@ -137,6 +140,10 @@ final class DaemonMetrics {
         }
         w.gauge("marks", "Marks the kernel holds, per group (a mark whose filesystem was unmounted is gone).",
                 "group", groupNames, inPlace);
+        w.counter("reloads_total", "SIGHUP reloads that put a new configuration in force.",
+                counters.reloads.get());
+        w.counter("reloads_failed_total", "SIGHUP reloads that failed and left the configuration in force"
+                + " unchanged.", counters.failedReloads.get());
         w.gauge("resident_memory_bytes", "Resident set size of the daemon.", residentBytes());
         w.gauge("start_time_seconds", "When the daemon started, in seconds since the epoch.", startEpochMs / 1000);
     }

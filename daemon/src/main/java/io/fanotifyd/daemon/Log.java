@@ -91,6 +91,29 @@ public final class Log {
         }
     }
 
+    /** Opens {@code path} as the log would and closes it again: a reload checks a new log file this way. */
+    public static void checkFile(String path) {
+        openFile(path).close();
+    }
+
+    /**
+     * A reload's new log file: opened, then the old one closed, as for {@link #reopen()}; if it cannot be
+     * opened the old one stays and the reason is logged there.
+     */
+    public static void moveTo(String path) {
+        PrintStream old = stream;
+        try {
+            stream = openFile(path);
+        } catch (io.fanotifyd.kernel.NativeCallException e) {
+            warn("cannot open the log file " + path + ": " + e.getMessage() + "; still writing to the old one");
+            return;
+        }
+        filePath = path;
+        synchronized (old) {
+            old.close();
+        }
+    }
+
     /** An OutputStream over a raw fd: java.io cannot open a file whose name is not in the JVM's charset. */
     private static final class FdStream extends OutputStream {
         private final int fd;

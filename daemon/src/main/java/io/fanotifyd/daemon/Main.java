@@ -27,7 +27,8 @@ public final class Main {
         int verbosity = 0;
         try {
             String[] rawArgs = RawArguments.of(args);
-            Settings settings = OptionParser.parse(rawArgs, Syscalls.realPath("."));
+            String cwd = Syscalls.realPath(".");
+            Settings settings = OptionParser.parse(rawArgs, cwd);
             verbosity = settings.verbosity();
             if (settings.action() == Action.HELP) {
                 System.out.print(HelpText.render());
@@ -59,7 +60,7 @@ public final class Main {
                 }
                 return Detach.spawnAndWait(rawArgs);
             }
-            return new Daemon(settings, detachedChild && !settings.foreground()).run();
+            return new Daemon(settings, detachedChild && !settings.foreground(), rawArgs, cwd).run();
         } catch (UsageException e) {
             System.err.println("fanotifyd: " + Log.capped(e.getMessage()).replace('\n', ' '));
             return 2;

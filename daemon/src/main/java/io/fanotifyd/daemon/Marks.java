@@ -27,7 +27,6 @@ import java.util.List;
  */
 final class Marks {
     private final java.util.Map<String, MarkStates.Mark> placed = new java.util.LinkedHashMap<>();
-    private int count;
 
     /**
      * One entry per marked path (not per group: the permission group's marks on it come and go with the
@@ -41,18 +40,53 @@ final class Marks {
         placed.putIfAbsent(flag + " " + path, new MarkStates.Mark(flag, path, kind, mount.dev(), mount.mountId()));
     }
 
-    /** Number of fanotify marks placed (what {@code /proc/PID/fdinfo} lists). */
+    /** Number of fanotify marks placed, over the groups (what {@code /proc/PID/fdinfo} lists). */
     int count() {
-        return count;
+        int n = 0;
+        for (java.util.Map<String, KernelMark> m : kernel.values()) {
+            n += m.size();
+        }
+        return n;
     }
+
+    /**
+     * One kernel mark as {@code fanotify_mark} is asked for it: its kind ({@code FAN_MARK_MOUNT},
+     * {@code FAN_MARK_FILESYSTEM} or 0 for an inode), the first flag and path that asked for it (the path it is
+     * placed and removed by), and the union of the masks every flag asked for, since the kernel keeps one mark
+     * per object and group.
+     */
+    record KernelMark(int kind, String flag, String path, long mask) {}
+
+    /** Per group, the kernel marks by the object they mark ({@link #key}), in the order they are placed. */
+    private final java.util.Map<FanotifyGroup, java.util.LinkedHashMap<String, KernelMark>> kernel =
+            new java.util.IdentityHashMap<>();
 
     /** The --mount mounts whose directory-entry events come through a filesystem mark and {@link MountScope}. */
     private final List<MountInfo.Mount> direntMounts = new java.util.ArrayList<>();
     /** Every --mount mount (mount ids): another marked mount is no shadow (see warnIfSharedView). */
     private final java.util.Set<Integer> markedMountIds = new java.util.HashSet<>();
 
+    /** Plans the marks of {@code group} ({@link #plan}) and places them, in order. */
     void apply(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
                List<String> mounts, List<String> fss, boolean fid, long mask) {
+        plan(group, filesystems, scope, watches, mounts, fss, fid, mask);
+        for (KernelMark m : kernel.get(group).values()) {
+            try {
+                group.mark(Fanotify.FAN_MARK_ADD | m.kind(), m.mask(), m.path());
+            } catch (NativeCallException e) {
+                throw new StartupException(m.flag() + " " + m.path() + ": cannot mark: " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Works out the kernel marks of {@code group} for these paths and fills {@code scope}, without placing
+     * anything: a reload plans the new marks beside the old ones, then {@link #switchTo} places the
+     * difference. Refuses (StartupException, naming the flag and path) a path that cannot be marked.
+     */
+    void plan(FanotifyGroup group, Filesystems filesystems, MountScope scope, List<String> watches,
+              List<String> mounts, List<String> fss, boolean fid, long mask) {
+        kernel.putIfAbsent(group, new java.util.LinkedHashMap<>());
         byte[] table = MountInfo.read(); // once, not per path: there may be thousands of --watch
         long mountMask = mask & ~EventMask.FID_ONLY_EVENTS;
         long direntMask = mask & (EventMask.FID_ONLY_EVENTS | EventMask.ONDIR);
@@ -69,7 +103,7 @@ final class Marks {
                 scope.addMountRoot(fsid, root);
                 direntMounts.add(mount);
                 if (direntMarked.add(fsid)) {
-                    mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, direntMask, path);
+                    mark(group, "--mount", Fanotify.FAN_MARK_FILESYSTEM, direntMask, path, mount);
                 }
             }
             if ((mountMask & ~EventMask.ONDIR) == 0) {
@@ -88,7 +122,7 @@ final class Marks {
                 warnIfSharedView(path, mount, marked);
             }
             marked.add(mount);
-            mark(group, "--mount", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_MOUNT, mountMask, path);
+            mark(group, "--mount", Fanotify.FAN_MARK_MOUNT, mountMask, path, mount);
             placed("--mount", path, MarkStates.Kind.MOUNT, mount);
         }
         // Registered under the path of the mount they are on, not their own: open_by_handle_at through any fd
@@ -97,13 +131,13 @@ final class Marks {
         for (String path : fss) {
             MountInfo.Mount mount = mountOf("--filesystem", path, table);
             scope.addFilesystem(register(filesystems, "--filesystem", path, mount.mountPoint()));
-            mark(group, "--filesystem", Fanotify.FAN_MARK_ADD | Fanotify.FAN_MARK_FILESYSTEM, mask, path);
+            mark(group, "--filesystem", Fanotify.FAN_MARK_FILESYSTEM, mask, path, mount);
             placed("--filesystem", path, MarkStates.Kind.FILESYSTEM, mount);
         }
         for (String path : watches) {
             MountInfo.Mount mount = mountOf("--watch", path, table);
             scope.addWatch(register(filesystems, "--watch", path, mount.mountPoint()), path);
-            mark(group, "--watch", Fanotify.FAN_MARK_ADD, mask | EventMask.EVENT_ON_CHILD, path);
+            mark(group, "--watch", Fanotify.FAN_MARK_INODE, mask | EventMask.EVENT_ON_CHILD, path, mount);
             placed("--watch", path, MarkStates.Kind.INODE, mount);
         }
         if (dirents) {
@@ -191,12 +225,101 @@ final class Marks {
         }
     }
 
-    private void mark(FanotifyGroup group, String flag, int flags, long mask, String path) {
+    /** Adds {@code mask} to the planned kernel mark of {@code path}'s object (a new one if it has none). */
+    private void mark(FanotifyGroup group, String flag, int kind, long mask, String path, MountInfo.Mount mount) {
+        String key = key(flag, kind, path, mount);
+        kernel.get(group).merge(key, new KernelMark(kind, flag, path, mask),
+                (a, b) -> new KernelMark(a.kind(), a.flag(), a.path(), a.mask() | b.mask()));
+    }
+
+    /** The object a mark is on: a mount by its id, a filesystem by its device, an inode by device and number. */
+    private static String key(String flag, int kind, String path, MountInfo.Mount mount) {
+        if (kind == Fanotify.FAN_MARK_MOUNT) {
+            return "m:" + mount.mountId();
+        }
+        if (kind == Fanotify.FAN_MARK_FILESYSTEM) {
+            return "s:" + mount.dev();
+        }
         try {
-            group.mark(flags, mask, path);
-            count++;
+            java.nio.file.Path p = java.nio.file.Path.of(path);
+            return "i:" + java.nio.file.Files.getAttribute(p, "unix:dev") + ":"
+                    + java.nio.file.Files.getAttribute(p, "unix:ino");
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new StartupException(flag + " " + path + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * A reload's marks placed beside the old ones ({@link #switchTo}): {@link #undo()} takes them back, or
+     * {@link #finish()}, once the new rules are in force, removes what the new configuration no longer wants.
+     */
+    interface Switch {
+        void undo();
+
+        void finish();
+    }
+
+    /**
+     * A reload: makes {@code group}'s marks those {@code next} planned for it. Every mark and mask bit
+     * {@code next} adds is placed now; if one cannot be, those placed so far are taken back and the
+     * StartupException says which path failed, so the old marks stay exactly in force. What {@code next} no
+     * longer wants is removed only by {@link Switch#finish()}: a path in both configurations keeps its mark
+     * throughout, and one that leaves is watched until the new rules are in force. A removal that fails is
+     * logged (a directory deleted since took its mark with it).
+     */
+    Switch switchTo(FanotifyGroup group, Marks next) {
+        java.util.Map<String, KernelMark> now = kernel.getOrDefault(group, new java.util.LinkedHashMap<>());
+        java.util.Map<String, KernelMark> wanted = next.kernel.getOrDefault(group, new java.util.LinkedHashMap<>());
+        List<KernelMark> added = new java.util.ArrayList<>();
+        for (var e : wanted.entrySet()) {
+            KernelMark old = now.get(e.getKey());
+            KernelMark w = e.getValue();
+            long bits = w.mask() & ~(old == null ? 0 : old.mask());
+            if (bits == 0) {
+                continue;
+            }
+            try {
+                group.mark(Fanotify.FAN_MARK_ADD | w.kind(), bits, w.path());
+                added.add(new KernelMark(w.kind(), w.flag(), w.path(), bits));
+            } catch (NativeCallException ex) {
+                for (KernelMark a : added.reversed()) {
+                    remove(group, a);
+                }
+                throw new StartupException(w.flag() + " " + w.path() + ": cannot mark: " + ex.getMessage());
+            }
+        }
+        List<KernelMark> removals = new java.util.ArrayList<>();
+        for (var e : now.entrySet()) {
+            KernelMark w = wanted.get(e.getKey());
+            KernelMark old = e.getValue();
+            long bits = old.mask() & ~(w == null ? 0 : w.mask());
+            if (bits != 0) {
+                removals.add(new KernelMark(old.kind(), old.flag(), old.path(), bits));
+            }
+        }
+        return new Switch() {
+            @Override
+            public void undo() {
+                for (KernelMark a : added.reversed()) {
+                    remove(group, a);
+                }
+            }
+
+            @Override
+            public void finish() {
+                for (KernelMark r : removals) {
+                    remove(group, r);
+                }
+            }
+        };
+    }
+
+    private static void remove(FanotifyGroup group, KernelMark m) {
+        try {
+            group.mark(Fanotify.FAN_MARK_REMOVE | m.kind(), m.mask(), m.path());
         } catch (NativeCallException e) {
-            throw new StartupException(flag + " " + path + ": cannot mark: " + e.getMessage());
+            Log.warn(m.flag() + " " + m.path() + ": removing its mark: " + e.getMessage()
+                    + (e.errno() == io.fanotifyd.kernel.Errno.ENOENT ? " (gone, and its mark with it)" : ""));
         }
     }
 

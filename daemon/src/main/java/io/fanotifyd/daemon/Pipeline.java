@@ -37,10 +37,11 @@ final class Pipeline {
     }
 
     private final Enricher enricher;
-    private final Policy policy;
+    /** Replaced whole by a reload: each event is evaluated by one policy, the old or the new. */
+    private volatile Policy policy;
     private final RecordEncoder encoder;
     private final RecordSink sink;
-    private final AlertHooks hooks;
+    private volatile AlertHooks hooks;
     private final Counters counters;
     private final Decision onError;
     private final int selfPid;
@@ -80,6 +81,20 @@ final class Pipeline {
 
     Policy policy() {
         return policy;
+    }
+
+    /** The hooks alerts start now; null without {@code --hook}. */
+    AlertHooks hooks() {
+        return hooks;
+    }
+
+    /**
+     * A reload's rules and hooks, for the events read from now on (any thread). {@code policy} must be this
+     * pipeline's own ({@link Policy#shareable()} where two pipelines evaluate at once).
+     */
+    void reconfigure(Policy policy, AlertHooks hooks) {
+        this.hooks = hooks;
+        this.policy = policy;
     }
 
     /** This pipeline's per-type counts (for the metrics; read racily from another thread). */
@@ -250,8 +265,9 @@ final class Pipeline {
                 counts.canaryAlerts++;
             }
         }
-        if (alerts.size() > 0 && hooks != null) {
-            hooks.onAlerts(event, alerts, seq, nowMs);
+        AlertHooks h = hooks;
+        if (alerts.size() > 0 && h != null) {
+            h.onAlerts(event, alerts, seq, nowMs);
         }
     }
 

@@ -134,6 +134,20 @@ final class SdNotify {
     }
 
     /** What SIGHUP does is done: {@code READY=1} again, if a {@link #reloading()} was told and no stop began. */
+    /**
+     * A reload that failed: the configuration in force is unchanged, so the service is ready as before, with
+     * the reason in its status line and errno {@code EINVAL}.
+     */
+    void reloadFailed(String why) {
+        synchronized (this) {
+            if (socket == null || reloads == 0 || stopping) {
+                return;
+            }
+            reloads = 0;
+        }
+        send("READY=1\nSTATUS=reload failed: " + why.replace('\n', ' ') + "\nERRNO=22");
+    }
+
     void reloaded() {
         synchronized (this) {
             if (socket == null || reloads == 0 || stopping) {

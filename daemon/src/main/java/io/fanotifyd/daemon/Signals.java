@@ -10,8 +10,8 @@ import sun.misc.Signal;
  *       marks) is remembered and honoured as soon as the event loop exists, so it still ends with its output
  *       written and its pid file and socket removed. The stop's deadline ({@link #STOP_TIMEOUT_MS}) counts from
  *       the signal.</li>
- *   <li>SIGUSR1 and SIGHUP reopen the output file and the log file (after a rotation renamed them). Until the
- *       daemon can reload its configuration, SIGHUP does only that.</li>
+ *   <li>SIGUSR1 and SIGHUP reopen the output file and the log file (after a rotation renamed them); SIGHUP
+ *       also reloads the configuration once the daemon is running ({@link Reloader}).</li>
  *   <li>Under systemd ({@link SdNotify}) a stop is told with {@code STOPPING=1}, and SIGHUP, which a unit's
  *       {@code ExecReload=} sends, with {@code RELOADING=1} before the reopen and {@code READY=1} once it is
  *       done.</li>
@@ -28,6 +28,8 @@ final class Signals {
     private volatile EventLoop loop;
     private volatile java.util.function.Consumer<Runnable> reopen;
     private volatile SdNotify notify = SdNotify.NONE;
+    /** Once the daemon is running: reloads the configuration (and reopens); before that SIGHUP only reopens. */
+    private volatile Runnable reload;
 
     private static final int SIGHUP = 1;
     private static final int SIGUSR1 = 10;
@@ -66,11 +68,24 @@ final class Signals {
         }
     }
 
-    /** SIGHUP: the reopen, told to systemd as a reload (RELOADING=1, then READY=1 once the reopen is done). */
+    /**
+     * SIGHUP: a reload of the configuration once the daemon runs, and the reopen, told to systemd as a reload
+     * (RELOADING=1, then READY=1 once both are done).
+     */
     private void reload() {
         SdNotify n = notify;
         n.reloading();
-        reopen(n::reloaded);
+        Runnable r = reload;
+        if (r != null) {
+            r.run(); // the reload's thread reopens and tells systemd when it is done
+        } else {
+            reopen(n::reloaded);
+        }
+    }
+
+    /** What SIGHUP does from now on besides the reopen ({@link Reloader#request}); null: only the reopen. */
+    void reloadWith(Runnable r) {
+        reload = r;
     }
 
     /** Reopens the output and the log file, then runs {@code done} (on whichever thread finished the reopen). */

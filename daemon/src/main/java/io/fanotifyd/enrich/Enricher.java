@@ -16,8 +16,9 @@ public final class Enricher {
     private final DirPathCache dirs;
     private final HandleResolver resolver;
     private final ProcessCache processes;
-    private final MountScope scope;
-    private final JobIndex jobs;
+    /** Replaced whole by a reload ({@link #reconfigure}); read once per event. */
+    private volatile MountScope scope;
+    private volatile JobIndex jobs;
     private long ownEvents;
     private long outOfScope;
     private long unresolved;
@@ -73,7 +74,17 @@ public final class Enricher {
         return true;
     }
 
+    /**
+     * A reload's new {@code --mount} scope and jobs: each event from then on is tagged and filtered by the new
+     * ones (an event is never half one, half the other). Any thread.
+     */
+    public void reconfigure(MountScope scope, JobIndex jobs) {
+        this.jobs = jobs;
+        this.scope = scope;
+    }
+
     private void tagJobs(Event ev) {
+        JobIndex jobs = this.jobs;
         if (!jobs.isEmpty()) {
             ev.job = jobs.lookup(ev.path);
             ev.oldJob = ev.rename ? jobs.lookup(ev.oldPath) : null;
@@ -161,6 +172,7 @@ public final class Enricher {
         } else {
             return true;
         }
+        MountScope scope = this.scope;
         boolean keep = ev.rename ? scope.acceptsRename(fsid, ev.mask, ev.path, ev.oldPath)
                 : scope.accepts(fsid, ev.mask, ev.path);
         if (ev.dir && (ev.mask & (EventMask.MOVE | EventMask.RENAME | EventMask.DELETE)) != 0) {

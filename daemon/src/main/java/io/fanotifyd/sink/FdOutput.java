@@ -81,9 +81,12 @@ public final class FdOutput implements RecordSink, AutoCloseable {
     private static final Chunk STOP = new Chunk(16);
     private static final Chunk WAKE = new Chunk(16);
 
-    private final String name;
+    /** The path, or "stdout"; changed only by the writer when a reload moves the output ({@link #moveTo}). */
+    private volatile String name;
     /** The path to reopen, or null for stdout. */
-    private final String path;
+    private volatile String path;
+    /** Where the next reopen goes instead of {@link #path} (a reload's new output), or null. */
+    private volatile String nextPath;
     private final int mode;
     private final boolean ownsFd;
     private volatile int fd;
@@ -208,6 +211,23 @@ public final class FdOutput implements RecordSink, AutoCloseable {
                 listener);
         out.created = created;
         return out;
+    }
+
+    /**
+     * Opens {@code path} as the output would (appending, created with {@code mode}): a reload checks a new
+     * output path this way before anything switches. The caller closes the fd.
+     */
+    public static int openForAppend(String path, int mode) {
+        return Syscalls.open(path, openFlags(), mode);
+    }
+
+    /**
+     * A reload's new output path: the writer switches to it between two buffers, as for a reopen, so that
+     * every record goes whole to the old file or to the new one. Not for stdout. Any thread.
+     */
+    public void moveTo(String newPath) {
+        nextPath = newPath;
+        requestReopen();
     }
 
     private static int openFlags() {
@@ -861,13 +881,19 @@ public final class FdOutput implements RecordSink, AutoCloseable {
         if (path == null) {
             return; // stdout: nothing to reopen
         }
+        String target = nextPath != null ? nextPath : path;
         int newFd;
         try {
-            newFd = Syscalls.open(path, openFlags(), mode);
+            newFd = Syscalls.open(target, openFlags(), mode);
         } catch (NativeCallException e) {
-            listener.warn("output " + name + ": cannot reopen: " + e.getMessage() + "; still writing to the file"
-                    + " it had open");
+            listener.warn("output " + target + ": cannot " + (target.equals(path) ? "reopen" : "open") + ": "
+                    + e.getMessage() + "; still writing to the file it had open");
             return;
+        }
+        if (!target.equals(path)) {
+            path = target;
+            name = target;
+            nextPath = null;
         }
         int old = fd;
         if (truncateTo >= 0) {

@@ -357,6 +357,13 @@ public final class SocketHub implements AutoCloseable {
      * Lowers the number of subscribers accepted, to what the daemon's descriptor budget allows (each holds an
      * fd); set once at start-up, before anyone can connect.
      */
+    /** At most this many subscribers at once. */
+    public int maxSubscribers() {
+        return maxClients;
+    }
+
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
     public void limitSubscribers(int max) {
         maxClients = Math.min(maxClients, Math.max(0, max));
     }
@@ -671,6 +678,9 @@ public final class SocketHub implements AutoCloseable {
     /** Stops the hub, closes every connection and removes the socket file (if it is still ours). */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return; // a reload that moved the socket closed this one already
+        }
         // Let subscribers take what is queued for them (bounded: one that stopped reading does not hold up the
         // exit), so a reading subscriber ends with the last record, not part of it.
         long deadline = System.nanoTime() + 2_000_000_000L;

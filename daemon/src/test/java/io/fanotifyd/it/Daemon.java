@@ -110,11 +110,26 @@ public final class Daemon implements AutoCloseable {
      */
     public static Daemon start(List<String> wrapper, ProcessBuilder.Redirect stdout, Path output, int marks,
                                String... args) throws IOException {
+        return start(wrapper, stdout, output, true, marks, args);
+    }
+
+    /**
+     * As {@link #start(Path, int, String...)} without {@code -o}: the config file ({@code -c}) names the output,
+     * {@code output}, so that a reload can move it (the command line would stay on top of the file).
+     */
+    public static Daemon startOutputFromConfig(Path output, int marks, String... args) throws IOException {
+        return start(List.of(), ProcessBuilder.Redirect.DISCARD, output, false, marks, args);
+    }
+
+    private static Daemon start(List<String> wrapper, ProcessBuilder.Redirect stdout, Path output,
+                                boolean outputFlag, int marks, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(KernelSupport.launcher().toString());
         cmd.add("--foreground");
-        cmd.add("-o");
-        cmd.add(output == null ? "-" : output.toString());
+        if (outputFlag) {
+            cmd.add("-o");
+            cmd.add(output == null ? "-" : output.toString());
+        }
         cmd.addAll(List.of(args));
         Path err = Files.createTempFile("fanotifyd-it-stderr.", ".txt");
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(stdout).redirectError(err.toFile());
@@ -457,6 +472,24 @@ public final class Daemon implements AutoCloseable {
             out.putIfAbsent(m.group(2).trim(), Long.parseLong(m.group(1)));
         }
         return out;
+    }
+
+    /** The notify socket the daemon tells its readiness and reloads on (null if a wrapper set its own). */
+    public NotifySocket notifySocket() {
+        return notify;
+    }
+
+    /** Sends {@code signal} (a name: HUP, USR1) to this daemon's pid alone. */
+    public void signal(String signal) throws IOException {
+        Process k = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start();
+        try {
+            if (!k.waitFor(10, TimeUnit.SECONDS) || k.exitValue() != 0) {
+                throw new IOException("kill -" + signal + " " + process.pid() + " failed");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
     }
 
     /** The output file this daemon writes, or null for stdout. */

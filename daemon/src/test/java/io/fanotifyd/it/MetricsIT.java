@@ -43,17 +43,22 @@ class MetricsIT {
 
     private static final int OPEN_BIT = 5;
 
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-    private static URI metricsUri(Daemon d) throws IOException {
-        Matcher m = SERVING.matcher(d.awaitLog("metrics: serving http://", 20));
-        assertTrue(m.find());
+    static URI metricsUri(Daemon d) throws IOException {
+        return metricsUri(d.awaitLog("metrics: serving http://", 20));
+    }
+
+    /** Where the daemon whose log is {@code log} serves its metrics (it says so with -v). */
+    static URI metricsUri(String log) {
+        Matcher m = SERVING.matcher(log);
+        assertTrue(m.find(), "no \"metrics: serving\" line in " + log);
         return URI.create("http://" + m.group(1) + ":" + m.group(2) + "/metrics");
     }
 
-    private String scrape(URI uri) throws IOException {
+    static String scrape(URI uri) throws IOException {
         try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(),
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, r.statusCode(), r.body());
             assertEquals("text/plain; version=0.0.4; charset=utf-8",

@@ -85,9 +85,12 @@ public final class ManPage {
                 + "written out, within 10 s; records that could not be written are counted in a last error line "
                 + "and make the exit status 1.");
         tagged(m, "SIGUSR1, SIGHUP", "Reopen the output file and the log file (after a rotation renamed them). "
-                + "Every record lands whole in the old file or the new one. Under systemd SIGHUP is the unit's "
-                + "reload (ExecReload=): the daemon sends RELOADING=1 at once and READY=1 once the reopen is "
-                + "done. Neither rereads the configuration.");
+                + "Every record lands whole in the old file or the new one. SIGHUP also rereads the config file "
+                + "(the command line stays on top) and applies it without closing the fanotify groups, all or "
+                + "nothing: canaries, bursts, hooks, jobs, events, marks, output, socket and log paths; a failure "
+                + "is logged with FILE:LINE and leaves the old configuration in force. Under systemd SIGHUP is "
+                + "the unit's reload (ExecReload=): the daemon sends RELOADING=1 at once and READY=1 once it is "
+                + "done (with STATUS= and ERRNO= if the reload failed).");
         tagged(m, "SIGQUIT", "The JVM writes a thread dump to stderr, never into the records.");
         section(m, "FILES");
         tagged(m, "/etc/fanotifyd/fanotifyd.conf", "The configuration of fanotifyd.service.");
