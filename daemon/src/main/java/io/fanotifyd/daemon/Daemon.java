@@ -85,6 +85,12 @@ final class Daemon {
         signals.notifyTo(sdNotify);
         signals.install();
         long[] fdLimit = FdBudget.raiseLimit();
+        // Bound on a thread of its own from the start (its classes take ~15 ms to load and link), joined before
+        // the outputs are created, so that an address in use still stops the start-up before anything exists.
+        CompletableFuture<io.fanotifyd.metrics.MetricsServer> metricsOpening =
+                settings.health().metrics().isEmpty() ? CompletableFuture.completedFuture(null)
+                        : CompletableFuture.supplyAsync(() -> MetricsEndpoint.open(settings.health().metrics()),
+                                onThread("fanotifyd-metrics-bind"));
         int selfPid = Syscalls.getpid();
         String outputPath = settings.output().orElse("-");
         try (PidFile pidFile = settings.pidFile().map(p -> PidFile.acquire(p, selfPid)).orElse(null);
@@ -119,7 +125,7 @@ final class Daemon {
             // then on a file this thread opened could wait for its own answer.
             try (Taskstats taskstats = joinRethrowing(taskstatsOpening);
                  // Bound before the outputs: an address in use stops the start-up before anything is created.
-                 io.fanotifyd.metrics.MetricsServer metricsServer = MetricsEndpoint.open(settings.health().metrics());
+                 io.fanotifyd.metrics.MetricsServer metricsServer = joinRethrowing(metricsOpening);
                  SocketHub hub = Outputs.openSocket(settings.socket()); // before the output: a refusal leaves no file
                  FdOutput output = Outputs.openOutput(outputPath, settings.outputFile(), perm, outputListener);
                  AlertHooks hooks = policySettings.hook().map(cmd -> new AlertHooks(

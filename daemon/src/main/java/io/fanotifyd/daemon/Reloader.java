@@ -52,9 +52,9 @@ final class Reloader implements AutoCloseable {
     private boolean closing;
     // The configuration in force; only the reload thread changes these after start-up.
     private Settings settings;
-    private Marks marks;
+    private volatile Marks marks;
     private MarkWatch markWatch;
-    private SocketHub hub;
+    private volatile SocketHub hub;
     /** The hub this class opened (to close at the end); the start-up's own is closed by the daemon. */
     private SocketHub ownHub;
     /** Closes the mark watcher in force and starts one for the new marks and --mount scope. */
@@ -276,6 +276,9 @@ final class Reloader implements AutoCloseable {
         check(keys, "stats_interval_s", a.health().statsIntervalS(), b.health().statsIntervalS());
         if (a.policy().hook().isEmpty() && b.policy().hook().isPresent()) {
             keys.add("hook (where there was none)");
+        }
+        if (b.policy().perm() && a.policy().burstThreshold() == 0 && b.policy().burstThreshold() > 0) {
+            keys.add("burst_threshold (from 0, in permission mode)"); // no catch-up was set up for it
         }
         if (a.socket().path().isEmpty() != b.socket().path().isEmpty()) {
             keys.add("socket (added or removed)");

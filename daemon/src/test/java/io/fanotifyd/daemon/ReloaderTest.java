@@ -37,7 +37,8 @@ class ReloaderTest {
             "--watch /a -o /o|--watch /a|output (to or from stdout)",
             "--watch /a|--watch /a --metrics 9464 --stats-interval-s 5|metrics, stats_interval_s",
             "--watch /a|--watch /a --output-keep 3|output_mode, output_max_bytes, output_keep",
-            "--watch /a --perm|--watch /a --perm --fail-closed --perm-spin-us 5|fail_closed, perm_spin_us"})
+            "--watch /a --perm|--watch /a --perm --fail-closed --perm-spin-us 5|fail_closed, perm_spin_us",
+            "--watch /a --perm|--watch /a --perm --burst-threshold 9|burst_threshold (from 0, in permission mode)"})
     void refused(String before, String after, String keys) {
         assertEquals(keys, Reloader.needsRestart(parse(before), parse(after)));
     }

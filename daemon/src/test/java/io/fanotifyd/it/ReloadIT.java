@@ -193,6 +193,19 @@ class ReloadIT {
         }
     }
 
+    /** Writes after the reload and waits (bounded) until the subscriber printed the sentinel's record. */
+    private static void subscriberSees(Process sub, Path subscribed, String root) throws IOException {
+        Shell.run("echo x > " + root + "/a/two; echo x > " + root + "/b/two; echo x > " + root + "/b/c-b");
+        Shell.run("echo x > " + root + "/b/sentinel2");
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < until && !Files.readString(subscribed).contains(root + "/b/sentinel2")) {
+            Daemon.sleep(20);
+        }
+        assertTrue(Files.readString(subscribed).contains(root + "/b/two"), "subscriber: "
+                + Files.readString(subscribed));
+        assertTrue(sub.isAlive());
+    }
+
     @Test
     void marksCanariesAndTheOutputMoveWithTheConfiguration() throws IOException {
         try (TestMount m = TestMount.tmpfs()) {
@@ -203,8 +216,10 @@ class ReloadIT {
             Path out1 = m.outside("out1.jsonl");
             Path out2 = m.outside("out2.jsonl");
             Path log2 = m.outside("log2.txt");
+            Path sock1 = m.outside("s1.sock");
+            Path sock2 = m.outside("s2.sock");
             Files.writeString(conf, "watch " + root + "/a\noutput " + out1 + "\nlog_file " + m.outside("log1.txt")
-                    + "\ncanary " + root + "/a/c-*\nverbose 1\n");
+                    + "\ncanary " + root + "/a/c-*\nverbose 1\nsocket " + sock1 + "\n");
             try (Daemon d = Daemon.startOutputFromConfig(out1, 1, "-c", conf.toString(), "--metrics",
                     "127.0.0.1:0")) {
                 long deadline0 = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
@@ -218,11 +233,27 @@ class ReloadIT {
                 Shell.run("echo x > " + root + "/a/one; echo x > " + root + "/b/one; echo x > " + root + "/b/c-b");
                 ScopeIT.settle(d, m.root().resolve("a/sentinel1"));
                 Files.writeString(conf, "watch " + root + "/b\noutput " + out2 + "\nlog_file " + log2
-                        + "\ncanary " + root + "/b/c-*\nverbose 1\n");
+                        + "\ncanary " + root + "/b/c-*\nverbose 1\nsocket " + sock2 + "\n");
+                assertTrue(Files.exists(sock1));
                 assertFalse(reload(d).contains("ERRNO="));
-                Shell.run("echo x > " + root + "/a/two; echo x > " + root + "/b/two; echo x > " + root + "/b/c-b");
-                // The records after the reload go to the new output: wait for the sentinel there.
-                Shell.run("echo x > " + root + "/b/sentinel2");
+                assertFalse(Files.exists(sock1), "the old socket is gone");
+                // A subscriber of the new socket gets the records made after the reload.
+                Path subscribed = m.outside("subscribed.jsonl");
+                Process sub = new ProcessBuilder(KernelSupport.launcher().toString(), "--subscribe", sock2.toString())
+                        .redirectOutput(subscribed.toFile()).redirectErrorStream(false).start();
+                try {
+                    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                    while (MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)), "fanotifyd_subscribers") < 1
+                            && System.nanoTime() < until) {
+                        Daemon.sleep(20);
+                    }
+                    assertEquals(1, MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)),
+                            "fanotifyd_subscribers"), "the subscriber connected to the new socket");
+                    subscriberSees(sub, subscribed, root);
+                } finally {
+                    Daemon.kill(sub);
+                }
+                // The records after the reload went to the new output: wait for the sentinel there.
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
                 List<JsonNode> second = List.of();
                 while (System.nanoTime() < deadline && second.stream().noneMatch(r -> r.path("path").asText()
