@@ -241,10 +241,9 @@ final class Marks {
             return "s:" + mount.dev();
         }
         try {
-            java.nio.file.Path p = java.nio.file.Path.of(path);
-            return "i:" + java.nio.file.Files.getAttribute(p, "unix:dev") + ":"
-                    + java.nio.file.Files.getAttribute(p, "unix:ino");
-        } catch (java.io.IOException | RuntimeException e) {
+            // By statx on the bytes of the path (any name, UTF-8 or not), following a symlink as the mark does.
+            return "i:" + mount.dev() + ":" + io.fanotifyd.kernel.Syscalls.stat(path, false).inode();
+        } catch (NativeCallException e) {
             throw new StartupException(flag + " " + path + ": " + e.getMessage());
         }
     }
