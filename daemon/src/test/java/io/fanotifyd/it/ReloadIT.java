@@ -233,7 +233,8 @@ class ReloadIT {
                 Shell.run("echo x > " + root + "/a/one; echo x > " + root + "/b/one; echo x > " + root + "/b/c-b");
                 ScopeIT.settle(d, m.root().resolve("a/sentinel1"));
                 Files.writeString(conf, "watch " + root + "/b\noutput " + out2 + "\nlog_file " + log2
-                        + "\ncanary " + root + "/b/c-*\nverbose 1\nsocket " + sock2 + "\n");
+                        + "\ncanary " + root + "/b/c-*\nverbose 1\nsocket " + sock2 + "\nevents -open\njob j2\n"
+                        + "workspace " + root + "/b\n");
                 assertTrue(Files.exists(sock1));
                 assertFalse(reload(d).contains("ERRNO="));
                 assertFalse(Files.exists(sock1), "the old socket is gone");
@@ -266,6 +267,12 @@ class ReloadIT {
                         + first);
                 assertFalse(ScopeIT.any(first, root + "/a/two"), "nothing after the reload in the old output");
                 assertTrue(ScopeIT.any(second, root + "/b/two"), "b marked after the reload: " + second);
+                for (JsonNode r : second) {
+                    if ("event".equals(r.path("type").asText())) {
+                        assertFalse(r.path("events").asText().matches("(.*,)?OPEN(,.*)?"), "events -open: " + r);
+                        assertEquals("j2", r.path("job_id").asText(), "the new job's workspace: " + r);
+                    }
+                }
                 assertFalse(ScopeIT.any(second, root + "/a/"), "a no longer marked: " + second);
                 assertEquals(1, second.stream().filter(r -> "alert".equals(r.path("type").asText())
                         && r.path("path").asText().equals(root + "/b/c-b")).count(), "the new canary: " + second);
