@@ -253,6 +253,10 @@ final class Daemon {
                 java.util.function.Supplier<String> status = () -> SdNotify.status(reloader.marks().count(),
                         counters.records,
                         counters.alerts, output.dropped() + output.lost(), counters.overflows);
+                // SIGHUP reloads from READY=1 on (before, it only reopens): a reload asked for by whoever saw the
+                // daemon ready is a reload (the thread waits for the mark watcher below before its first).
+                reloader.start();
+                signals.reloadWith(reloader::request);
                 String readyStatus = status.get();
                 sdNotify.ready(readyStatus);
                 Watchdog watchdog = Watchdog.start(sdNotify, loop::heartbeatNs, loopThread, status, readyStatus);
@@ -269,9 +273,6 @@ final class Daemon {
                             return MarkWatch.start(m.placed(), notify.fd(),
                                     m.hasShadowedMounts() ? shadowFollower(m, sc) : null);
                         });
-                // From now on SIGHUP reloads the configuration (before, it only reopened the output and log).
-                reloader.start();
-                signals.reloadWith(reloader::request);
                 Log.info("ready: pid " + selfPid + ", " + marks.count() + " marks, " + (fid ? "FID" : "FD") + " mode, "
                         + "events " + EventMask.names(mask) + (perm ? ", permission events " + EventMask.names(permMask)
                         : "") + ", output " + output.name());
@@ -284,7 +285,7 @@ final class Daemon {
                 }
                 join(loopThread);
                 signals.reloadWith(null);
-                reloader.close();
+                reloader.stopReloading();
                 if (watchdog != null) {
                     watchdog.close();
                 }
@@ -302,6 +303,7 @@ final class Daemon {
                 }
                 Log.info(new StopReport(counters, output, enricher, dirs, processes, exits, taskstats,
                         pipeline.policy(), pipeline, permPipeline, lastHooks, reloader.hub(), perm).line());
+                reloader.close(); // after the output's last records reached its subscribers
                 if (loopFailure.error != null) {
                     return 1;
                 }

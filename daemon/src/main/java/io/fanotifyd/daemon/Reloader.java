@@ -72,7 +72,11 @@ final class Reloader implements AutoCloseable {
     void watchMarks(MarkWatch watch, java.util.function.BiFunction<Marks, MountScope, MarkWatch> restart) {
         this.markWatch = watch;
         this.markWatchRestart = restart;
+        watching.countDown();
     }
+
+    /** Open once the mark watcher of the start-up's marks is set: a first reload waits for it (bounded). */
+    private final java.util.concurrent.CountDownLatch watching = new java.util.concurrent.CountDownLatch(1);
 
     MarkWatch markWatch() {
         return markWatch;
@@ -95,6 +99,11 @@ final class Reloader implements AutoCloseable {
     }
 
     private void run() {
+        try {
+            watching.await(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            return;
+        }
         while (true) {
             synchronized (lock) {
                 while (requested == 0 && !closing) {
@@ -113,7 +122,7 @@ final class Reloader implements AutoCloseable {
         }
     }
 
-    /** One SIGHUP's work: the reload, then the reopen of the output and log, then systemd told. */
+    /** One SIGHUP's work after the reopen its handler asked for: the reload, then systemd told. */
     private void reloadAndReopen() {
         String failure;
         try {
@@ -129,7 +138,8 @@ final class Reloader implements AutoCloseable {
             Log.error("reload failed, the configuration in force is unchanged: " + failure);
         }
         String why = failure;
-        Log.reopen();
+        // The signal's handler asked for the reopen already; this one (cheap, the same paths) only orders the
+        // READY=1 after it.
         parts.output().requestReopen(() -> {
             if (why == null) {
                 parts.sdNotify().reloaded();
@@ -376,9 +386,8 @@ final class Reloader implements AutoCloseable {
         return hub;
     }
 
-    /** Stops reloading (bounded); closes a hub a reload opened. The start-up's resources are the daemon's. */
-    @Override
-    public void close() {
+    /** Stops reloading: a reload under way is finished first (bounded). At the start of the daemon's stop. */
+    void stopReloading() {
         synchronized (lock) {
             closing = true;
             lock.notifyAll();
@@ -388,6 +397,15 @@ final class Reloader implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Closes a hub a reload opened, once the output has written its last records (the start-up's hub and the
+     * rest are the daemon's to close).
+     */
+    @Override
+    public void close() {
+        stopReloading();
         if (ownHub != null) {
             ownHub.close();
         }

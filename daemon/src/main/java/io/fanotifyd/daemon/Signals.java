@@ -77,7 +77,9 @@ final class Signals {
         n.reloading();
         Runnable r = reload;
         if (r != null) {
-            r.run(); // the reload's thread reopens and tells systemd when it is done
+            // The reopen at once, as before reloads existed: records made after the signal go to the new file.
+            reopen(() -> { });
+            r.run(); // the reload's thread tells systemd when it is done
         } else {
             reopen(n::reloaded);
         }

@@ -176,6 +176,9 @@ public final class SocketHub implements AutoCloseable {
             return;
         }
         synchronized (backlogs) {
+            if (closed.get()) {
+                return; // a reload moved the socket; the output's writer took this hub just before
+            }
             long start = 0;
             while (start < length && !clients.isEmpty()) {
                 if (tail != null) {
@@ -199,8 +202,8 @@ public final class SocketHub implements AutoCloseable {
                 newBlock(capacity, bytes, start, end);
                 start = end;
             }
+            Syscalls.signalEventfd(wakeFd); // under the lock: close() closes the fd under it
         }
-        Syscalls.signalEventfd(wakeFd);
     }
 
     /** The end of the last whole line in {@code bytes[start, limit)}, or {@code start} if there is none. */
@@ -699,16 +702,18 @@ public final class SocketHub implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (Client c : clients) {
-            tellWhatIsLeft(c);
-            Libc.close(c.fd);
+        synchronized (backlogs) { // no publish is under way once this is held, and none starts after it
+            for (Client c : clients) {
+                tellWhatIsLeft(c);
+                Libc.close(c.fd);
+            }
+            for (Client c : pending) {
+                Libc.close(c.fd);
+            }
+            clients.clear();
+            pending.clear();
+            Libc.close(listenFd);
         }
-        for (Client c : pending) {
-            Libc.close(c.fd);
-        }
-        clients.clear();
-        pending.clear();
-        Libc.close(listenFd);
         try {
             if (Syscalls.stat(path, true).inode() == inode) {
                 try (Arena arena = Arena.ofConfined()) {
@@ -719,7 +724,9 @@ public final class SocketHub implements AutoCloseable {
             // already gone: nothing to remove
         }
         if (!thread.isAlive()) {
-            Libc.close(wakeFd);
+            synchronized (backlogs) {
+                Libc.close(wakeFd);
+            }
         }
     }
 }
