@@ -274,8 +274,11 @@ class ReloadIT {
                     }
                 }
                 assertFalse(ScopeIT.any(second, root + "/a/"), "a no longer marked: " + second);
-                assertEquals(1, second.stream().filter(r -> "alert".equals(r.path("type").asText())
-                        && r.path("path").asText().equals(root + "/b/c-b")).count(), "the new canary: " + second);
+                // One alert per record of b/c-b's write (the kernel may or may not merge MODIFY and CLOSE_WRITE).
+                List<JsonNode> alerts = second.stream().filter(r -> "alert".equals(r.path("type").asText())).toList();
+                assertFalse(alerts.isEmpty(), "the new canary: " + second);
+                assertTrue(alerts.stream().allMatch(r -> r.path("path").asText().equals(root + "/b/c-b")),
+                        "alerts of the new canary only: " + alerts);
                 assertEquals(1, MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)), notifyMarks),
                         "one watch for another");
                 assertTrue(Files.readString(log2).contains("reloaded: 1 marks, 1 canaries"), Files.readString(log2));
