@@ -76,18 +76,8 @@ public final class Log {
      */
     public static void reopen() {
         String path = filePath;
-        if (path == null) {
-            return;
-        }
-        PrintStream old = stream;
-        try {
-            stream = openFile(path);
-        } catch (io.fanotifyd.kernel.NativeCallException e) {
-            warn("cannot reopen the log file " + path + ": " + e.getMessage() + "; still writing to the old one");
-            return;
-        }
-        synchronized (old) {
-            old.close();
+        if (path != null) {
+            switchTo(path, "reopen");
         }
     }
 
@@ -101,11 +91,17 @@ public final class Log {
      * opened the old one stays and the reason is logged there.
      */
     public static void moveTo(String path) {
+        switchTo(path, "open");
+    }
+
+    /** {@code path} opened, then the old stream closed; if it cannot be opened, the old stays and says why. */
+    private static void switchTo(String path, String verb) {
         PrintStream old = stream;
         try {
             stream = openFile(path);
         } catch (io.fanotifyd.kernel.NativeCallException e) {
-            warn("cannot open the log file " + path + ": " + e.getMessage() + "; still writing to the old one");
+            warn("cannot " + verb + " the log file " + path + ": " + e.getMessage()
+                    + "; still writing to the old one");
             return;
         }
         filePath = path;

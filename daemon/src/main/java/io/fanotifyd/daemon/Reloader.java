@@ -281,7 +281,7 @@ final class Reloader implements AutoCloseable {
         check(keys, "socket_mode", a.socket().mode(), b.socket().mode());
         check(keys, "socket_group", a.socket().group(), b.socket().group());
         check(keys, "socket_backlog", a.socket().backlogBytes(), b.socket().backlogBytes());
-        check(keys, "output_mode", a.outputFile(), b.outputFile());
+        check(keys, "output_mode, output_max_bytes, output_keep", a.outputFile(), b.outputFile());
         check(keys, "metrics", a.health().metrics(), b.health().metrics());
         check(keys, "stats_interval_s", a.health().statsIntervalS(), b.health().statsIntervalS());
         if (a.policy().hook().isEmpty() && b.policy().hook().isPresent()) {
@@ -304,7 +304,7 @@ final class Reloader implements AutoCloseable {
 
     private static void check(List<String> keys, String key, Object a, Object b) {
         if (!Objects.equals(a, b)) {
-            keys.add(key.equals("output_mode") ? "output_mode, output_max_bytes, output_keep" : key);
+            keys.add(key);
         }
     }
 

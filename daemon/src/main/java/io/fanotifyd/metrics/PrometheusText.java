@@ -20,10 +20,7 @@ public final class PrometheusText implements MetricsWriter {
 
     @Override
     public void counter(String name, String help, String label, String[] labelValues, long[] values) {
-        head(name, help, "counter");
-        for (int i = 0; i < labelValues.length; i++) {
-            sample(name, label, labelValues[i], values[i]);
-        }
+        labelled(name, help, "counter", label, labelValues, values);
     }
 
     @Override
@@ -36,7 +33,12 @@ public final class PrometheusText implements MetricsWriter {
 
     @Override
     public void gauge(String name, String help, String label, String[] labelValues, long[] values) {
-        head(name, help, "gauge");
+        labelled(name, help, "gauge", label, labelValues, values);
+    }
+
+    private void labelled(String name, String help, String type, String label, String[] labelValues,
+                          long[] values) {
+        head(name, help, type);
         for (int i = 0; i < labelValues.length; i++) {
             sample(name, label, labelValues[i], values[i]);
         }

@@ -56,6 +56,19 @@ class ReloadIT {
         return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     }
 
+    /** A state the test waits for; may read files or scrape. */
+    private interface Check {
+        boolean holds() throws IOException;
+    }
+
+    /** Polls {@code check} until it holds, for at most 20 s; the caller asserts the state afterwards. */
+    private static void awaitState(Check check) throws IOException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!check.holds() && System.nanoTime() < until) {
+            Daemon.sleep(20);
+        }
+    }
+
     private static long bits(JsonNode r, long bit) {
         return (r.path("mask").asLong() & bit) != 0 ? 1 : 0;
     }
@@ -197,10 +210,7 @@ class ReloadIT {
     private static void subscriberSees(Process sub, Path subscribed, String root) throws IOException {
         Shell.run("echo x > " + root + "/a/two; echo x > " + root + "/b/two; echo x > " + root + "/b/c-b");
         Shell.run("echo x > " + root + "/b/sentinel2");
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < until && !Files.readString(subscribed).contains(root + "/b/sentinel2")) {
-            Daemon.sleep(20);
-        }
+        awaitState(() -> Files.readString(subscribed).contains(root + "/b/sentinel2"));
         assertTrue(Files.readString(subscribed).contains(root + "/b/two"), "subscriber: "
                 + Files.readString(subscribed));
         assertTrue(sub.isAlive());
@@ -222,11 +232,7 @@ class ReloadIT {
                     + "\ncanary " + root + "/a/c-*\nverbose 1\nsocket " + sock1 + "\n");
             try (Daemon d = Daemon.startOutputFromConfig(out1, 1, "-c", conf.toString(), "--metrics",
                     "127.0.0.1:0")) {
-                long deadline0 = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                while (!Files.readString(m.outside("log1.txt")).contains("metrics: serving")
-                        && System.nanoTime() < deadline0) {
-                    Daemon.sleep(20);
-                }
+                awaitState(() -> Files.readString(m.outside("log1.txt")).contains("metrics: serving"));
                 URI metrics = MetricsIT.metricsUri(Files.readString(m.outside("log1.txt")));
                 String notifyMarks = "fanotifyd_marks{group=\"notification\"}";
                 assertEquals(1, MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)), notifyMarks));
@@ -243,11 +249,8 @@ class ReloadIT {
                 Process sub = new ProcessBuilder(KernelSupport.launcher().toString(), "--subscribe", sock2.toString())
                         .redirectOutput(subscribed.toFile()).redirectErrorStream(false).start();
                 try {
-                    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                    while (MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)), "fanotifyd_subscribers") < 1
-                            && System.nanoTime() < until) {
-                        Daemon.sleep(20);
-                    }
+                    awaitState(() -> MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)),
+                            "fanotifyd_subscribers") >= 1);
                     assertEquals(1, MetricsIT.get(MetricsIT.samples(MetricsIT.scrape(metrics)),
                             "fanotifyd_subscribers"), "the subscriber connected to the new socket");
                     subscriberSees(sub, subscribed, root);
@@ -255,13 +258,9 @@ class ReloadIT {
                     Daemon.kill(sub);
                 }
                 // The records after the reload went to the new output: wait for the sentinel there.
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                List<JsonNode> second = List.of();
-                while (System.nanoTime() < deadline && second.stream().noneMatch(r -> r.path("path").asText()
-                        .equals(root + "/b/sentinel2") && r.path("events").asText().contains("CLOSE_WRITE"))) {
-                    Daemon.sleep(20);
-                    second = Daemon.parse(out2);
-                }
+                awaitState(() -> Daemon.parse(out2).stream().anyMatch(r -> r.path("path").asText()
+                        .equals(root + "/b/sentinel2") && r.path("events").asText().contains("CLOSE_WRITE")));
+                List<JsonNode> second = Daemon.parse(out2);
                 List<JsonNode> first = Daemon.parse(out1);
                 assertTrue(ScopeIT.any(first, root + "/a/one") && !ScopeIT.any(first, root + "/b/"), "before: "
                         + first);
