@@ -25,6 +25,7 @@ MVN = $(MVN_BASE) -q
 # Tests print Surefire's per-class lines and the closing "Tests run: N, Failures: ..." summary.
 MVN_TEST = $(MVN_BASE) --no-transfer-progress
 SOURCES := $(shell find kernel/src/main daemon/src/main -type f 2>/dev/null) pom.xml kernel/pom.xml daemon/pom.xml
+FORWARD_SOURCES := $(shell find forward/src/main -type f 2>/dev/null) forward/pom.xml
 
 .PHONY: all demo test integration check install uninstall deb deb-smoke clean bench bench-jmh FORCE
 
@@ -34,6 +35,8 @@ all: fanotifyd
 # match for the cache to be used (changing them here retrains it). C1 only: C2 compiling mid-run cost more CPU
 # than its faster code saved (docs/PERFORMANCE.md). A 32 MiB heap, exit on OutOfMemoryError: the heap is the
 # daemon's memory ceiling, which fits a 64 MiB memory limit (docs/DESIGN.md, "Memory under a limit").
+# The forwarder's (--forward): the Kafka client's 16 MiB of buffers and its metadata need more heap; C2 on.
+FORWARD_JVM_OPTS = -XX:+UseSerialGC -XX:-UsePerfData -Xms16m -Xmx96m -XX:+ExitOnOutOfMemoryError
 JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m -XX:+ExitOnOutOfMemoryError
 
 build/classes/.stamp: $(SOURCES)
@@ -41,6 +44,16 @@ build/classes/.stamp: $(SOURCES)
 	@rm -rf build/classes && mkdir -p build/classes
 	@cp -r kernel/target/classes/. daemon/target/classes/. build/classes/
 	@rm -rf build/classes/META-INF
+	@touch $@
+
+# The forwarder (--forward): its classes and the Kafka client's jars, in a directory of their own that only
+# the launcher's --forward puts on the class path.
+build/app/forward/.stamp: build/classes/.stamp $(FORWARD_SOURCES)
+	@$(MVN) -DskipTests package -pl forward
+	@rm -rf build/app/forward && mkdir -p build/app/forward
+	@$(FIND_JAVA); "$${FANOTIFYD_JAVA%/java}/jar" --create --file build/app/forward/fanotifyd-forward.jar \
+	  -C forward/target/classes io
+	@cp forward/target/lib/*.jar build/app/forward/
 	@touch $@
 
 # One jar and the JDK's ahead-of-time cache for it (JEP 483/514), trained on the start-up path by
@@ -66,8 +79,8 @@ build/man/fanotifyd.8: build/app/app.jar
 	  "$$(date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%Y-%m-%d)" > $@.tmp
 	@mv $@.tmp $@
 
-fanotifyd: build/app/.stamp build/man/fanotifyd.8 scripts/fanotifyd.in scripts/find-java.sh Makefile
-	@sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" \
+fanotifyd: build/app/.stamp build/app/forward/.stamp build/man/fanotifyd.8 scripts/fanotifyd.in scripts/find-java.sh Makefile
+	@sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" \
 	  -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
 	@chmod 755 $@.tmp && mv $@.tmp $@
 	@echo "built ./fanotifyd"
@@ -98,7 +111,7 @@ check: fanotifyd
 
 # The Java runtime that `make install` and the package ship (scripts/jlink-runtime.sh): only the modules the
 # jar needs, from the JDK the build found; rebuilt only when those, the JDK or the options change.
-build/runtime.stamp: build/app/app.jar scripts/jlink-runtime.sh Makefile build/jlink.opts
+build/runtime.stamp: build/app/app.jar build/app/forward/.stamp scripts/jlink-runtime.sh Makefile build/jlink.opts
 	@$(FIND_JAVA); scripts/jlink-runtime.sh "$$FANOTIFYD_JAVA_HOME_FOUND" build/app/app.jar build/runtime $(JLINK_COMPRESS)
 	@touch $@
 
@@ -129,14 +142,17 @@ build/pkg/.stamp: build/runtime.stamp build/app/app.jar Makefile
 # The tree of the package: bin/fanotifyd, lib/fanotifyd/{app.jar,app.aot,runtime/}, share/man/man8/fanotifyd.8.
 # The old cache goes first and the new one comes last, after its jar and runtime: a daemon started while this
 # runs never pairs a cache with a jar it was not made from (Temurin 25.0.3 does not notice: JDK-8377932).
-install: build/pkg/.stamp build/man/fanotifyd.8
+install: build/pkg/.stamp build/app/forward/.stamp build/man/fanotifyd.8
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man8
 	rm -f $(DESTDIR)$(LIBDIR)/app.aot
 	rm -rf $(DESTDIR)$(LIBDIR)/classes $(DESTDIR)$(LIBDIR)/runtime
 	install -p -m 644 build/pkg/app.jar $(DESTDIR)$(LIBDIR)/app.jar
 	cp -R --preserve=mode,timestamps build/runtime $(DESTDIR)$(LIBDIR)/runtime
 	install -p -m 644 build/pkg/app.aot $(DESTDIR)$(LIBDIR)/app.aot
-	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
+	rm -rf $(DESTDIR)$(LIBDIR)/forward
+	install -d $(DESTDIR)$(LIBDIR)/forward
+	install -p -m 644 build/app/forward/*.jar $(DESTDIR)$(LIBDIR)/forward/
+	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
 	chmod 755 $(DESTDIR)$(BINDIR)/fanotifyd
 	install -m 644 build/man/fanotifyd.8 $(DESTDIR)$(MANDIR)/man8/fanotifyd.8
 
@@ -149,7 +165,7 @@ deb: $(DEB)
 
 # build/packaging.list names the files in packaging/ and changes only when that list does, so that a unit
 # removed from packaging/systemd rebuilds the package too.
-$(DEB): build/pkg/.stamp build/man/fanotifyd.8 scripts/build-deb.sh scripts/fanotifyd.in scripts/find-java.sh \
+$(DEB): build/pkg/.stamp build/app/forward/.stamp build/man/fanotifyd.8 scripts/build-deb.sh scripts/fanotifyd.in scripts/find-java.sh \
 		build/packaging.list $(shell find packaging -type f)
 	@scripts/build-deb.sh $(DEB) $(DEB_VERSION) $(DEB_ARCH) $(VERSION)
 
@@ -161,4 +177,4 @@ deb-smoke: $(DEB)
 	@scripts/deb-smoke.sh $(DEB)
 
 clean:
-	@rm -rf build fanotifyd kernel/target daemon/target bench/target
+	@rm -rf build fanotifyd kernel/target daemon/target forward/target bench/target

@@ -8,7 +8,12 @@ set -euo pipefail
 jdk=$1 jar=$2 out=$3 compress=$4
 
 # jdeps reads the jar's class files: java.base, and jdk.unsupported for sun.misc.Signal (Signals.java).
-mods=$("$jdk/bin/jdeps" --print-module-deps --ignore-missing-deps "$jar")
+# The forwarder's jars (forward/ beside the jar) count too: the Kafka client needs java.management, SASL and
+# Kerberos modules the daemon does not, and the package runs it on this runtime.
+mods=$("$jdk/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 "$jar" \
+  $(ls "$(dirname "$jar")"/forward/*.jar 2>/dev/null))
+# Kerberos (SASL GSSAPI) logs in through a JAAS module that jdeps cannot see: it is named in a config file.
+[ -z "$(ls "$(dirname "$jar")"/forward/*.jar 2>/dev/null)" ] || mods="$mods,jdk.security.auth"
 [ -n "$mods" ] || { echo "jlink-runtime: jdeps found no modules for $jar" >&2; exit 1; }
 jdk_version=$(sed -n 's/^JAVA_RUNTIME_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$jdk/release")
 spec="modules=$mods jdk=$jdk version=$jdk_version compress=$compress script=$(cksum < "$0")"

@@ -159,7 +159,7 @@ final class Daemon {
                 LogLimiter eventErrors = new LogLimiter(Log.ERROR, 10_000);
                 LogLimiter overflowWarnings = new LogLimiter(Log.WARN, 10_000);
                 LogLimiter readErrors = new LogLimiter(Log.ERROR, 10_000);
-                RecordEncoder encoder = new RecordEncoder();
+                RecordEncoder encoder = new RecordEncoder(hostFields(settings.fleet()));
                 EventLoop.ReadSizes readSizes = readSizes(budget, fid, perm);
                 boolean canaries = !policySettings.canaries().isEmpty();
                 // fnmatch must see bytes, as in the C reference, not the JVM's locale: the threads that match.
@@ -194,7 +194,7 @@ final class Daemon {
                         notify, permGroup, System.currentTimeMillis());
                 int statsIntervalS = settings.health().statsIntervalS();
                 StatsWriter stats = statsIntervalS == 0 ? null : new StatsWriter(metrics, output, counters,
-                        statsIntervalS);
+                        statsIntervalS, encoder.host());
                 NotifyReader reader = new NotifyReader(notify, readerWakeFd, readSizes.notifySlots(),
                         readSizes.notifyBytes(), settings.batchDelayUs(), catchUp, exits, counters, readErrors);
                 EventLoop loop = new EventLoop(notify, reader, wakeFd, new EventLoop.Parts(pipeline, output, taskstats,
@@ -313,6 +313,15 @@ final class Daemon {
     }
 
     /** Runs a start-up task on a platform thread of its own, named {@code name} (not in the common pool). */
+    /** {@code --host-fields} and {@code --field}, read and encoded once; null when neither is given. */
+    private static io.fanotifyd.sink.HostFields hostFields(Settings.Fleet fleet) {
+        try {
+            return io.fanotifyd.sink.HostFields.of(fleet.hostFields(), fleet.fields());
+        } catch (java.io.IOException e) {
+            throw new StartupException("--host-fields: " + e.getMessage());
+        }
+    }
+
     private static java.util.concurrent.Executor onThread(String name) {
         return task -> Thread.ofPlatform().daemon().name(name).start(task);
     }

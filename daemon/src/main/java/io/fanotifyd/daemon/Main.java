@@ -23,6 +23,31 @@ public final class Main {
         System.exit(run(args));
     }
 
+    /**
+     * {@code --forward}: the forwarder, whose classes and Kafka client the launcher puts on the class path only
+     * for this mode, so that the daemon never loads them (docs/FLEET.md).
+     */
+    private static int forward(Settings settings) throws ReflectiveOperationException {
+        Class<?> c;
+        try {
+            c = Class.forName("io.fanotifyd.forward.ForwardMain");
+        } catch (ClassNotFoundException e) {
+            throw new UsageException("--forward: the forwarder is not installed here (it runs through the"
+                    + " fanotifyd launcher, with the Kafka client in its forward/ directory)");
+        }
+        try {
+            return (int) c.getMethod("run", Settings.class).invoke(null, settings);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r; // UsageException and StartupException keep their exit codes
+            }
+            if (e.getCause() instanceof java.io.IOException io) {
+                throw new StartupException("--forward: " + io.getMessage());
+            }
+            throw e;
+        }
+    }
+
     static int run(String[] args) {
         int verbosity = 0;
         try {
@@ -37,6 +62,9 @@ public final class Main {
             if (settings.action() == Action.VERSION) {
                 System.out.println("fanotifyd " + VERSION);
                 return 0;
+            }
+            if (settings.fleet().forward()) {
+                return forward(settings);
             }
             if (settings.subscribe().isPresent()) {
                 return Subscribe.run(settings.subscribe().get());

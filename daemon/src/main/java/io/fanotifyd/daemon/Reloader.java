@@ -284,6 +284,9 @@ final class Reloader implements AutoCloseable {
         check(keys, "output_mode, output_max_bytes, output_keep", a.outputFile(), b.outputFile());
         check(keys, "metrics", a.health().metrics(), b.health().metrics());
         check(keys, "stats_interval_s", a.health().statsIntervalS(), b.health().statsIntervalS());
+        // The event_id's RUN names one run of the daemon; the fields are encoded once for it.
+        check(keys, "host_fields", a.fleet().hostFields(), b.fleet().hostFields());
+        check(keys, "field", a.fleet().fields(), b.fleet().fields());
         if (a.policy().hook().isEmpty() && b.policy().hook().isPresent()) {
             keys.add("hook (where there was none)");
         }

@@ -1,5 +1,6 @@
 package io.fanotifyd.daemon;
 
+import io.fanotifyd.sink.HostFields;
 import io.fanotifyd.sink.JsonWriter;
 import io.fanotifyd.sink.RecordSink;
 import io.fanotifyd.sink.StatsRecord;
@@ -13,9 +14,12 @@ final class StatsWriter {
     private final RecordSink sink;
     private final Counters counters;
     private final long intervalNs;
+    private final HostFields host;
     private long nextNs;
 
-    StatsWriter(DaemonMetrics metrics, RecordSink sink, Counters counters, int intervalS) {
+    /** @param host the fields every record ends with, or null */
+    StatsWriter(DaemonMetrics metrics, RecordSink sink, Counters counters, int intervalS, HostFields host) {
+        this.host = host;
         this.metrics = metrics;
         this.sink = sink;
         this.counters = counters;
@@ -40,7 +44,7 @@ final class StatsWriter {
         nextNs = nowNs - nextNs > intervalNs ? nowNs + intervalNs : nextNs + intervalNs;
         JsonWriter w = sink.begin();
         try {
-            StatsRecord r = new StatsRecord(w, System.currentTimeMillis());
+            StatsRecord r = new StatsRecord(w, System.currentTimeMillis(), host);
             metrics.describe(r, 1);
             r.end();
         } catch (RuntimeException e) {

@@ -70,6 +70,29 @@ public final class RecordEncoder {
     }
 
     private long seq;
+    /** {@code --host-fields} and {@code --field}: written last in each record; null when there are none. */
+    private final HostFields host;
+
+    public RecordEncoder() {
+        this(null);
+    }
+
+    public RecordEncoder(HostFields host) {
+        this.host = host;
+    }
+
+    private void end(JsonWriter w) {
+        if (host != null) {
+            host.write(w);
+        }
+        w.endObject();
+        w.newline();
+    }
+
+    /** The host fields this encoder ends its records with, or null. */
+    public HostFields host() {
+        return host;
+    }
 
     /** The {@code seq} of the last event record written; alerts carry it as {@code event_seq}. */
     public long lastSeq() {
@@ -136,8 +159,7 @@ public final class RecordEncoder {
         if (!oldNameOk) {
             nameBase64(w, OLD_NAME_B64, ev.oldPath());
         }
-        w.endObject();
-        w.newline();
+        end(w);
     }
 
     /**
@@ -176,8 +198,7 @@ public final class RecordEncoder {
         if (!pathOk) {
             pathBase64(w, PATH_B64, path);
         }
-        w.endObject();
-        w.newline();
+        end(w);
     }
 
     /** Appends a record saying that {@code records} records could not be written (the output was stuck). */
@@ -222,8 +243,7 @@ public final class RecordEncoder {
         events(mask, w);
         w.name(OVERFLOWS);
         w.number(total);
-        w.endObject();
-        w.newline();
+        end(w);
     }
 
     private static final byte[] EVENT_TYPE = JsonWriter.key("event");

@@ -20,10 +20,17 @@ public final class StatsRecord implements MetricsWriter {
     private static final byte[] INF = JsonWriter.key("+Inf");
 
     private final JsonWriter w;
+    private final HostFields host;
 
     /** Begins the record in {@code w}: its fixed fields; the figures follow, then {@link #end()}. */
     public StatsRecord(JsonWriter w, long tsMs) {
+        this(w, tsMs, null);
+    }
+
+    /** As {@link #StatsRecord(JsonWriter, long)}, ending with {@code host}'s fields unless it is null. */
+    public StatsRecord(JsonWriter w, long tsMs, HostFields host) {
         this.w = w;
+        this.host = host;
         w.beginObject();
         w.name(SCHEMA_VERSION);
         w.number(RecordEncoder.SCHEMA_VERSION);
@@ -35,6 +42,9 @@ public final class StatsRecord implements MetricsWriter {
 
     /** Ends the record (a whole line). */
     public void end() {
+        if (host != null) {
+            host.write(w);
+        }
         w.endObject();
         w.newline();
     }

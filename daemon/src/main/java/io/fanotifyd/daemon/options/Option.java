@@ -130,7 +130,27 @@ public enum Option {
             ""),
     STATS_INTERVAL_S("stats-interval-s", "", Kind.NUMBER, "N", Group.OUTPUT, Repeat.ONCE, Support.YES,
             "also write a stats record (the metrics' figures) into the records every N seconds (0..86400); 0 = "
-                    + "never", "0");
+                    + "never", "0"),
+    HOST_FIELDS("host-fields", "", Kind.FLAG, "", Group.FLEET, Repeat.ONCE, Support.YES,
+            "end every record with host, machine_id, boot_id and event_id (BOOT_ID/RUN/N: unique across hosts, "
+                    + "ordered within a boot, the key to drop duplicates and see gaps)", ""),
+    FIELD("field", "", Kind.TEXT, "KEY=VALUE", Group.FLEET, Repeat.MANY, Support.YES,
+            "end every record with the string field KEY (a-z, 0-9, _; not a record field's name), for cluster, "
+                    + "site or role", ""),
+    FORWARD("forward", "", Kind.FLAG, "", Group.FLEET, Repeat.ONCE, Support.YES,
+            "forwarder mode (command line only): carry the records of --output, and the files it rotates to, "
+                    + "into Kafka, at least once, from a checkpoint written after the broker acknowledged; a "
+                    + "process of its own beside the daemon", ""),
+    KAFKA_BROKERS("kafka-brokers", "", Kind.TEXT, "HOST:PORT,...", Group.FLEET, Repeat.ONCE, Support.YES,
+            "the Kafka bootstrap servers (--forward)", ""),
+    KAFKA_TOPIC("kafka-topic", "", Kind.TEXT, "TOPIC", Group.FLEET, Repeat.ONCE, Support.YES,
+            "the topic the forwarder writes to; the key of each record is the host's machine id", "fanotifyd"),
+    KAFKA_PROPERTY("kafka-property", "", Kind.TEXT, "KEY=VALUE", Group.FLEET, Repeat.MANY, Support.YES,
+            "a Kafka producer setting passed through, such as security.protocol, ssl.*, sasl.* or "
+                    + "compression.type (delivery settings that at-least-once needs are refused)", ""),
+    FORWARD_STATE("forward-state", "", Kind.PATH, "FILE", Group.FLEET, Repeat.ONCE, Support.YES,
+            "the forwarder's checkpoint: the file and offset up to which the broker has acknowledged",
+            "/var/lib/fanotifyd/forward.state");
 
     /** How an option's value is written and what it turns into. */
     public enum Kind {
@@ -169,6 +189,7 @@ public enum Option {
         EVENTS("Events"),
         ALERTS("Alerts"),
         JOBS("Jobs"),
+        FLEET("Fleet: host fields and forwarding into Kafka"),
         GENERAL("General");
 
         private final String title;
@@ -239,10 +260,11 @@ public enum Option {
     /**
      * The config file key ({@code pid_file}), or empty for options that only make sense on the command
      * line: {@code --help}, {@code --version}, and {@code --config}, because a config file naming another
-     * one would need include semantics (cycles, relative bases) that nobody asked for.
+     * one would need include semantics (cycles, relative bases) that nobody asked for; and {@code --forward},
+     * so that the daemon and its forwarder can share one config file.
      */
     public Optional<String> configKey() {
-        if (kind == Kind.ACTION || this == CONFIG) {
+        if (kind == Kind.ACTION || this == CONFIG || this == FORWARD) {
             return Optional.empty();
         }
         return Optional.of(longName.replace('-', '_'));

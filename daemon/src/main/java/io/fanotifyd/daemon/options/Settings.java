@@ -1,6 +1,7 @@
 package io.fanotifyd.daemon.options;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -52,7 +53,36 @@ public record Settings(
         Socket socket,
         Optional<String> subscribe,
         OutputFile outputFile,
-        Health health) {
+        Health health,
+        Fleet fleet) {
+
+    /**
+     * A host among many: what its records say about it, and the forwarder into Kafka (docs/FLEET.md).
+     *
+     * @param hostFields      {@code --host-fields}: host, machine_id, boot_id and event_id in every record
+     * @param fields          {@code --field KEY=VALUE}: static string fields in every record, in the order given
+     * @param forward         {@code --forward}: run as the forwarder (command line only)
+     * @param kafkaBrokers    {@code --kafka-brokers}: the bootstrap servers, if given
+     * @param kafkaTopic      {@code --kafka-topic}
+     * @param kafkaProperties {@code --kafka-property KEY=VALUE}: producer settings passed through, in order
+     * @param forwardState    {@code --forward-state}: the forwarder's checkpoint file
+     */
+    public record Fleet(boolean hostFields, List<Map.Entry<String, String>> fields, boolean forward,
+                        Optional<String> kafkaBrokers, String kafkaTopic,
+                        List<Map.Entry<String, String>> kafkaProperties, String forwardState) {
+        public static final String DEFAULT_TOPIC = "fanotifyd";
+        public static final String DEFAULT_STATE = "/var/lib/fanotifyd/forward.state";
+        public static final Fleet NONE = new Fleet(false, List.of(), false, Optional.empty(), DEFAULT_TOPIC,
+                List.of(), DEFAULT_STATE);
+
+        public Fleet {
+            fields = List.copyOf(fields);
+            kafkaProperties = List.copyOf(kafkaProperties);
+            Objects.requireNonNull(kafkaBrokers, "kafkaBrokers");
+            Objects.requireNonNull(kafkaTopic, "kafkaTopic");
+            Objects.requireNonNull(forwardState, "forwardState");
+        }
+    }
 
     /**
      * How the daemon shows its health.
@@ -155,6 +185,7 @@ public record Settings(
         Objects.requireNonNull(subscribe, "subscribe");
         Objects.requireNonNull(outputFile, "outputFile");
         Objects.requireNonNull(health, "health");
+        Objects.requireNonNull(fleet, "fleet");
     }
 
     /** What the daemon does with no options at all (it will then complain that nothing is marked). */
@@ -162,7 +193,7 @@ public record Settings(
         return new Settings(Action.RUN, Optional.empty(), List.of(), List.of(), List.of(), Optional.empty(),
                 Optional.empty(), Optional.empty(), false, false, 0, EventSelection.DEFAULT, QueueSize.UNLIMITED,
                 0, DEFAULT_PERM_SPIN_US, Policy.DEFAULT, List.of(), Socket.NONE, Optional.empty(), OutputFile.DEFAULT,
-                Health.NONE);
+                Health.NONE, Fleet.NONE);
     }
 
     /** Whether records go to stdout ({@code --output -} or no {@code --output}). */

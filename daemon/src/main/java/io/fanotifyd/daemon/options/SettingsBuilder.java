@@ -44,6 +44,22 @@ final class SettingsBuilder {
     private Optional<String> subscribe = Optional.empty();
     private Optional<io.fanotifyd.metrics.MetricsAddress> metrics = Optional.empty();
     private int statsIntervalS;
+    private boolean hostFields;
+    private final java.util.LinkedHashMap<String, String> fields = new java.util.LinkedHashMap<>();
+    private boolean forward;
+    private Optional<String> kafkaBrokers = Optional.empty();
+    private String kafkaTopic = Settings.Fleet.DEFAULT_TOPIC;
+    private final List<java.util.Map.Entry<String, String>> kafkaProperties = new ArrayList<>();
+    private String forwardState = Settings.Fleet.DEFAULT_STATE;
+
+    /** {@code KEY=VALUE}, split at the first {@code =}; the key must not be empty. */
+    private static java.util.Map.Entry<String, String> keyValue(String text, String where) {
+        int eq = text.indexOf('=');
+        if (eq <= 0) {
+            throw new UsageException(where + ": not KEY=VALUE: '" + text + "'");
+        }
+        return java.util.Map.entry(text.substring(0, eq), text.substring(eq + 1));
+    }
 
     private static int octalMode(String text, String where) {
         if (!text.matches("0?[0-7]{1,4}")) {
@@ -140,6 +156,28 @@ final class SettingsBuilder {
                 }
             }
             case STATS_INTERVAL_S -> statsIntervalS = (Integer) value;
+            case HOST_FIELDS -> hostFields = (Boolean) value;
+            case FIELD -> {
+                java.util.Map.Entry<String, String> kv = keyValue((String) value, where);
+                String bad = io.fanotifyd.sink.HostFields.checkKey(kv.getKey());
+                if (bad != null) {
+                    throw new UsageException(where + ": " + bad);
+                }
+                fields.remove(kv.getKey()); // given again (the command line after the config): the last one wins
+                fields.put(kv.getKey(), kv.getValue());
+            }
+            case FORWARD -> forward = (Boolean) value;
+            case KAFKA_BROKERS -> kafkaBrokers = Optional.of((String) value);
+            case KAFKA_TOPIC -> {
+                String t = (String) value;
+                if (!t.matches("[A-Za-z0-9._-]{1,249}") || t.equals(".") || t.equals("..")) {
+                    throw new UsageException(where + ": not a Kafka topic name: '" + t + "' (1 to 249 of"
+                            + " A-Z a-z 0-9 . _ -)");
+                }
+                kafkaTopic = t;
+            }
+            case KAFKA_PROPERTY -> kafkaProperties.add(keyValue((String) value, where));
+            case FORWARD_STATE -> forwardState = (String) value;
         }
     }
 
@@ -150,6 +188,9 @@ final class SettingsBuilder {
                 jobs.stream().map(j -> new Settings.Job(j.id(), List.copyOf(j.roots()))).toList(),
                 new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe,
                 new Settings.OutputFile(outputMode, outputMaxBytes, outputKeep),
-                new Settings.Health(metrics, statsIntervalS));
+                new Settings.Health(metrics, statsIntervalS),
+                new Settings.Fleet(hostFields, List.copyOf(fields.entrySet()).stream()
+                        .map(e -> java.util.Map.entry(e.getKey(), e.getValue())).toList(), forward, kafkaBrokers,
+                        kafkaTopic, kafkaProperties, forwardState));
     }
 }

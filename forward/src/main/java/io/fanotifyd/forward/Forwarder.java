@@ -1,0 +1,351 @@
+package io.fanotifyd.forward;
+
+import io.fanotifyd.daemon.Log;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+import org.apache.kafka.clients.producer.Callback;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+
+/**
+ * Carries the spool's records into one Kafka topic, at least once.
+ *
+ * <p>Records go out in chunks of up to {@link #CHUNK_RECORDS}, with up to {@link #MAX_CHUNKS_IN_FLIGHT}
+ * chunks unacknowledged at a time. All records have the host's key, so they share one partition, where the
+ * idempotent producer keeps them in order. The checkpoint moves to the end of a chunk only when that chunk and
+ * every chunk before it were acknowledged by the broker ({@code acks=all}); it is written at most every
+ * {@link #CHECKPOINT_EVERY_MS} and when the forwarder stops. When a record fails (the delivery timeout passed,
+ * credentials were refused, the topic does not exist), the forwarder waits for what is still in flight, starts
+ * a new producer, backs off, and sends again from the last acknowledged record: records after it may reach the
+ * topic twice, never zero times while they are on disk. Duplicates carry the same {@code event_id}.
+ */
+final class Forwarder {
+    static final int CHUNK_RECORDS = 2000;
+    static final int MAX_CHUNKS_IN_FLIGHT = 8;
+    static final long CHECKPOINT_EVERY_MS = 200;
+    static final long POLL_MS = 20;
+    static final long BACKOFF_MIN_MS = 500;
+    static final long BACKOFF_MAX_MS = 30_000;
+
+    /** Counts since start, read by the metrics server's thread. */
+    static final class Counts {
+        volatile long sent;
+        volatile long acked;
+        volatile long resent;
+        volatile long missed;
+        volatile long failures;
+        volatile long checkpointWrites;
+        volatile long checkpointErrors;
+        volatile long lagRecords;
+    }
+
+    /** One chunk of records in flight: acknowledged when {@link #pending} reaches 0 without a failure. */
+    private static final class Chunk implements Callback {
+        final Spool.Line last;
+        final int records;
+        final AtomicInteger pending;
+        final Object signal;
+        volatile Exception failure;
+
+        Chunk(Spool.Line last, int records, Object signal) {
+            this.last = last;
+            this.records = records;
+            this.pending = new AtomicInteger(records);
+            this.signal = signal;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata metadata, Exception e) {
+            if (e != null && failure == null) {
+                failure = e;
+            }
+            if (pending.decrementAndGet() == 0) {
+                synchronized (signal) {
+                    signal.notifyAll();
+                }
+            }
+        }
+
+        /** Records that were never handed to the producer count as done (and the chunk as failed). */
+        void unsent(int n, Exception e) {
+            failure = e;
+            if (pending.addAndGet(-n) == 0) {
+                synchronized (signal) {
+                    signal.notifyAll();
+                }
+            }
+        }
+
+        boolean done() {
+            return pending.get() == 0;
+        }
+    }
+
+    private final Spool spool;
+    private final Path statePath;
+    private final Supplier<Producer<byte[], byte[]>> producers;
+    private final String topic;
+    private final byte[] key;
+    private final Counts counts;
+    private final Object signal = new Object();
+    private final ArrayDeque<Chunk> inFlight = new ArrayDeque<>();
+    private Producer<byte[], byte[]> producer;
+    /** The last acknowledged position, and whether it is on disk yet. */
+    private Checkpoint acked;
+    private boolean ackedWritten = true;
+    private long lastCheckpointMs;
+    /** After a resume past a lost file: the last event_id acknowledged before, to count what was missed. */
+    private String gapAfter;
+
+    Forwarder(Spool spool, Path statePath, Supplier<Producer<byte[], byte[]>> producers, String topic, byte[] key,
+              Counts counts) {
+        this.spool = spool;
+        this.statePath = statePath;
+        this.producers = producers;
+        this.topic = topic;
+        this.key = key;
+        this.counts = counts;
+    }
+
+    /** Runs until {@code stop} says so; then writes the checkpoint of what was acknowledged. */
+    void run(BooleanSupplier stop) throws IOException {
+        Checkpoint start = Checkpoint.read(statePath);
+        acked = start;
+        if (start != null) {
+            Log.info("resuming at " + start.path() + " offset " + start.offset());
+        }
+        if (!spool.open(start)) {
+            gapAfter = start.lastEventId();
+            if (gapAfter.isEmpty()) {
+                Log.warn(spool.note() + "; how many records were missed is unknown (the records have no"
+                        + " event_id: --host-fields)");
+                gapAfter = null;
+            }
+        }
+        logNote();
+        producer = producers.get();
+        long backoffMs = BACKOFF_MIN_MS;
+        long failingSinceMs = 0;
+        List<Spool.Line> lines = new ArrayList<>(CHUNK_RECORDS);
+        try {
+            while (!stop.getAsBoolean()) {
+                Exception failure = retire();
+                if (failure != null) {
+                    if (failingSinceMs == 0) {
+                        failingSinceMs = System.currentTimeMillis();
+                    }
+                    recover(failure, backoffMs, stop);
+                    backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
+                    continue;
+                }
+                if (failingSinceMs != 0 && inFlight.isEmpty()) {
+                    Log.warn("forwarding again: the broker took records after "
+                            + (System.currentTimeMillis() - failingSinceMs) / 1000 + " s of failures");
+                    failingSinceMs = 0;
+                    backoffMs = BACKOFF_MIN_MS;
+                }
+                if (inFlight.size() >= MAX_CHUNKS_IN_FLIGHT) {
+                    awaitHead(POLL_MS);
+                    continue;
+                }
+                lines.clear();
+                int n = spool.read(lines, CHUNK_RECORDS);
+                logNote();
+                if (n == 0) {
+                    checkpointIfDue(true);
+                    if (inFlight.isEmpty()) {
+                        sleep(POLL_MS);
+                    } else {
+                        awaitHead(POLL_MS);
+                    }
+                    continue;
+                }
+                countGap(lines.getFirst());
+                send(lines);
+                checkpointIfDue(false);
+            }
+        } finally {
+            finish();
+        }
+    }
+
+    private void send(List<Spool.Line> lines) {
+        Chunk chunk = new Chunk(lines.getLast(), lines.size(), signal);
+        inFlight.add(chunk);
+        for (int i = 0; i < lines.size(); i++) {
+            try {
+                producer.send(new ProducerRecord<>(topic, key, lines.get(i).bytes()), chunk);
+                counts.sent++;
+            } catch (RuntimeException e) {
+                // Not handed over (no metadata within max.block.ms, a full buffer, a closed producer).
+                chunk.unsent(lines.size() - i, e);
+                return;
+            }
+        }
+    }
+
+    /** Drops acknowledged chunks from the head, moving {@link #acked}; returns the first failure met. */
+    private Exception retire() {
+        while (!inFlight.isEmpty() && inFlight.peekFirst().done()) {
+            Chunk c = inFlight.peekFirst();
+            if (c.failure != null) {
+                return c.failure;
+            }
+            inFlight.removeFirst();
+            counts.acked += c.records;
+            acked = new Checkpoint(c.last.dev(), c.last.ino(), c.last.endOffset(), c.last.path(),
+                    eventId(c.last.bytes()));
+            ackedWritten = false;
+        }
+        return null;
+    }
+
+    /**
+     * A record failed: wait for the rest in flight, count what will be sent again, start a new producer, back
+     * off, and go back to the last acknowledged record.
+     */
+    private void recover(Exception failure, long backoffMs, BooleanSupplier stop) throws IOException {
+        counts.failures++;
+        producer.flush(); // every callback has run after this
+        retire();
+        long again = 0;
+        for (Chunk c : inFlight) {
+            again += c.records;
+        }
+        inFlight.clear();
+        counts.resent += again;
+        checkpointIfDue(true);
+        Log.error("kafka: " + describe(failure) + "; sending again from "
+                + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
+                + " in " + backoffMs + " ms (" + again + " records after it may reach the topic twice)");
+        producer.close(java.time.Duration.ZERO);
+        long until = System.currentTimeMillis() + backoffMs;
+        while (!stop.getAsBoolean() && System.currentTimeMillis() < until) {
+            sleep(Math.min(100, until - System.currentTimeMillis()));
+        }
+        producer = producers.get();
+        spool.close();
+        spool.open(acked);
+        logNote();
+    }
+
+    private static String describe(Exception e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getMessage() == null) {
+            t = t.getCause();
+        }
+        String m = t.getMessage();
+        return t.getClass().getSimpleName() + (m == null ? "" : ": " + m.replace('\n', ' '));
+    }
+
+    private void awaitHead(long ms) {
+        synchronized (signal) {
+            Chunk head = inFlight.peekFirst();
+            if (head != null && !head.done()) {
+                try {
+                    signal.wait(ms);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    private void checkpointIfDue(boolean idle) {
+        long now = System.currentTimeMillis();
+        if (ackedWritten || acked == null || !idle && now - lastCheckpointMs < CHECKPOINT_EVERY_MS) {
+            return;
+        }
+        try {
+            acked.write(statePath);
+            ackedWritten = true;
+            counts.checkpointWrites++;
+        } catch (IOException e) {
+            // Records stay acknowledged; a restart before the next write sends some of them again.
+            counts.checkpointErrors++;
+            Log.error("checkpoint " + statePath + ": " + e.getMessage());
+        }
+        lastCheckpointMs = now;
+    }
+
+    /** On stop: what is in flight gets a few seconds to be acknowledged, then the checkpoint is written. */
+    private void finish() {
+        if (producer != null) {
+            producer.close(java.time.Duration.ofSeconds(5));
+        }
+        retire();
+        checkpointIfDue(true);
+        Log.info("forwarded " + counts.acked + " records (" + counts.resent + " sent again after failures, "
+                + counts.missed + " missed)" + (acked == null ? "" : "; checkpoint " + acked.path() + " offset "
+                + acked.offset()));
+    }
+
+    /** The first record after a resume past a lost file: how many numbers lie between it and the last one sent. */
+    private void countGap(Spool.Line first) {
+        if (gapAfter == null) {
+            return;
+        }
+        String before = gapAfter;
+        gapAfter = null;
+        String now = eventId(first.bytes());
+        int a = before.lastIndexOf('/');
+        int b = now.lastIndexOf('/');
+        if (a > 0 && b > 0 && before.substring(0, a).equals(now.substring(0, b))) {
+            long missed = Long.parseLong(now.substring(b + 1)) - Long.parseLong(before.substring(a + 1)) - 1;
+            if (missed > 0) {
+                counts.missed += missed;
+            }
+            Log.error("fell behind rotation: " + Math.max(0, missed) + " records were removed before they were"
+                    + " forwarded (event_id " + before + " to " + now + ")");
+        } else {
+            Log.error("fell behind rotation: records were removed before they were forwarded, how many is unknown"
+                    + " (the daemon restarted in between: last sent " + before + ", next " + now + ")");
+        }
+    }
+
+    private static final byte[] EVENT_ID = "\"event_id\":\"".getBytes(StandardCharsets.US_ASCII);
+
+    /** The record's {@code event_id}, or empty. It is the last field, so the search starts from the end. */
+    static String eventId(byte[] record) {
+        outer:
+        for (int i = record.length - EVENT_ID.length; i >= 0; i--) {
+            for (int j = 0; j < EVENT_ID.length; j++) {
+                if (record[i + j] != EVENT_ID[j]) {
+                    continue outer;
+                }
+            }
+            int start = i + EVENT_ID.length;
+            int end = start;
+            while (end < record.length && record[end] != '"') {
+                end++;
+            }
+            return new String(record, start, end - start, StandardCharsets.US_ASCII);
+        }
+        return "";
+    }
+
+    private void logNote() {
+        String n = spool.note();
+        if (n != null) {
+            Log.warn(n);
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(Math.max(1, ms));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,307 @@
+package io.fanotifyd.forward;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The daemon's output file and the files rotation made of it, read as one stream of whole records (lines).
+ *
+ * <p>The files are {@code OUT} and the regular files named {@code OUT.*} beside it (the daemon's
+ * {@code OUT.1 .. OUT.N}, and logrotate's numbered or dated names), except compressed ones; they are taken
+ * oldest first by modification time, {@code OUT} last. A file is known by its device and inode, which a rename
+ * keeps. The reader moves from a rotated file to the next only once the next one has data: one writer writes
+ * the files one after the other, so by then nothing more comes to the old one (after logrotate's
+ * {@code create}, the daemon writes to the renamed file until it reopens). Before moving it reads the old file
+ * to its end once more. A line without its newline yet is never returned: records are never split.
+ */
+final class Spool implements AutoCloseable {
+    /** One record: its bytes without the newline, and where the stream stands after it. */
+    record Line(byte[] bytes, long dev, long ino, long endOffset, String path) {}
+
+    /** A file of the spool, as a directory listing saw it. */
+    record FileId(Path path, long dev, long ino, long size, long mtimeNs) {
+        boolean same(long d, long i) {
+            return dev == d && ino == i;
+        }
+    }
+
+    private static final int MAX_RECORD = 16 << 20;
+    private static final List<String> COMPRESSED = List.of(".gz", ".xz", ".zst", ".bz2", ".lz4", ".zip", ".Z");
+
+    private final Path live;
+    private FileChannel ch;
+    private FileId cur;
+    /** Offset in {@link #cur} just after the last record returned. */
+    private long pos;
+    private ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+    /** What the last {@link #open} or rotation had to say (for the log), or null. */
+    private String note;
+
+    Spool(Path live) {
+        this.live = live.toAbsolutePath();
+    }
+
+    /** The files of the spool, oldest first, {@code OUT} last; those that vanish while listed are left out. */
+    List<FileId> files() throws IOException {
+        List<FileId> out = new ArrayList<>();
+        FileId liveId = null;
+        String prefix = live.getFileName() + ".";
+        try (DirectoryStream<Path> dir = Files.newDirectoryStream(live.getParent())) {
+            for (Path p : dir) {
+                String name = p.getFileName().toString();
+                boolean isLive = p.equals(live);
+                if (!isLive && (!name.startsWith(prefix) || COMPRESSED.stream().anyMatch(name::endsWith)
+                        || name.endsWith(".tmp"))) {
+                    continue;
+                }
+                FileId id = stat(p);
+                if (id == null) {
+                    continue;
+                }
+                if (isLive) {
+                    liveId = id;
+                } else {
+                    out.add(id);
+                }
+            }
+        }
+        out.sort(Comparator.comparingLong(FileId::mtimeNs));
+        if (liveId != null) {
+            out.add(liveId);
+        }
+        return out;
+    }
+
+    static FileId stat(Path p) throws IOException {
+        try {
+            Map<String, Object> a = Files.readAttributes(p, "unix:dev,ino,size,lastModifiedTime,isRegularFile",
+                    LinkOption.NOFOLLOW_LINKS);
+            if (!(Boolean) a.get("isRegularFile")) {
+                return null;
+            }
+            long mtime = ((java.nio.file.attribute.FileTime) a.get("lastModifiedTime"))
+                    .to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            return new FileId(p, (Long) a.get("dev"), (Long) a.get("ino"), (Long) a.get("size"), mtime);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Positions the stream at {@code cp}, or at the start of the oldest file without one. Returns false if the
+     * checkpoint's file is gone (rotation removed it before it was all forwarded): the stream then starts at the
+     * oldest file there is, and {@link #note()} says so.
+     */
+    boolean open(Checkpoint cp) throws IOException {
+        List<FileId> files = files();
+        if (cp != null) {
+            for (FileId f : files) {
+                if (f.same(cp.dev(), cp.ino())) {
+                    switchTo(f, cp.offset());
+                    return true;
+                }
+            }
+        }
+        if (!files.isEmpty()) {
+            switchTo(files.getFirst(), 0);
+        }
+        if (cp != null) {
+            note = "the checkpoint's file (" + cp.path() + ", inode " + cp.ino() + ") is gone: rotation removed it"
+                    + " before it was all forwarded; going on from " + (cur == null ? live : cur.path());
+            return false;
+        }
+        return true;
+    }
+
+    private void switchTo(FileId f, long offset) throws IOException {
+        closeChannel();
+        buf.clear();
+        pos = offset;
+        cur = f;
+        // The path must name the listed file before and after the open: rotation renames forward only, so
+        // then the channel is that file (Java cannot fstat a channel). If it moved, it is looked up again.
+        for (int attempt = 0; attempt < 100; attempt++) {
+            FileId at = attempt == 0 ? f : find(f);
+            if (at == null) {
+                // Removed before it was read: nothing to open; the next read goes on after it (by mtime).
+                note = f.path() + " (inode " + f.ino() + ") was removed before it was all forwarded";
+                return;
+            }
+            FileId before = stat(at.path());
+            FileChannel opened;
+            try {
+                opened = FileChannel.open(at.path(), StandardOpenOption.READ);
+            } catch (NoSuchFileException e) {
+                continue;
+            }
+            FileId after = stat(at.path());
+            if (before != null && after != null && before.same(f.dev(), f.ino()) && after.same(f.dev(), f.ino())) {
+                ch = opened;
+                cur = after;
+                if (offset > after.size()) {
+                    note = after.path() + " is shorter (" + after.size() + " bytes) than the checkpoint's offset "
+                            + offset + ": it was truncated (copytruncate loses records; see docs/FLEET.md);"
+                            + " reading it from its start";
+                    pos = 0;
+                }
+                return;
+            }
+            opened.close();
+        }
+        throw new IOException(f.path() + " (inode " + f.ino() + "): renamed on every attempt to open it");
+    }
+
+    private FileId find(FileId f) throws IOException {
+        for (FileId g : files()) {
+            if (g.same(f.dev(), f.ino())) {
+                return g;
+            }
+        }
+        return null;
+    }
+
+    /** What the last open or switch had to say, once; null if nothing. */
+    String note() {
+        String n = note;
+        note = null;
+        return n;
+    }
+
+    /** The file being read, or null before there is one. */
+    FileId current() {
+        return cur;
+    }
+
+    /**
+     * Appends up to {@code max} whole records to {@code out}, moving on to the next file when the current one
+     * is done. Returns how many were added; 0 when nothing is there yet.
+     */
+    int read(List<Line> out, int max) throws IOException {
+        if (cur == null && !open(null)) {
+            return 0;
+        }
+        if (cur == null) {
+            return 0;
+        }
+        int n = readCurrent(out, max);
+        if (n > 0) {
+            return n;
+        }
+        // At the end of the current file: is there a next one with data?
+        List<FileId> files = files();
+        FileId next = nextAfter(files);
+        if (next == null) {
+            truncatedCheck(files);
+            return 0;
+        }
+        n = readCurrent(out, max); // the last of the old file, written before the next one began
+        if (n > 0) {
+            return n;
+        }
+        switchTo(next, 0);
+        return readCurrent(out, max);
+    }
+
+    /** The file after the current one if it has data, else null. */
+    private FileId nextAfter(List<FileId> files) {
+        int at = -1;
+        for (int i = 0; i < files.size(); i++) {
+            if (files.get(i).same(cur.dev(), cur.ino())) {
+                at = i;
+                cur = files.get(i); // fresher size and mtime
+                break;
+            }
+        }
+        FileId next = null;
+        if (at >= 0) {
+            next = at + 1 < files.size() ? files.get(at + 1) : null;
+        } else {
+            for (FileId f : files) { // ours was removed: the first written after it
+                if (f.mtimeNs() >= cur.mtimeNs()) {
+                    next = f;
+                    break;
+                }
+            }
+        }
+        return next != null && next.size() > 0 ? next : null;
+    }
+
+    /** copytruncate: the live file, still ours, shorter than what we read of it. */
+    private void truncatedCheck(List<FileId> files) {
+        for (FileId f : files) {
+            if (f.same(cur.dev(), cur.ino()) && f.size() < pos) {
+                note = f.path() + " shrank from " + pos + " to " + f.size() + " bytes: it was truncated"
+                        + " (copytruncate loses records; see docs/FLEET.md); reading it from its start";
+                pos = 0;
+                buf.clear();
+            }
+        }
+    }
+
+    private int readCurrent(List<Line> out, int max) throws IOException {
+        if (ch == null) {
+            return 0;
+        }
+        int added = 0;
+        while (added < max) {
+            // buf holds [pos, pos + buf.position()) of the file: bytes read past the last whole record
+            int got = ch.read(buf, pos + buf.position());
+            int end = buf.position();
+            byte[] a = buf.array();
+            int start = 0;
+            for (int i = 0; i < end && added < max; i++) {
+                if (a[i] == '\n') {
+                    byte[] line = java.util.Arrays.copyOfRange(a, start, i);
+                    start = i + 1;
+                    pos += line.length + 1;
+                    if (line.length > 0) {
+                        out.add(new Line(line, cur.dev(), cur.ino(), pos, cur.path().toString()));
+                        added++;
+                    }
+                }
+            }
+            // keep the unread rest at the front
+            System.arraycopy(a, start, a, 0, end - start);
+            buf.position(end - start);
+            if (!buf.hasRemaining()) {
+                if (buf.capacity() >= MAX_RECORD) {
+                    throw new IOException(cur.path() + ": a record at offset " + pos + " is longer than "
+                            + MAX_RECORD + " bytes");
+                }
+                ByteBuffer bigger = ByteBuffer.allocate(buf.capacity() * 2);
+                buf.flip();
+                bigger.put(buf);
+                buf = bigger;
+                continue;
+            }
+            if (got <= 0) {
+                break;
+            }
+        }
+        return added;
+    }
+
+    private void closeChannel() throws IOException {
+        if (ch != null) {
+            ch.close();
+            ch = null;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        closeChannel();
+    }
+}

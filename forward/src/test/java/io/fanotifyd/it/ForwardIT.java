@@ -1,0 +1,339 @@
+package io.fanotifyd.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The forwarder against a real broker: every record the daemon wrote reaches the topic (distinct
+ * {@code event_id}s in Kafka = records in the output files, exactly), through a broker outage under load, a
+ * SIGKILL of the forwarder, rotation and a restart of the daemon. Duplicates are allowed (at least once) and
+ * printed per fault.
+ */
+@Tag("kernel")
+class ForwardIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static KafkaBroker broker;
+
+    @BeforeAll
+    static void start() throws IOException {
+        KernelSupport.requireKernel();
+        broker = KafkaBroker.start();
+    }
+
+    @AfterAll
+    static void stop() throws IOException {
+        if (broker != null) {
+            broker.close();
+        }
+    }
+
+    /** A forwarder process, stderr to a file. */
+    static final class Forwarder implements AutoCloseable {
+        final Process process;
+        final Path stderr;
+
+        Forwarder(Path output, Path state, String topic, String... more) throws IOException {
+            List<String> cmd = new ArrayList<>(List.of(KernelSupport.launcher().toString(), "--forward", "-v",
+                    "--output", output.toString(), "--kafka-brokers", broker.bootstrap(), "--kafka-topic", topic,
+                    "--forward-state", state.toString()));
+            cmd.addAll(List.of(more));
+            stderr = Files.createTempFile("fanotifyd-forward.", ".log");
+            process = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(stderr.toFile()).start();
+        }
+
+        String log() throws IOException {
+            return Files.readString(stderr);
+        }
+
+        int stop() throws IOException {
+            return Daemon.terminate(process);
+        }
+
+        @Override
+        public void close() throws IOException {
+            Daemon.kill(process);
+            Files.deleteIfExists(stderr);
+        }
+    }
+
+    /** Creates, writes and removes files under {@code dir} until stopped; each file makes a few records. */
+    static final class Load implements AutoCloseable {
+        final AtomicBoolean stop = new AtomicBoolean();
+        volatile int perSecond;
+        final AtomicLong files = new AtomicLong();
+        final Thread thread;
+
+        Load(Path dir) {
+            this(dir, 2000);
+        }
+
+        /** At most {@code perSecond} files a second: the forwarder must catch up within the test's time. */
+        Load(Path dir, int perSecond) {
+            this.perSecond = perSecond;
+            thread = new Thread(() -> {
+                byte[] data = new byte[100];
+                long lastNs = System.nanoTime();
+                while (!stop.get()) {
+                    long due = lastNs + 1_000_000_000L / this.perSecond;
+                    lastNs = Math.max(due, System.nanoTime() - 100_000_000L);
+                    long early = due - System.nanoTime();
+                    if (early > 1_000_000) {
+                        Daemon.sleep(early / 1_000_000); // pacing, not synchronisation
+                    }
+                    Path f = dir.resolve("f" + files.get());
+                    try {
+                        Files.write(f, data);
+                        Files.delete(f);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                    files.incrementAndGet();
+                }
+            }, "load");
+            thread.start();
+        }
+
+        /** Runs until at least {@code n} more files were made (at most 120 s). */
+        void awaitMore(long n) {
+            long target = files.get() + n;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (files.get() < target && System.nanoTime() < deadline && thread.isAlive()) {
+                Daemon.sleep(20);
+            }
+            assertTrue(files.get() >= target, "the load made " + files.get() + " files, not " + target);
+        }
+
+        @Override
+        public void close() {
+            stop.set(true);
+            try {
+                thread.join(30_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** The event_ids of every record in the output and its rotated files. */
+    static List<String> writtenIds(Path output) throws IOException {
+        List<String> ids = new ArrayList<>();
+        try (Stream<Path> files = Files.list(output.getParent())) {
+            for (Path f : files.filter(p -> p.getFileName().toString().startsWith(output.getFileName().toString()))
+                    .toList()) {
+                for (JsonNode r : Daemon.parse(f)) {
+                    String id = r.path("event_id").asText("");
+                    assertTrue(!id.isEmpty(), "a record without event_id: " + r);
+                    ids.add(id);
+                }
+            }
+        }
+        return ids;
+    }
+
+    /**
+     * Waits until the topic holds every id in {@code written}; asserts that it holds nothing else; returns the
+     * number of duplicates.
+     */
+    static long assertDelivered(String topic, List<String> written, String fault) {
+        Set<String> expected = new HashSet<>(written);
+        assertEquals(written.size(), expected.size(), "event_ids are unique in the output");
+        Map<String, Integer> seen = new HashMap<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(150);
+        List<ConsumerRecord<byte[], byte[]>> got = List.of();
+        while (System.nanoTime() < deadline) {
+            got = broker.readAll(topic, written.size(), 10);
+            seen.clear();
+            for (ConsumerRecord<byte[], byte[]> r : got) {
+                seen.merge(io.fanotifyd.forward.ForwardTestAccess.eventId(r.value()), 1, Integer::sum);
+            }
+            if (seen.keySet().containsAll(expected)) {
+                break;
+            }
+            Daemon.sleep(500);
+        }
+        Set<String> missing = new HashSet<>(expected);
+        missing.removeAll(seen.keySet());
+        Set<String> extra = new HashSet<>(seen.keySet());
+        extra.removeAll(expected);
+        assertEquals(Set.of(), missing.size() > 10 ? Set.of(missing.size() + " missing") : missing,
+                fault + ": records written but not in Kafka");
+        assertEquals(Set.of(), extra, fault + ": records in Kafka that the daemon did not write");
+        long duplicates = got.size() - seen.size();
+        System.out.println("ForwardIT " + fault + ": " + written.size() + " records written, " + seen.size()
+                + " distinct in Kafka, " + duplicates + " duplicates"
+                + (duplicates == 0 ? "" : ", e.g. " + seen.entrySet().stream().filter(e -> e.getValue() > 1).limit(5)
+                .toList()));
+        return duplicates;
+    }
+
+    private static Daemon daemon(TestMount m, Path out) throws IOException {
+        return Daemon.start(out, 1, "--filesystem", m.root().toString(), "--host-fields", "--field", "site=lab",
+                "--output-max-bytes", "1M", "--output-keep", "1000");
+    }
+
+    @Test
+    void everyRecordArrivesOnceWithTheHostsKeyAndReadsBackWithKcat() throws Exception {
+        String topic = "plain";
+        broker.createTopic(topic, 3);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        try (TestMount m = TestMount.tmpfs(); Daemon d = daemon(m, dir.resolve("out.jsonl"));
+             Forwarder f = new Forwarder(dir.resolve("out.jsonl"), dir.resolve("state"), topic)) {
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(3000);
+            }
+            assertEquals(0, d.stop());
+            List<String> written = writtenIds(dir.resolve("out.jsonl"));
+            assertEquals(0, assertDelivered(topic, written, "no fault"), "no fault, no duplicate; forwarder log:\n"
+                    + f.log());
+            // The values are the lines as written, the key the machine id, all in one partition.
+            List<ConsumerRecord<byte[], byte[]>> got = broker.readAll(topic, written.size(), 10);
+            String machineId = Files.readString(Path.of("/etc/machine-id")).strip();
+            Set<Integer> partitions = new HashSet<>();
+            for (ConsumerRecord<byte[], byte[]> r : got) {
+                assertEquals(machineId, new String(r.key(), StandardCharsets.UTF_8));
+                partitions.add(r.partition());
+                JsonNode n = JSON.readTree(r.value());
+                assertEquals("lab", n.path("site").asText());
+                assertEquals(machineId, n.path("machine_id").asText());
+            }
+            assertEquals(1, partitions.size(), "one host's records share a partition");
+            // In order: the numbers of event_id rise along the partition.
+            long last = 0;
+            for (ConsumerRecord<byte[], byte[]> r : got) {
+                String id = io.fanotifyd.forward.ForwardTestAccess.eventId(r.value());
+                long n = Long.parseLong(id.substring(id.lastIndexOf('/') + 1));
+                assertTrue(n > last, "out of order: " + n + " after " + last);
+                last = n;
+            }
+            // An independent consumer: kcat reads the same records.
+            Process kcat = new ProcessBuilder("kcat", "-b", broker.bootstrap(), "-C", "-t", topic, "-o",
+                    "beginning", "-e", "-q").redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String text = new String(kcat.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(kcat.waitFor(60, TimeUnit.SECONDS));
+            Set<String> kcatIds = new HashSet<>();
+            text.lines().filter(l -> !l.isEmpty()).forEach(l -> kcatIds.add(
+                    io.fanotifyd.forward.ForwardTestAccess.eventId(l.getBytes(StandardCharsets.UTF_8))));
+            assertEquals(new HashSet<>(written), kcatIds, "kcat reads every record");
+            assertEquals(0, f.stop());
+            assertTrue(f.log().contains("forwarded " + written.size() + " records (0 sent again"), f.log());
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void brokerStoppedForThirtySecondsUnderLoad() throws Exception {
+        String topic = "outage";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        try (TestMount m = TestMount.tmpfs(); Daemon d = daemon(m, dir.resolve("out.jsonl"));
+             Forwarder f = new Forwarder(dir.resolve("out.jsonl"), dir.resolve("state"), topic)) {
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(1000);
+                load.perSecond = 500; // 30 s of it: records the forwarder catches up with in seconds
+                broker.stopProcess();
+                long downAt = System.nanoTime();
+                load.awaitMore(2000);
+                long left = TimeUnit.SECONDS.toMillis(30) - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - downAt);
+                if (left > 0) {
+                    Thread.sleep(left); // the outage itself lasts 30 s, as a real one would
+                }
+                broker.startProcess();
+                load.awaitMore(1000);
+            }
+            assertEquals(0, d.stop());
+            assertDelivered(topic, writtenIds(dir.resolve("out.jsonl")), "broker down 30 s");
+            assertTrue(f.process.isAlive(), "the forwarder outlived the outage: " + f.log());
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void forwarderKilledAndRestartedUnderLoad() throws Exception {
+        String topic = "killed";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs(); Daemon d = daemon(m, out)) {
+            try (Load load = new Load(m.root())) {
+                for (int round = 0; round < 3; round++) {
+                    try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+                        load.awaitMore(1500);
+                        f.process.destroyForcibly(); // SIGKILL: no final checkpoint
+                        f.process.waitFor(10, TimeUnit.SECONDS);
+                    }
+                }
+                load.awaitMore(500);
+            }
+            assertEquals(0, d.stop());
+            try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+                assertDelivered(topic, writtenIds(out), "forwarder SIGKILLed 3 times");
+            }
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void daemonRestartedWhileTheForwarderFollows() throws Exception {
+        String topic = "restarted";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs();
+             Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+            for (int run = 0; run < 2; run++) {
+                try (Daemon d = daemon(m, out); Load load = new Load(m.root())) {
+                    load.awaitMore(3000); // past 1 MiB: rotation too
+                    load.close();
+                    assertEquals(0, d.stop());
+                }
+            }
+            List<String> written = writtenIds(out);
+            assertTrue(written.stream().map(id -> id.substring(0, id.lastIndexOf('/'))).distinct().count() == 2,
+                    "two runs of the daemon");
+            long files;
+            try (Stream<Path> s = Files.list(dir)) {
+                files = s.filter(p -> p.getFileName().toString().startsWith("out.jsonl")).count();
+            }
+            assertTrue(files > 2, "the output rotated: " + files + " files");
+            assertDelivered(topic, written, "daemon restarted, " + files + " files");
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+}
