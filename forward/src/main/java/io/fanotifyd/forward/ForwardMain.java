@@ -1,6 +1,8 @@
 package io.fanotifyd.forward;
 
 import io.fanotifyd.daemon.Log;
+import io.fanotifyd.daemon.MetricsEndpoint;
+import io.fanotifyd.metrics.MetricsServer;
 import io.fanotifyd.daemon.StartupException;
 import io.fanotifyd.daemon.options.Settings;
 import io.fanotifyd.daemon.options.UsageException;
@@ -70,6 +72,10 @@ public final class ForwardMain {
                 throw new StartupException("--forward-state " + state + ": another forwarder is using it");
             }
             Forwarder.Counts counts = new Forwarder.Counts();
+            MetricsServer metrics = MetricsEndpoint.open(fleet.forwardMetrics(), "--forward-metrics");
+            if (metrics != null) {
+                MetricsEndpoint.start(metrics, counts::describe);
+            }
             // SIGTERM and SIGINT end the loop, which writes the last checkpoint and returns: exit 0, as systemd
             // expects of a stop (the JVM's own handling would exit 143 from a shutdown hook).
             java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
@@ -82,6 +88,10 @@ public final class ForwardMain {
                 new Forwarder(spool, state,
                         () -> new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer()),
                         fleet.kafkaTopic(), key, counts).run(stop::get);
+            } finally {
+                if (metrics != null) {
+                    metrics.close();
+                }
             }
             return 0;
         }
@@ -132,12 +142,13 @@ public final class ForwardMain {
     }
 
     /**
-     * The client logs through SLF4J's simple logger: errors only (its warnings repeat every reconnect while a
-     * broker is down, and the forwarder says that once itself); -v shows warnings, -vv its info.
+     * The client logs through SLF4J's simple logger, silent by default: its errors and warnings repeat at every
+     * reconnect while a broker is down or refuses the login, and the forwarder's own error line carries the
+     * client's reason once per attempt. -v shows the client's warnings and errors, -vv its info.
      */
     private static void quietClientLog(int verbosity) {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel",
-                verbosity >= 2 ? "info" : verbosity == 1 ? "warn" : "error");
+                verbosity >= 2 ? "info" : verbosity == 1 ? "warn" : "off");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
         System.setProperty("org.slf4j.simpleLogger.showThreadName", "false");
         System.setProperty("org.slf4j.simpleLogger.showLogName", "false");

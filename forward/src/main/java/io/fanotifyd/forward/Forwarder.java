@@ -1,6 +1,7 @@
 package io.fanotifyd.forward;
 
 import io.fanotifyd.daemon.Log;
+import io.fanotifyd.metrics.MetricsWriter;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -46,7 +47,29 @@ final class Forwarder {
         volatile long failures;
         volatile long checkpointWrites;
         volatile long checkpointErrors;
-        volatile long lagRecords;
+        /** Bytes of the spool after the last acknowledged record (looked at about once a second). */
+        volatile long lagBytes;
+        volatile long lastAckMs;
+
+        /** The figures, for {@code --forward-metrics} (docs/FLEET.md). */
+        void describe(MetricsWriter w) {
+            w.counter("forward_records_sent_total", "Records handed to the Kafka producer (again after a failure"
+                    + " too).", sent);
+            w.counter("forward_records_acked_total", "Records the broker acknowledged (acks=all).", acked);
+            w.counter("forward_records_resent_total", "Records sent again after a failure; each may be in the topic"
+                    + " twice.", resent);
+            w.counter("forward_records_missed_total", "Records rotation removed before they were forwarded"
+                    + " (counted by event_id).", missed);
+            w.counter("forward_failures_total", "Sends that failed (broker down past the delivery timeout,"
+                    + " refused credentials, missing topic).", failures);
+            w.counter("forward_checkpoint_writes_total", "Checkpoints written.", checkpointWrites);
+            w.counter("forward_checkpoint_errors_total", "Checkpoints that could not be written (a full disk).",
+                    checkpointErrors);
+            w.gauge("forward_lag_bytes", "Bytes of the output and its rotated files not yet acknowledged.",
+                    lagBytes);
+            w.gauge("forward_last_ack_timestamp_seconds", "When the broker last acknowledged a chunk (Unix time;"
+                    + " 0 before the first).", lastAckMs / 1000.0);
+        }
     }
 
     /** One chunk of records in flight: acknowledged when {@link #pending} reaches 0 without a failure. */
@@ -158,6 +181,7 @@ final class Forwarder {
                     awaitHead(POLL_MS);
                     continue;
                 }
+                measureLag();
                 lines.clear();
                 int n = spool.read(lines, CHUNK_RECORDS);
                 logNote();
@@ -183,11 +207,17 @@ final class Forwarder {
         Chunk chunk = new Chunk(lines.getLast(), lines.size(), signal);
         inFlight.add(chunk);
         for (int i = 0; i < lines.size(); i++) {
+            if (chunk.failure != null) {
+                // The client reports most failures through the callback, after send() has waited up to
+                // max.block.ms: the rest of the chunk would wait as long each. It is sent again anyway.
+                chunk.unsent(lines.size() - i, chunk.failure);
+                return;
+            }
             try {
                 producer.send(new ProducerRecord<>(topic, key, lines.get(i).bytes()), chunk);
                 counts.sent++;
             } catch (RuntimeException e) {
-                // Not handed over (no metadata within max.block.ms, a full buffer, a closed producer).
+                // Not handed over (a closed producer, an interrupt).
                 chunk.unsent(lines.size() - i, e);
                 return;
             }
@@ -203,6 +233,7 @@ final class Forwarder {
             }
             inFlight.removeFirst();
             counts.acked += c.records;
+            counts.lastAckMs = System.currentTimeMillis();
             acked = new Checkpoint(c.last.dev(), c.last.ino(), c.last.endOffset(), c.last.path(),
                     eventId(c.last.bytes()));
             ackedWritten = false;
@@ -211,24 +242,32 @@ final class Forwarder {
     }
 
     /**
-     * A record failed: wait for the rest in flight, count what will be sent again, start a new producer, back
-     * off, and go back to the last acknowledged record.
+     * A record failed: say so, abort what is still in flight (a new producer sends it again), back off, and go
+     * back to the last acknowledged record.
      */
     private void recover(Exception failure, long backoffMs, BooleanSupplier stop) throws IOException {
         counts.failures++;
-        producer.flush(); // every callback has run after this
-        retire();
         long again = 0;
+        for (Chunk c : inFlight) {
+            again += c.records;
+        }
+        Log.error("kafka: " + describe(failure) + "; sending again from "
+                + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
+                + " in " + backoffMs + " ms (" + again + " records after it may reach the topic twice)");
+        // Closing at once fails the batches the client still holds; their callbacks run before it returns.
+        producer.close(java.time.Duration.ZERO);
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (!inFlight.isEmpty() && !inFlight.peekLast().done() && System.currentTimeMillis() < deadline) {
+            sleep(5);
+        }
+        retire(); // a chunk acknowledged before the failure still moves the checkpoint
+        again = 0;
         for (Chunk c : inFlight) {
             again += c.records;
         }
         inFlight.clear();
         counts.resent += again;
         checkpointIfDue(true);
-        Log.error("kafka: " + describe(failure) + "; sending again from "
-                + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
-                + " in " + backoffMs + " ms (" + again + " records after it may reach the topic twice)");
-        producer.close(java.time.Duration.ZERO);
         long until = System.currentTimeMillis() + backoffMs;
         while (!stop.getAsBoolean() && System.currentTimeMillis() < until) {
             sleep(Math.min(100, until - System.currentTimeMillis()));
@@ -259,6 +298,28 @@ final class Forwarder {
                 }
             }
         }
+    }
+
+    private long lagAtMs;
+
+    /** {@link Counts#lagBytes}, at most once a second: a directory listing. */
+    private void measureLag() throws IOException {
+        long now = System.currentTimeMillis();
+        if (now - lagAtMs < 1000) {
+            return;
+        }
+        lagAtMs = now;
+        long lag = 0;
+        boolean after = acked == null;
+        for (Spool.FileId f : spool.files()) {
+            if (!after && f.same(acked.dev(), acked.ino())) {
+                after = true;
+                lag += Math.max(0, f.size() - acked.offset());
+            } else if (after) {
+                lag += f.size();
+            }
+        }
+        counts.lagBytes = after ? lag : spool.files().stream().mapToLong(Spool.FileId::size).sum();
     }
 
     private void checkpointIfDue(boolean idle) {

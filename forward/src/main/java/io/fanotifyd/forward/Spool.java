@@ -224,18 +224,25 @@ final class Spool implements AutoCloseable {
                 break;
             }
         }
-        FileId next = null;
+        int from = files.size();
         if (at >= 0) {
-            next = at + 1 < files.size() ? files.get(at + 1) : null;
+            from = at + 1;
         } else {
-            for (FileId f : files) { // ours was removed: the first written after it
-                if (f.mtimeNs() >= cur.mtimeNs()) {
-                    next = f;
+            for (int i = 0; i < files.size(); i++) { // ours was removed: the first written after it
+                if (files.get(i).mtimeNs() >= cur.mtimeNs()) {
+                    from = i;
                     break;
                 }
             }
         }
-        return next != null && next.size() > 0 ? next : null;
+        // An empty file is passed over: rotated while nothing was written to it, it never will be. Only data
+        // in a later file proves that the writer has left the current one.
+        for (int i = from; i < files.size(); i++) {
+            if (files.get(i).size() > 0) {
+                return files.get(i);
+            }
+        }
+        return null;
     }
 
     /** copytruncate: the live file, still ours, shorter than what we read of it. */

@@ -19,6 +19,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -57,8 +58,12 @@ class ForwardIT {
         final Path stderr;
 
         Forwarder(Path output, Path state, String topic, String... more) throws IOException {
+            this(broker.bootstrap(), output, state, topic, more);
+        }
+
+        Forwarder(String brokers, Path output, Path state, String topic, String... more) throws IOException {
             List<String> cmd = new ArrayList<>(List.of(KernelSupport.launcher().toString(), "--forward", "-v",
-                    "--output", output.toString(), "--kafka-brokers", broker.bootstrap(), "--kafka-topic", topic,
+                    "--output", output.toString(), "--kafka-brokers", brokers, "--kafka-topic", topic,
                     "--forward-state", state.toString()));
             cmd.addAll(List.of(more));
             stderr = Files.createTempFile("fanotifyd-forward.", ".log");
@@ -67,6 +72,25 @@ class ForwardIT {
 
         String log() throws IOException {
             return Files.readString(stderr);
+        }
+
+        /** Waits (at most {@code seconds}) until the log has {@code text}; returns the log. */
+        String awaitLog(String text, int seconds) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            while (System.nanoTime() < deadline) {
+                String log = log();
+                if (log.contains(text)) {
+                    return log;
+                }
+                Daemon.sleep(50);
+            }
+            throw new AssertionError("no \"" + text + "\" in the forwarder's log within " + seconds + " s:\n" + log());
+        }
+
+        Map<String, Double> metrics() throws IOException {
+            String text = MetricsIT.scrape(MetricsIT.metricsUri(awaitLog("metrics: serving http://", 30)));
+            MetricsIT.promtoolAccepts(text);
+            return MetricsIT.samples(text);
         }
 
         int stop() throws IOException {
@@ -323,6 +347,156 @@ class ForwardIT {
             }
             assertTrue(files > 2, "the output rotated: " + files + " files");
             assertDelivered(topic, written, "daemon restarted, " + files + " files");
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void aMissingTopicIsRetriedUntilItExistsAndTheMetricsShowIt() throws Exception {
+        String topic = "late";
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs(); Daemon d = daemon(m, out);
+             Forwarder f = new Forwarder(out, dir.resolve("state"), topic, "--forward-metrics", "127.0.0.1:0")) {
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(500);
+            }
+            String log = f.awaitLog("not present in metadata", 60);
+            assertTrue(log.contains("kafka: TimeoutException: Topic late not present in metadata"), log);
+            Map<String, Double> before = f.metrics();
+            assertTrue(MetricsIT.get(before, "fanotifyd_forward_failures_total") >= 1, before.toString());
+            assertEquals(0, MetricsIT.get(before, "fanotifyd_forward_records_acked_total"));
+            broker.createTopic(topic, 1);
+            assertEquals(0, d.stop());
+            List<String> written = writtenIds(out);
+            assertDelivered(topic, written, "missing topic");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            Map<String, Double> after = f.metrics();
+            while (MetricsIT.get(after, "fanotifyd_forward_lag_bytes") != 0 && System.nanoTime() < deadline) {
+                Daemon.sleep(200);
+                after = f.metrics();
+            }
+            assertEquals(0, MetricsIT.get(after, "fanotifyd_forward_lag_bytes"), after.toString());
+            assertTrue(MetricsIT.get(after, "fanotifyd_forward_records_acked_total") >= written.size());
+            assertTrue(MetricsIT.get(after, "fanotifyd_forward_last_ack_timestamp_seconds") > 0);
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void wrongCredentialsAreSaidAndNothingIsLostUntilTheRightOnesCome() throws Exception {
+        String topic = "sasl";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        String jaas = "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required"
+                + " username=\"" + KafkaBroker.USER + "\" password=\"%s\";";
+        try (TestMount m = TestMount.tmpfs(); Daemon d = daemon(m, out)) {
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(500);
+            }
+            assertEquals(0, d.stop());
+            try (Forwarder f = new Forwarder(broker.saslBootstrap(), out, dir.resolve("state"), topic,
+                    "--kafka-property", "security.protocol=SASL_PLAINTEXT", "--kafka-property", "sasl.mechanism=PLAIN",
+                    "--kafka-property", jaas.formatted("wrong"))) {
+                String log = f.awaitLog("kafka: SaslAuthenticationException", 60);
+                assertTrue(log.contains("Invalid username or password"), log);
+                assertEquals(0, f.stop());
+            }
+            try (Forwarder f = new Forwarder(broker.saslBootstrap(), out, dir.resolve("state"), topic,
+                    "--kafka-property", "security.protocol=SASL_PLAINTEXT", "--kafka-property", "sasl.mechanism=PLAIN",
+                    "--kafka-property", jaas.formatted(KafkaBroker.PASSWORD))) {
+                assertDelivered(topic, writtenIds(out), "wrong password, then the right one");
+            }
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void fallingBehindRotationCountsTheMissedRecordsExactly() throws Exception {
+        String topic = "behind";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs();
+             Daemon d = Daemon.start(out, 1, "--filesystem", m.root().toString(), "--host-fields",
+                     "--output-max-bytes", "1M", "--output-keep", "1")) {
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(300);
+            }
+            try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+                assertDelivered(topic, writtenIds(out), "before falling behind");
+                assertEquals(0, f.stop());
+            }
+            try (Load load = new Load(m.root())) {
+                load.awaitMore(8000); // about 3 MiB: the file the checkpoint names is rotated away
+            }
+            assertEquals(0, d.stop());
+            // What the topic will hold: what it holds already, and what is left on disk.
+            java.util.LinkedHashSet<String> expected = new java.util.LinkedHashSet<>();
+            broker.readAll(topic, 1, 10).forEach(r -> expected.add(
+                    io.fanotifyd.forward.ForwardTestAccess.eventId(r.value())));
+            expected.addAll(writtenIds(out));
+            List<String> left = List.copyOf(expected);
+            try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+                String log = f.awaitLog("fell behind rotation: ", 60);
+                java.util.regex.Matcher said = java.util.regex.Pattern
+                        .compile("fell behind rotation: (\\d+) records were removed").matcher(log);
+                assertTrue(said.find(), log);
+                assertDelivered(topic, left, "after falling behind");
+                // Every number of the run that is in no file and not in Kafka is one the log counted.
+                Set<Long> inKafka = new HashSet<>();
+                for (ConsumerRecord<byte[], byte[]> r : broker.readAll(topic, 1, 10)) {
+                    String id = io.fanotifyd.forward.ForwardTestAccess.eventId(r.value());
+                    inKafka.add(Long.parseLong(id.substring(id.lastIndexOf('/') + 1)));
+                }
+                long max = inKafka.stream().mapToLong(Long::longValue).max().orElseThrow();
+                long missing = LongStream.rangeClosed(1, max).filter(n -> !inKafka.contains(n)).count();
+                assertTrue(missing > 0, "some were removed");
+                assertEquals(missing, Long.parseLong(said.group(1)), log);
+            }
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
+    void aFullDiskUnderTheCheckpointIsSaidAndRecordsStillGo() throws Exception {
+        String topic = "fulldisk";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs(); TestMount small = TestMount.tmpfs("64k"); Daemon d = daemon(m, out)) {
+            Path state = small.root().resolve("state");
+            Path filler = small.root().resolve("filler");
+            try (java.io.OutputStream o = Files.newOutputStream(filler)) {
+                byte[] block = new byte[4096];
+                for (int i = 0; i < 1000; i++) {
+                    o.write(block);
+                    o.flush();
+                }
+            } catch (IOException full) {
+                // ENOSPC: full, as wanted
+            }
+            try (Forwarder f = new Forwarder(out, state, topic)) {
+                try (Load load = new Load(m.root())) {
+                    load.awaitMore(500);
+                }
+                assertEquals(0, d.stop());
+                f.awaitLog("checkpoint " + state + ": ", 60);
+                assertDelivered(topic, writtenIds(out), "checkpoint on a full disk");
+                Files.delete(filler);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (!Files.exists(state) && System.nanoTime() < deadline) {
+                    Daemon.sleep(50);
+                }
+                assertTrue(Files.exists(state), "written once there is room: " + f.log());
+                assertEquals(0, f.stop());
+                assertTrue(Files.readString(state).contains("offset " + Files.size(out)), Files.readString(state));
+            }
         } finally {
             deleteTree(dir);
         }

@@ -35,28 +35,40 @@ final class KafkaBroker implements AutoCloseable {
 
     private final Path dir;
     private final int port;
+    private final int saslPort;
     private final int controllerPort;
+    /** The SASL/PLAIN user the tests log in as, and its password. */
+    static final String USER = "fanotifyd";
+    static final String PASSWORD = "fan-secret";
     private Process process;
 
-    private KafkaBroker(Path dir, int port, int controllerPort) {
+    private KafkaBroker(Path dir, int port, int saslPort, int controllerPort) {
         this.dir = dir;
         this.port = port;
+        this.saslPort = saslPort;
         this.controllerPort = controllerPort;
     }
 
     /** Formats a new broker's storage and starts it; returns once it answers (at most 90 s). */
     static KafkaBroker start() throws IOException {
         Path dir = Files.createTempDirectory("fanotifyd-kafka.");
-        KafkaBroker b = new KafkaBroker(dir, freePort(), freePort());
+        KafkaBroker b = new KafkaBroker(dir, freePort(), freePort(), freePort());
         Files.writeString(dir.resolve("server.properties"), String.join("\n",
                 "process.roles=broker,controller",
                 "node.id=1",
                 "controller.quorum.voters=1@127.0.0.1:" + b.controllerPort,
-                "listeners=PLAINTEXT://127.0.0.1:" + b.port + ",CONTROLLER://127.0.0.1:" + b.controllerPort,
-                "advertised.listeners=PLAINTEXT://127.0.0.1:" + b.port,
+                "listeners=PLAINTEXT://127.0.0.1:" + b.port + ",SASL_PLAINTEXT://127.0.0.1:" + b.saslPort
+                        + ",CONTROLLER://127.0.0.1:" + b.controllerPort,
+                "advertised.listeners=PLAINTEXT://127.0.0.1:" + b.port + ",SASL_PLAINTEXT://127.0.0.1:" + b.saslPort,
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+                        + "CONTROLLER:PLAINTEXT",
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                        + "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\""
+                        + " password=\"admin-secret\" user_admin=\"admin-secret\" user_" + USER + "=\"" + PASSWORD
+                        + "\";",
                 "log.dirs=" + dir.resolve("data"),
                 "num.partitions=1",
                 "auto.create.topics.enable=false",
@@ -121,6 +133,11 @@ final class KafkaBroker implements AutoCloseable {
 
     String bootstrap() {
         return "127.0.0.1:" + port;
+    }
+
+    /** The listener that wants a SASL/PLAIN login ({@link #USER}, {@link #PASSWORD}). */
+    String saslBootstrap() {
+        return "127.0.0.1:" + saslPort;
     }
 
     Admin admin() {

@@ -150,7 +150,9 @@ public enum Option {
                     + "compression.type (delivery settings that at-least-once needs are refused)", ""),
     FORWARD_STATE("forward-state", "", Kind.PATH, "FILE", Group.FLEET, Repeat.ONCE, Support.YES,
             "the forwarder's checkpoint: the file and offset up to which the broker has acknowledged",
-            "/var/lib/fanotifyd/forward.state");
+            "/var/lib/fanotifyd/forward.state"),
+    FORWARD_METRICS("forward-metrics", "", Kind.TEXT, "ADDR", Group.FLEET, Repeat.ONCE, Support.YES,
+            "the forwarder serves its Prometheus metrics at http://ADDR/metrics (ADDR as for --metrics)", "");
 
     /** How an option's value is written and what it turns into. */
     public enum Kind {

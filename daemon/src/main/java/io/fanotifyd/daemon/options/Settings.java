@@ -66,14 +66,16 @@ public record Settings(
      * @param kafkaTopic      {@code --kafka-topic}
      * @param kafkaProperties {@code --kafka-property KEY=VALUE}: producer settings passed through, in order
      * @param forwardState    {@code --forward-state}: the forwarder's checkpoint file
+     * @param forwardMetrics  {@code --forward-metrics}: where the forwarder serves its metrics, if at all
      */
     public record Fleet(boolean hostFields, List<Map.Entry<String, String>> fields, boolean forward,
                         Optional<String> kafkaBrokers, String kafkaTopic,
-                        List<Map.Entry<String, String>> kafkaProperties, String forwardState) {
+                        List<Map.Entry<String, String>> kafkaProperties, String forwardState,
+                        Optional<io.fanotifyd.metrics.MetricsAddress> forwardMetrics) {
         public static final String DEFAULT_TOPIC = "fanotifyd";
         public static final String DEFAULT_STATE = "/var/lib/fanotifyd/forward.state";
         public static final Fleet NONE = new Fleet(false, List.of(), false, Optional.empty(), DEFAULT_TOPIC,
-                List.of(), DEFAULT_STATE);
+                List.of(), DEFAULT_STATE, Optional.empty());
 
         public Fleet {
             fields = List.copyOf(fields);
@@ -81,6 +83,7 @@ public record Settings(
             Objects.requireNonNull(kafkaBrokers, "kafkaBrokers");
             Objects.requireNonNull(kafkaTopic, "kafkaTopic");
             Objects.requireNonNull(forwardState, "forwardState");
+            Objects.requireNonNull(forwardMetrics, "forwardMetrics");
         }
     }
 

@@ -51,6 +51,15 @@ final class SettingsBuilder {
     private String kafkaTopic = Settings.Fleet.DEFAULT_TOPIC;
     private final List<java.util.Map.Entry<String, String>> kafkaProperties = new ArrayList<>();
     private String forwardState = Settings.Fleet.DEFAULT_STATE;
+    private Optional<io.fanotifyd.metrics.MetricsAddress> forwardMetrics = Optional.empty();
+
+    private static io.fanotifyd.metrics.MetricsAddress metricsAddress(String text, String where) {
+        try {
+            return io.fanotifyd.metrics.MetricsAddress.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(where + ": " + e.getMessage());
+        }
+    }
 
     /** {@code KEY=VALUE}, split at the first {@code =}; the key must not be empty. */
     private static java.util.Map.Entry<String, String> keyValue(String text, String where) {
@@ -148,13 +157,8 @@ final class SettingsBuilder {
                 outputMaxBytes = max;
             }
             case OUTPUT_KEEP -> outputKeep = (Integer) value;
-            case METRICS -> {
-                try {
-                    metrics = Optional.of(io.fanotifyd.metrics.MetricsAddress.parse((String) value));
-                } catch (IllegalArgumentException e) {
-                    throw new UsageException(where + ": " + e.getMessage());
-                }
-            }
+            case METRICS -> metrics = Optional.of(metricsAddress((String) value, where));
+            case FORWARD_METRICS -> forwardMetrics = Optional.of(metricsAddress((String) value, where));
             case STATS_INTERVAL_S -> statsIntervalS = (Integer) value;
             case HOST_FIELDS -> hostFields = (Boolean) value;
             case FIELD -> {
@@ -191,6 +195,6 @@ final class SettingsBuilder {
                 new Settings.Health(metrics, statsIntervalS),
                 new Settings.Fleet(hostFields, List.copyOf(fields.entrySet()).stream()
                         .map(e -> java.util.Map.entry(e.getKey(), e.getValue())).toList(), forward, kafkaBrokers,
-                        kafkaTopic, kafkaProperties, forwardState));
+                        kafkaTopic, kafkaProperties, forwardState, forwardMetrics));
     }
 }

@@ -92,7 +92,7 @@ class HelpTextTest {
         String flat = HELP.replaceAll("\\s+", " ");
         assertTrue(flat.contains("the config file is applied first, wherever -c appears on the command line"));
         assertTrue(flat.contains("a value given on the command line replaces the config file's"));
-        assertTrue(flat.contains("repeatable options (watch, mount, filesystem, canary, job, rootfs, workspace, export, cache, cgroup) from both are combined, "
+        assertTrue(flat.contains("repeatable options (watch, mount, filesystem, canary, job, rootfs, workspace, export, cache, cgroup, field, kafka-property) from both are combined, "
                 + "config file first"));
         assertTrue(flat.contains("each -v adds one"));
         assertTrue(flat.contains("the last one wins"));

@@ -37,7 +37,9 @@ class OptionTableTest {
                         "burst-threshold", "burst-window-ms", "hook", "hook-cooldown-ms", "hook-timeout-ms",
                         "deny-on-alert", "job",
                         "rootfs", "workspace", "export", "cache", "cgroup", "config", "help", "version",
-                        "socket-backlog", "output-mode", "output-max-bytes", "output-keep", "metrics", "stats-interval-s"),
+                        "socket-backlog", "output-mode", "output-max-bytes", "output-keep", "metrics", "stats-interval-s",
+                        "host-fields", "field", "forward", "kafka-brokers", "kafka-topic", "kafka-property",
+                        "forward-state", "forward-metrics"),
                 Arrays.stream(Option.values()).map(Option::longName).toList());
         assertEquals(Set.of("-c", "-w", "-o", "-f", "-v", "-h"),
                 Set.copyOf(Arrays.stream(Option.values()).flatMap(o -> o.shortFlag().stream()).toList()));
@@ -46,7 +48,8 @@ class OptionTableTest {
     @Test
     void repeatableOptions() {
         assertEquals(Set.of(Option.WATCH, Option.MOUNT, Option.FILESYSTEM, Option.CANARY, Option.VERBOSE,
-                        Option.JOB, Option.ROOTFS, Option.WORKSPACE, Option.EXPORT, Option.CACHE, Option.CGROUP),
+                        Option.JOB, Option.ROOTFS, Option.WORKSPACE, Option.EXPORT, Option.CACHE, Option.CGROUP,
+                        Option.FIELD, Option.KAFKA_PROPERTY),
                 Set.copyOf(Arrays.stream(Option.values()).filter(Option::repeatable).toList()));
     }
 
