@@ -140,7 +140,8 @@ umount "$mnt"
 # The installed units. systemd-analyze verify exits 0 on many problems, so any output on stderr fails. A
 # template is verified as an instance of itself (systemd-analyze names it fanotifyd@i.service).
 units=()
-for u in /lib/systemd/system/fanotifyd.service /lib/systemd/system/fanotifyd@*.service; do
+for u in /lib/systemd/system/fanotifyd.service /lib/systemd/system/fanotifyd@*.service \
+    /lib/systemd/system/fanotifyd-forward.service; do
   if [ -f "$u" ]; then units+=("$u"); fi
 done
 shipped=0

@@ -56,13 +56,30 @@ class SystemdUnitIT {
         return dir;
     }
 
+    /** The daemon's units (the forwarder's, which marks nothing, is {@link #forwardUnit()}). */
     static List<Path> units() throws IOException {
         try (var s = Files.list(packaging().resolve("systemd"))) {
             List<Path> units = s.filter(p -> p.toString().endsWith(".service")).sorted().toList();
-            assertEquals(List.of("fanotifyd.service", "fanotifyd@.service"),
+            assertEquals(List.of("fanotifyd-forward.service", "fanotifyd.service", "fanotifyd@.service"),
                     units.stream().map(p -> p.getFileName().toString()).toList());
-            return units;
+            return units.subList(1, 3);
         }
+    }
+
+    static Path forwardUnit() {
+        return packaging().resolve("systemd/fanotifyd-forward.service");
+    }
+
+    /** The forwarder's unit: started as --forward on the shared config, restarted unless the config is bad. */
+    @Test
+    void theForwardersUnitRunsItOnTheSharedConfig() throws IOException {
+        Map<String, String> s = service(forwardUnit());
+        assertEquals("/usr/bin/fanotifyd --forward -c /etc/fanotifyd/fanotifyd.conf", s.get("ExecStart"));
+        assertEquals("on-failure", s.get("Restart"));
+        assertEquals("2", s.get("RestartPreventExitStatus"));
+        assertEquals("fanotifyd", s.get("StateDirectory"), "its checkpoint's directory, forward_state's default");
+        assertEquals("", s.get("CapabilityBoundingSet"), "it needs no capability");
+        assertEquals("/var/lib/fanotifyd", s.get("ReadWritePaths"));
     }
 
     /** The [Service] settings of a unit, by key (the last one of a key wins, as in systemd). */
@@ -108,6 +125,8 @@ class SystemdUnitIT {
                 copies.add(Files.writeString(dir.resolve("fanotifyd@J.service"), copy));
             }
         }
+        copies.add(Files.writeString(dir.resolve("fanotifyd-forward.service"),
+                Files.readString(forwardUnit()).replace("/usr/bin/fanotifyd", launcher)));
         for (Path copy : copies) {
             Process p;
             try {
