@@ -35,8 +35,9 @@ all: fanotifyd
 # match for the cache to be used (changing them here retrains it). C1 only: C2 compiling mid-run cost more CPU
 # than its faster code saved (docs/PERFORMANCE.md). A 32 MiB heap, exit on OutOfMemoryError: the heap is the
 # daemon's memory ceiling, which fits a 64 MiB memory limit (docs/DESIGN.md, "Memory under a limit").
-# The forwarder's (--forward): the Kafka client's 16 MiB of buffers and its metadata need more heap; C2 on.
-FORWARD_JVM_OPTS = -XX:+UseSerialGC -XX:-UsePerfData -Xms16m -Xmx96m -XX:+ExitOnOutOfMemoryError
+# The forwarder's (--forward): a heap for the Kafka client's 16 MiB of buffers. C1 only, as the daemon: with
+# C2 it forwarded fewer records per second for more CPU and 60 MiB more RSS (docs/FLEET.md, "Throughput").
+FORWARD_JVM_OPTS = -XX:+UseSerialGC -XX:-UsePerfData -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -Xss512k -Xms8m -Xmx48m -XX:+ExitOnOutOfMemoryError
 JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m -XX:+ExitOnOutOfMemoryError
 
 build/classes/.stamp: $(SOURCES)

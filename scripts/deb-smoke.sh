@@ -135,6 +135,26 @@ rc=0; wait "$daemon" || rc=$?
 daemon=
 [ $rc = 0 ] || fail "the daemon exited with $rc on SIGTERM: $(cat "$tmp/daemon.err")"
 [ ! -e /run/fanotifyd/fanotifyd.pid ] || fail "the pid file is still there after the stop"
+
+# The forwarder on the bundled runtime (its Kafka client needs modules the daemon does not): against a port
+# nobody listens on, it starts, says what it forwards, reports the broker it cannot reach after max.block.ms
+# (10 s), and stops on SIGTERM with exit 0.
+mkdir -p "$tmp/fw"
+"${nojdk[@]}" /usr/bin/fanotifyd --forward -c "$tmp/fanotifyd.conf" --kafka-brokers 127.0.0.1:9 \
+  --forward-state "$tmp/fw/state" -v </dev/null >/dev/null 2>"$tmp/fw/err" &
+fw=$!
+seen=
+for _ in $(seq 600); do
+  if grep -qs 'kafka: TimeoutException' "$tmp/fw/err"; then seen=1; break; fi
+  kill -0 "$fw" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$seen" ] || { kill -9 "$fw" 2>/dev/null; fail "the forwarder did not report the unreachable broker within 30 s: $(cat "$tmp/fw/err")"; }
+[ "$(readlink /proc/"$fw"/exe)" = "$lib/runtime/bin/java" ] || fail "the forwarder runs $(readlink /proc/"$fw"/exe)"
+kill -TERM "$fw"
+rc=0; wait "$fw" || rc=$?
+[ "$rc" = 0 ] || fail "the forwarder exited $rc on SIGTERM: $(cat "$tmp/fw/err")"
+step "forwarder on the bundled runtime: $(grep -m1 'kafka: TimeoutException' "$tmp/fw/err" | cut -c1-120)...; SIGTERM: exit 0"
 umount "$mnt"
 
 # The installed units. systemd-analyze verify exits 0 on many problems, so any output on stderr fails. A

@@ -6,14 +6,19 @@
 # and peak RSS. The broker runs from the forward module's test class path (the kafka_2.13 jars), as ForwardIT
 # starts it. Broker and forwarder share the machine's cores, as on a host that runs its own broker; on a real
 # fleet the broker is elsewhere and the forwarder alone costs the host.
-#   scripts/forward-throughput.sh [--records N] [--rounds R] [--compression lz4|zstd|gzip|none]
+# Then, live (root): the daemon with --host-fields on a tmpfs of its own while the shared bench's workload
+# (workload -m mixed -n FILES) runs in it, and the forwarder following its output: how long after the last
+# record was written the broker had acknowledged it (the forwarder's lag behind the daemon), per round.
+#   scripts/forward-throughput.sh [--records N] [--rounds R] [--files F] [--compression lz4|zstd|gzip|none]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 records=300000
 rounds=3
 compression=lz4
+files=40000
 while [ $# -gt 0 ]; do
   case $1 in
+    --files) files=$2; shift 2 ;;
     --records) records=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --compression) compression=$2; shift 2 ;;
@@ -27,16 +32,22 @@ java=$FANOTIFYD_JAVA
 tmp=$(mktemp -d)
 broker_pid=
 fw_pid=
+daemon_pid=
+mnt=
 cleanup() {
   [ -z "$fw_pid" ] || kill -9 "$fw_pid" 2>/dev/null || true
+  [ -z "$daemon_pid" ] || { kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; }
+  [ -z "$mnt" ] || umount "$mnt" 2>/dev/null || true
   [ -z "$broker_pid" ] || { kill "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null || true; }
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); cport=$(free_port); mport=$(free_port)
-cp=$(cd "$here" && JAVA_HOME=$FANOTIFYD_JAVA_HOME_FOUND mvn -q -o dependency:build-classpath -pl forward \
-  -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout)
+(cd "$here" && JAVA_HOME=$FANOTIFYD_JAVA_HOME_FOUND MAVEN_OPTS=--sun-misc-unsafe-memory-access=allow \
+  mvn -q -B -o dependency:build-classpath -pl forward -Dmdep.includeScope=test -Dmdep.outputFile="$tmp/cp.txt" \
+  >/dev/null)
+cp=$(cat "$tmp/cp.txt")
 cat > "$tmp/server.properties" <<EOT
 process.roles=broker,controller
 node.id=1
@@ -100,7 +111,54 @@ for r in $(seq "$rounds"); do
   hz=$(getconf CLK_TCK)
   cpu_us=$(awk -v t="$ticks" -v hz="$hz" -v n="$records" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
   rates+=("$rate")
-  echo "round $r: $records records in $ms ms (from start-up): $rate records/s; forwarder CPU $(( ticks * 1000 / hz )) ms = ${cpu_us} us/record; peak RSS $(( peak / 1024 )) MiB"
+  stored=$(du -sb "$tmp/data/t$r-0" | cut -f1)
+  echo "round $r: $records records in $ms ms (from start-up): $rate records/s; forwarder CPU $(( ticks * 1000 / hz )) ms = ${cpu_us} us/record; peak RSS $(( peak / 1024 )) MiB; on the broker $(( stored / records )) bytes/record"
 done
 sorted=($(printf '%s\n' "${rates[@]}" | sort -n))
 echo "records/s: median ${sorted[$(( ${#sorted[@]} / 2 ))]}, range ${sorted[0]}..${sorted[-1]} over $rounds rounds"
+
+# Live: the bench workload under the daemon, the forwarder behind it.
+workload=$here/../shared/bench/workload
+if [ "$(id -u)" != 0 ] || [ ! -x "$workload" ]; then
+  echo "live: skipped (needs root and $workload; build it with ../shared/bench/run.sh)"
+  exit 0
+fi
+mnt=$tmp/mnt
+mkdir -p "$mnt"
+mount -t tmpfs -o size=512m forward-throughput "$mnt"
+lags=()
+for r in $(seq "$rounds"); do
+  out=$tmp/live$r.jsonl
+  rm -f "$tmp/state"
+  "$here/fanotifyd" --foreground --filesystem "$mnt" --host-fields --output "$out" 2>"$tmp/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 600); do grep -qsE '^fanotify (ino|sdev|mnt_id):' /proc/"$daemon_pid"/fdinfo/* && break; sleep 0.05; done
+  "$here/fanotifyd" --forward --output "$out" --kafka-brokers "127.0.0.1:$port" --kafka-topic "live$r" \
+    --forward-state "$tmp/state" --forward-metrics "127.0.0.1:$mport" \
+    --kafka-property "compression.type=$compression" 2>"$tmp/fw.log" &
+  fw_pid=$!
+  for _ in $(seq 600); do [ -n "$(metric forward_records_acked_total || true)" ] && break; sleep 0.05; done
+  "$workload" -d "$mnt/w$r" -m setup >/dev/null
+  wstart=$(date +%s%N)
+  "$workload" -d "$mnt/w$r" -m mixed -n "$files" >/dev/null
+  wend=$(date +%s%N)
+  # The daemon's last record: its stop writes out everything read.
+  kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=
+  written=$(wc -l < "$out")
+  while :; do
+    acked=$(metric forward_records_acked_total || true)
+    if [ -n "$acked" ] && [ "${acked%.*}" -ge "$written" ]; then break; fi
+    kill -0 "$fw_pid" 2>/dev/null || { cat "$tmp/fw.log" >&2; echo "the forwarder exited" >&2; exit 1; }
+    sleep 0.01
+  done
+  done_ns=$(date +%s%N)
+  last_write_ns=$(date -r "$out" +%s%N)
+  kill "$fw_pid"; wait "$fw_pid" 2>/dev/null || true; fw_pid=
+  lag=$(( (done_ns - last_write_ns) / 1000000 ))
+  onbroker=$(( $(du -sb "$tmp/data/live$r-0" | cut -f1) / written ))
+  inspool=$(( $(stat -c %s "$out") / written ))
+  lags+=("$lag")
+  echo "live round $r: workload $(( (wend - wstart) / 1000000 )) ms, $written records ($(( written * 1000000000 / (last_write_ns - wstart) )) records/s written); the broker had the last one $lag ms after the daemon wrote it; $inspool bytes/record in the output, $onbroker on the broker"
+done
+sorted=($(printf '%s\n' "${lags[@]}" | sort -n))
+echo "live lag behind the daemon, ms: median ${sorted[$(( ${#sorted[@]} / 2 ))]}, range ${sorted[0]}..${sorted[-1]} over $rounds rounds"

@@ -78,6 +78,8 @@ final class Forwarder {
         final int records;
         final AtomicInteger pending;
         final Object signal;
+        /** Records handed to the producer (the rest were held back after a failure). */
+        int handed;
         volatile Exception failure;
 
         Chunk(Spool.Line last, int records, Object signal) {
@@ -215,6 +217,7 @@ final class Forwarder {
             }
             try {
                 producer.send(new ProducerRecord<>(topic, key, lines.get(i).bytes()), chunk);
+                chunk.handed++;
                 counts.sent++;
             } catch (RuntimeException e) {
                 // Not handed over (a closed producer, an interrupt).
@@ -249,7 +252,7 @@ final class Forwarder {
         counts.failures++;
         long again = 0;
         for (Chunk c : inFlight) {
-            again += c.records;
+            again += c.handed;
         }
         Log.error("kafka: " + describe(failure) + "; sending again from "
                 + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
@@ -263,7 +266,7 @@ final class Forwarder {
         retire(); // a chunk acknowledged before the failure still moves the checkpoint
         again = 0;
         for (Chunk c : inFlight) {
-            again += c.records;
+            again += c.handed; // sent once already, some perhaps delivered: they may arrive twice
         }
         inFlight.clear();
         counts.resent += again;

@@ -105,7 +105,7 @@ final class Spool implements AutoCloseable {
      * oldest file there is, and {@link #note()} says so.
      */
     boolean open(Checkpoint cp) throws IOException {
-        List<FileId> files = files();
+        List<FileId> files = settledFiles();
         if (cp != null) {
             for (FileId f : files) {
                 if (f.same(cp.dev(), cp.ino())) {
@@ -164,7 +164,7 @@ final class Spool implements AutoCloseable {
     }
 
     private FileId find(FileId f) throws IOException {
-        for (FileId g : files()) {
+        for (FileId g : settledFiles()) {
             if (g.same(f.dev(), f.ino())) {
                 return g;
             }
@@ -199,11 +199,16 @@ final class Spool implements AutoCloseable {
         if (n > 0) {
             return n;
         }
-        // At the end of the current file: is there a next one with data?
-        List<FileId> files = files();
-        FileId next = nextAfter(files);
+        // At the end of the current file. Still the live one: nothing more now (one stat, no listing).
+        FileId liveNow = stat(live);
+        if (liveNow != null && liveNow.same(cur.dev(), cur.ino())) {
+            truncatedCheck(liveNow);
+            return 0;
+        }
+        // Rotated: is there a next one with data? (Not while the rotator is renaming: then at the next look.)
+        List<FileId> files = stableFiles();
+        FileId next = files == null ? null : nextAfter(files);
         if (next == null) {
-            truncatedCheck(files);
             return 0;
         }
         n = readCurrent(out, max); // the last of the old file, written before the next one began
@@ -246,15 +251,59 @@ final class Spool implements AutoCloseable {
     }
 
     /** copytruncate: the live file, still ours, shorter than what we read of it. */
-    private void truncatedCheck(List<FileId> files) {
-        for (FileId f : files) {
-            if (f.same(cur.dev(), cur.ino()) && f.size() < pos) {
-                note = f.path() + " shrank from " + pos + " to " + f.size() + " bytes: it was truncated"
-                        + " (copytruncate loses records; see docs/FLEET.md); reading it from its start";
-                pos = 0;
-                buf.clear();
+    private void truncatedCheck(FileId f) {
+        if (f.size() < pos) {
+            note = f.path() + " shrank from " + pos + " to " + f.size() + " bytes: it was truncated"
+                    + " (copytruncate loses records; see docs/FLEET.md); reading it from its start";
+            pos = 0;
+            buf.clear();
+        }
+    }
+
+    /**
+     * {@link #files()}, listed until two listings in a row agree on the names and files; null if 20 pairs in a
+     * row did not (the rotator is renaming right now: ask again later). A directory read while files are
+     * renamed can miss one or see one twice, and deciding on such a listing could pass over a file never read.
+     */
+    List<FileId> stableFiles() throws IOException {
+        List<FileId> a = files();
+        for (int i = 0; i < 20; i++) {
+            List<FileId> b = files();
+            if (sameFiles(a, b)) {
+                return b;
+            }
+            a = b;
+        }
+        return null;
+    }
+
+    /** {@link #stableFiles()}, waiting up to 10 s for the renames to settle (start-up must decide). */
+    private List<FileId> settledFiles() throws IOException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (true) {
+            List<FileId> files = stableFiles();
+            if (files != null) {
+                return files;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException(live.getParent() + ": its files kept being renamed for 10 s");
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+    }
+
+    private static boolean sameFiles(List<FileId> a, List<FileId> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            FileId x = a.get(i);
+            FileId y = b.get(i);
+            if (!x.path().equals(y.path()) || !x.same(y.dev(), y.ino())) {
+                return false;
             }
         }
+        return true;
     }
 
     private int readCurrent(List<Line> out, int max) throws IOException {

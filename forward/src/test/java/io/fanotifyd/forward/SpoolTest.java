@@ -195,4 +195,56 @@ class SpoolTest {
         assertEquals(written.size(), read.size(), "seed " + seed);
         assertEquals(written, read, "seed " + seed);
     }
+
+    /**
+     * A writer that rotates as the daemon does (OUT.k renamed to OUT.k+1 for 40 kept files, OUT to OUT.1, a new
+     * OUT) every 1500 lines, 200 times, while the spool reads on another thread: a directory listing taken during the
+     * renames must never make it pass over a file.
+     */
+    @Test
+    void concurrentRotationWithManyKeptFilesLosesNothing() throws Exception {
+        int keep = 40;
+        int lines = 300_000;
+        List<String> read = new ArrayList<>();
+        Thread writer = new Thread(() -> {
+            try {
+                OutputStream w = Files.newOutputStream(out(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+                for (int i = 0; i < lines; i++) {
+                    w.write(("{\"n\":" + i + "}\n").getBytes(StandardCharsets.UTF_8));
+                    if (i % 1500 == 1499) {
+                        w.close();
+                        for (int k = keep - 1; k >= 1; k--) {
+                            Path from = dir.resolve("out.jsonl." + k);
+                            if (Files.exists(from)) {
+                                Files.move(from, dir.resolve("out.jsonl." + (k + 1)),
+                                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                            }
+                        }
+                        Files.move(out(), dir.resolve("out.jsonl.1"));
+                        w = Files.newOutputStream(out(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+                    }
+                }
+                w.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        Files.writeString(out(), "");
+        try (Spool s = new Spool(out())) {
+            writer.start();
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(120);
+            while (read.size() < lines && System.nanoTime() < deadline) {
+                List<Spool.Line> got = new ArrayList<>();
+                if (s.read(got, 500) == 0) {
+                    Thread.onSpinWait();
+                }
+                got.forEach(l -> read.add(new String(l.bytes(), StandardCharsets.UTF_8)));
+            }
+            writer.join(30_000);
+        }
+        assertEquals(lines, read.size(), "every line, once");
+        for (int i = 0; i < lines; i++) {
+            assertEquals("{\"n\":" + i + "}", read.get(i), "in order");
+        }
+    }
 }

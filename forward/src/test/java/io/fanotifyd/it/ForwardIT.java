@@ -182,6 +182,14 @@ class ForwardIT {
      * Waits until the topic holds every id in {@code written}; asserts that it holds nothing else; returns the
      * number of duplicates.
      */
+    static long assertDelivered(String topic, List<String> written, String fault, Forwarder f) throws IOException {
+        try {
+            return assertDelivered(topic, written, fault);
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\nforwarder log:\n" + f.log(), e);
+        }
+    }
+
     static long assertDelivered(String topic, List<String> written, String fault) {
         Set<String> expected = new HashSet<>(written);
         assertEquals(written.size(), expected.size(), "event_ids are unique in the output");
@@ -229,9 +237,15 @@ class ForwardIT {
             try (Load load = new Load(m.root())) {
                 load.awaitMore(3000);
             }
+            // The daemon itself never has the Kafka client: not on its class path, no jar of it mapped.
+            String cmdline = Files.readString(Path.of("/proc/" + d.pid() + "/cmdline")).replace('\0', ' ');
+            assertTrue(!cmdline.contains("forward/"), cmdline);
+            assertTrue(openFiles(d.pid()).stream().noneMatch(p -> p.contains("kafka")), "the daemon opened a Kafka jar");
+            assertTrue(openFiles(f.process.pid()).stream().anyMatch(p -> p.contains("kafka-clients")),
+                    "the forwarder does (so the check above can fail): " + openFiles(f.process.pid()));
             assertEquals(0, d.stop());
             List<String> written = writtenIds(dir.resolve("out.jsonl"));
-            assertEquals(0, assertDelivered(topic, written, "no fault"), "no fault, no duplicate; forwarder log:\n"
+            assertEquals(0, assertDelivered(topic, written, "no fault", f), "no fault, no duplicate; forwarder log:\n"
                     + f.log());
             // The values are the lines as written, the key the machine id, all in one partition.
             List<ConsumerRecord<byte[], byte[]>> got = broker.readAll(topic, written.size(), 10);
@@ -290,7 +304,7 @@ class ForwardIT {
                 load.awaitMore(1000);
             }
             assertEquals(0, d.stop());
-            assertDelivered(topic, writtenIds(dir.resolve("out.jsonl")), "broker down 30 s");
+            assertDelivered(topic, writtenIds(dir.resolve("out.jsonl")), "broker down 30 s", f);
             assertTrue(f.process.isAlive(), "the forwarder outlived the outage: " + f.log());
         } finally {
             deleteTree(dir);
@@ -329,7 +343,7 @@ class ForwardIT {
             }
             assertEquals(0, d.stop());
             try (Forwarder f = new Forwarder(out, state, topic)) {
-                assertDelivered(topic, writtenIds(out), "forwarder SIGKILLed 3 times while catching up");
+                assertDelivered(topic, writtenIds(out), "forwarder SIGKILLed 3 times while catching up", f);
             }
         } finally {
             deleteTree(dir);
@@ -359,7 +373,7 @@ class ForwardIT {
                 files = s.filter(p -> p.getFileName().toString().startsWith("out.jsonl")).count();
             }
             assertTrue(files > 2, "the output rotated: " + files + " files");
-            assertDelivered(topic, written, "daemon restarted, " + files + " files");
+            assertDelivered(topic, written, "daemon restarted, " + files + " files", f);
         } finally {
             deleteTree(dir);
         }
@@ -383,7 +397,7 @@ class ForwardIT {
             broker.createTopic(topic, 1);
             assertEquals(0, d.stop());
             List<String> written = writtenIds(out);
-            assertDelivered(topic, written, "missing topic");
+            assertDelivered(topic, written, "missing topic", f);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             Map<String, Double> after = f.metrics();
             while (MetricsIT.get(after, "fanotifyd_forward_lag_bytes") != 0 && System.nanoTime() < deadline) {
@@ -421,7 +435,7 @@ class ForwardIT {
             try (Forwarder f = new Forwarder(broker.saslBootstrap(), out, dir.resolve("state"), topic,
                     "--kafka-property", "security.protocol=SASL_PLAINTEXT", "--kafka-property", "sasl.mechanism=PLAIN",
                     "--kafka-property", jaas.formatted(KafkaBroker.PASSWORD))) {
-                assertDelivered(topic, writtenIds(out), "wrong password, then the right one");
+                assertDelivered(topic, writtenIds(out), "wrong password, then the right one", f);
             }
         } finally {
             deleteTree(dir);
@@ -441,7 +455,7 @@ class ForwardIT {
                 load.awaitMore(300);
             }
             try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
-                assertDelivered(topic, writtenIds(out), "before falling behind");
+                assertDelivered(topic, writtenIds(out), "before falling behind", f);
                 assertEquals(0, f.stop());
             }
             try (Load load = new Load(m.root())) {
@@ -459,7 +473,7 @@ class ForwardIT {
                 java.util.regex.Matcher said = java.util.regex.Pattern
                         .compile("fell behind rotation: (\\d+) records were removed").matcher(log);
                 assertTrue(said.find(), log);
-                assertDelivered(topic, left, "after falling behind");
+                assertDelivered(topic, left, "after falling behind", f);
                 // Every number of the run that is in no file and not in Kafka is one the log counted.
                 Set<Long> inKafka = new HashSet<>();
                 for (ConsumerRecord<byte[], byte[]> r : broker.readAll(topic, 1, 10)) {
@@ -500,7 +514,7 @@ class ForwardIT {
                 }
                 assertEquals(0, d.stop());
                 f.awaitLog("checkpoint " + state + ": ", 60);
-                assertDelivered(topic, writtenIds(out), "checkpoint on a full disk");
+                assertDelivered(topic, writtenIds(out), "checkpoint on a full disk", f);
                 Files.delete(filler);
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
                 while (!Files.exists(state) && System.nanoTime() < deadline) {
@@ -513,6 +527,22 @@ class ForwardIT {
         } finally {
             deleteTree(dir);
         }
+    }
+
+    /** What the process has open ({@code /proc/PID/fd}), and what it maps. */
+    static List<String> openFiles(long pid) throws IOException {
+        List<String> out = new ArrayList<>();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    out.add(Files.readSymbolicLink(fd).toString());
+                } catch (IOException gone) {
+                    // closed meanwhile
+                }
+            }
+        }
+        out.addAll(Files.readAllLines(Path.of("/proc/" + pid + "/maps")));
+        return out;
     }
 
     static void deleteTree(Path dir) throws IOException {

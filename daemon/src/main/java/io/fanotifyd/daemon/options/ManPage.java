@@ -29,7 +29,8 @@ public final class ManPage {
         section(m, "NAME");
         m.append("fanotifyd \\- file event and policy daemon on fanotify(7), writing JSON Lines\n");
         section(m, "SYNOPSIS");
-        m.append(".B fanotifyd\n.RI [ OPTION ]...\n.br\n.B fanotifyd \\-\\-subscribe\n.I PATH\n");
+        m.append(".B fanotifyd\n.RI [ OPTION ]...\n.br\n.B fanotifyd \\-\\-subscribe\n.I PATH\n.br\n"
+                + ".B fanotifyd \\-\\-forward\n.RI [ OPTION ]...\n");
         section(m, "DESCRIPTION");
         para(m, "fanotifyd watches directories, mounts or whole filesystems with fanotify(7) marks and writes one "
                 + "JSON object per line for every file event: who (pid, comm, exe), what (the kernel's event "
@@ -48,8 +49,15 @@ public final class ManPage {
                 + "systemd it runs in the foreground as a Type=notify service and tells systemd when it is "
                 + "ready.");
         para(m, "It needs root, or CAP_SYS_ADMIN, and Linux 5.17 or newer.");
+        para(m, "With --forward it is the forwarder instead: a process of its own, beside the daemon and reading "
+                + "the same config file, that carries the records of --output, and of the files its rotation "
+                + "makes, into a Kafka topic at least once. It keeps a checkpoint (--forward-state) written only "
+                + "after the broker acknowledged, resumes from it after a broker outage or a restart, and counts "
+                + "the records rotation removed before they were forwarded. It needs no privilege but reading the "
+                + "output. --host-fields gives every record an event_id to drop the duplicates an at-least-once "
+                + "path makes.");
         section(m, "OPTIONS");
-        para(m, "Every option except --config, --help and --version has a config key (the CONFIG KEY shown "
+        para(m, "Every option except --config, --forward, --help and --version has a config key (the CONFIG KEY shown "
                 + "after it).");
         for (Option.Group group : Option.Group.values()) {
             List<Option> options = Arrays.stream(Option.values())
@@ -128,6 +136,8 @@ public final class ManPage {
         example(m, "Under systemd, one daemon per job, configured in /etc/fanotifyd/J.conf (the command returns once "
                 + "every mark is in place):", "systemctl start fanotifyd@J");
         example(m, "Follow a running daemon's stream:", "fanotifyd \\-\\-subscribe /run/fanotifyd/J.sock");
+        example(m, "Carry the host's records into Kafka (kafka_brokers and host_fields set in the config file):",
+                "systemctl enable \\-\\-now fanotifyd\\-forward");
         section(m, "SEE ALSO");
         m.append(".BR fanotify (7),\n.BR fanotify_mark (2),\n.BR logrotate (8),\n.BR systemd.service (5),\n.BR sd_notify (3)\n");
         return m.toString();
