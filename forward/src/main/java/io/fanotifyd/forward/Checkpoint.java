@@ -23,8 +23,10 @@ import java.util.List;
  * @param offset bytes of it acknowledged; always at a record's end
  * @param path   where the file was when the checkpoint was written (for the log; the identity decides)
  * @param lastEventId the {@code event_id} of the last record acknowledged, or empty
+ * @param head   a digest of the file's first record ({@link Spool#head(byte[])}): a file system reuses the
+ *               inode of a removed file, and a file that took it over must not be read from the old offset
  */
-record Checkpoint(long dev, long ino, long offset, String path, String lastEventId) {
+record Checkpoint(long dev, long ino, long offset, String path, String lastEventId, String head) {
     private static final String MAGIC = "fanotifyd-forward-checkpoint 1";
 
     /** The checkpoint in {@code file}, or null if there is none. */
@@ -43,6 +45,7 @@ record Checkpoint(long dev, long ino, long offset, String path, String lastEvent
         long offset = -1;
         String path = "";
         String last = "";
+        String head = "";
         for (int i = 1; i < lines.size(); i++) {
             String line = lines.get(i);
             int sp = line.indexOf(' ');
@@ -55,6 +58,7 @@ record Checkpoint(long dev, long ino, long offset, String path, String lastEvent
                     case "offset" -> offset = Long.parseLong(value);
                     case "path" -> path = value;
                     case "last_event_id" -> last = value;
+                    case "head" -> head = value;
                     default -> { } // written by a newer version: ignored
                 }
             } catch (NumberFormatException e) {
@@ -64,13 +68,13 @@ record Checkpoint(long dev, long ino, long offset, String path, String lastEvent
         if (dev < 0 || ino < 0 || offset < 0) {
             throw new IOException(file + ":" + lines.size() + ": incomplete (dev, ino and offset are needed)");
         }
-        return new Checkpoint(dev, ino, offset, path, last);
+        return new Checkpoint(dev, ino, offset, path, last, head);
     }
 
     /** Replaces {@code file} with this checkpoint, durably. */
     void write(Path file) throws IOException {
         String text = MAGIC + "\ndev " + dev + "\nino " + ino + "\noffset " + offset + "\npath " + path
-                + "\nlast_event_id " + lastEventId + "\n";
+                + "\nlast_event_id " + lastEventId + "\nhead " + head + "\n";
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {

@@ -238,7 +238,7 @@ final class Forwarder {
             counts.acked += c.records;
             counts.lastAckMs = System.currentTimeMillis();
             acked = new Checkpoint(c.last.dev(), c.last.ino(), c.last.endOffset(), c.last.path(),
-                    eventId(c.last.bytes()));
+                    eventId(c.last.bytes()), c.last.head());
             ackedWritten = false;
         }
         return null;

@@ -27,8 +27,8 @@ import java.util.Map;
  * to its end once more. A line without its newline yet is never returned: records are never split.
  */
 final class Spool implements AutoCloseable {
-    /** One record: its bytes without the newline, and where the stream stands after it. */
-    record Line(byte[] bytes, long dev, long ino, long endOffset, String path) {}
+    /** One record: its bytes without the newline, where the stream stands after it, and its file's head. */
+    record Line(byte[] bytes, long dev, long ino, long endOffset, String path, String head) {}
 
     /** A file of the spool, as a directory listing saw it. */
     record FileId(Path path, long dev, long ino, long size, long mtimeNs) {
@@ -45,6 +45,8 @@ final class Spool implements AutoCloseable {
     private FileId cur;
     /** Offset in {@link #cur} just after the last record returned. */
     private long pos;
+    /** {@link #head(byte[])} of {@link #cur}'s first record; null until it has one. */
+    private String curHead;
     private ByteBuffer buf = ByteBuffer.allocate(1 << 20);
     /** What the last {@link #open} or rotation had to say (for the log), or null. */
     private String note;
@@ -108,7 +110,7 @@ final class Spool implements AutoCloseable {
         List<FileId> files = settledFiles();
         if (cp != null) {
             for (FileId f : files) {
-                if (f.same(cp.dev(), cp.ino())) {
+                if (f.same(cp.dev(), cp.ino()) && (cp.head().isEmpty() || cp.head().equals(headOf(f.path())))) {
                     switchTo(f, cp.offset());
                     return true;
                 }
@@ -130,6 +132,7 @@ final class Spool implements AutoCloseable {
         buf.clear();
         pos = offset;
         cur = f;
+        curHead = null;
         // The path must name the listed file before and after the open: rotation renames forward only, so
         // then the channel is that file (Java cannot fstat a channel). If it moved, it is looked up again.
         for (int attempt = 0; attempt < 100; attempt++) {
@@ -150,6 +153,7 @@ final class Spool implements AutoCloseable {
             if (before != null && after != null && before.same(f.dev(), f.ino()) && after.same(f.dev(), f.ino())) {
                 ch = opened;
                 cur = after;
+                curHead = offset == 0 ? null : headOf(opened);
                 if (offset > after.size()) {
                     note = after.path() + " is shorter (" + after.size() + " bytes) than the checkpoint's offset "
                             + offset + ": it was truncated (copytruncate loses records; see docs/FLEET.md);"
@@ -170,6 +174,41 @@ final class Spool implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /**
+     * A digest of a file's first record (SHA-256, the first 16 bytes in hex). The first record is whole and
+     * differs from file to file (its ts_ms, seq, event_id), unlike the first bytes, which every file shares.
+     */
+    static String head(byte[] firstLine) {
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(firstLine);
+            return java.util.HexFormat.of().formatHex(d, 0, 16);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The head of the file open as {@code ch}, or "" if it has no whole first record (up to 1 MiB). */
+    private static String headOf(FileChannel ch) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(1 << 20);
+        while (b.hasRemaining() && ch.read(b, b.position()) > 0) {
+            byte[] a = b.array();
+            for (int i = 0; i < b.position(); i++) {
+                if (a[i] == '\n') {
+                    return head(java.util.Arrays.copyOf(a, i));
+                }
+            }
+        }
+        return "";
+    }
+
+    private static String headOf(Path p) throws IOException {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            return headOf(ch);
+        } catch (NoSuchFileException e) {
+            return "";
+        }
     }
 
     /** What the last open or switch had to say, once; null if nothing. */
@@ -321,9 +360,12 @@ final class Spool implements AutoCloseable {
                 if (a[i] == '\n') {
                     byte[] line = java.util.Arrays.copyOfRange(a, start, i);
                     start = i + 1;
+                    if (pos == 0) {
+                        curHead = head(line);
+                    }
                     pos += line.length + 1;
                     if (line.length > 0) {
-                        out.add(new Line(line, cur.dev(), cur.ino(), pos, cur.path().toString()));
+                        out.add(new Line(line, cur.dev(), cur.ino(), pos, cur.path().toString(), curHead));
                         added++;
                     }
                 }

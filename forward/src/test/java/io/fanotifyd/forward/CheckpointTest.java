@@ -18,11 +18,12 @@ class CheckpointTest {
     void roundTripAndNoTemporaryLeft() throws IOException {
         Path f = dir.resolve("state");
         assertNull(Checkpoint.read(f));
-        Checkpoint cp = new Checkpoint(2049, 1234567, 4096, "/var/log/fanotifyd/out.jsonl.1", "b/1/2");
+        Checkpoint cp = new Checkpoint(2049, 1234567, 4096, "/var/log/fanotifyd/out.jsonl.1", "b/1/2",
+                "00112233445566778899aabbccddeeff");
         cp.write(f);
         assertEquals(cp, Checkpoint.read(f));
-        new Checkpoint(1, 2, 3, "/p", "").write(f);
-        assertEquals(new Checkpoint(1, 2, 3, "/p", ""), Checkpoint.read(f));
+        new Checkpoint(1, 2, 3, "/p", "", "").write(f);
+        assertEquals(new Checkpoint(1, 2, 3, "/p", "", ""), Checkpoint.read(f));
         assertEquals(1, Files.list(dir).count());
     }
 

@@ -94,7 +94,7 @@ class SpoolTest {
             List<Spool.Line> got = new ArrayList<>();
             s.read(got, 2);
             Spool.Line last = got.getLast();
-            cp = new Checkpoint(last.dev(), last.ino(), last.endOffset(), last.path(), "");
+            cp = new Checkpoint(last.dev(), last.ino(), last.endOffset(), last.path(), "", last.head());
         }
         Files.move(out(), dir.resolve("out.jsonl.3"));
         append(out(), "4\n");
@@ -109,12 +109,37 @@ class SpoolTest {
     @Test
     void theCheckpointsFileGoneStartsAtTheOldestAndSaysSo() throws IOException {
         append(out(), "9\n");
-        Checkpoint cp = new Checkpoint(1, 999_999_999L, 10, "/gone/out.jsonl.7", "");
+        Checkpoint cp = new Checkpoint(1, 999_999_999L, 10, "/gone/out.jsonl.7", "", "");
         try (Spool s = new Spool(out())) {
             assertFalse(s.open(cp));
             assertTrue(s.note().contains("is gone"));
             assertNull(s.note(), "said once");
             assertEquals(List.of("9"), drain(s));
+        }
+    }
+
+    @Test
+    void anInodeTakenOverByAnotherFileIsNotTheCheckpointsFile() throws IOException {
+        append(out(), "{\"n\":1}\n{\"n\":2}\n");
+        Checkpoint cp;
+        try (Spool s = new Spool(out())) {
+            List<Spool.Line> got = new ArrayList<>();
+            s.read(got, 1);
+            Spool.Line l = got.getFirst();
+            cp = new Checkpoint(l.dev(), l.ino(), l.endOffset(), l.path(), "", l.head());
+            assertEquals(Spool.head("{\"n\":1}".getBytes(StandardCharsets.UTF_8)), l.head());
+        }
+        // Same device and inode, other records: what a file system does with a removed file's inode.
+        Files.writeString(out(), "{\"n\":7}\n{\"n\":8}\n");
+        try (Spool s = new Spool(out())) {
+            assertFalse(s.open(cp), "not the checkpoint's file");
+            assertTrue(s.note().contains("is gone"));
+            assertEquals(List.of("{\"n\":7}", "{\"n\":8}"), drain(s));
+        }
+        try (Spool s = new Spool(out())) {
+            Files.writeString(out(), "{\"n\":1}\n{\"n\":2}\n");
+            assertTrue(s.open(cp), "the same first record: the same file");
+            assertEquals(List.of("{\"n\":2}"), drain(s));
         }
     }
 
