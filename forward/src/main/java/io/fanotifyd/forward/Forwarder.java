@@ -368,9 +368,12 @@ final class Forwarder {
             long missed = Long.parseLong(now.substring(b + 1)) - Long.parseLong(before.substring(a + 1)) - 1;
             if (missed > 0) {
                 counts.missed += missed;
+                Log.error("fell behind rotation: " + missed + " records were removed before they were forwarded"
+                        + " (event_id " + before + " to " + now + ")");
+            } else if (missed < 0) {
+                Log.warn("the oldest file there is starts before the checkpoint (event_id " + now + ", last sent "
+                        + before + "): " + -missed + " records are sent again and may reach the topic twice");
             }
-            Log.error("fell behind rotation: " + Math.max(0, missed) + " records were removed before they were"
-                    + " forwarded (event_id " + before + " to " + now + ")");
         } else {
             Log.error("fell behind rotation: records were removed before they were forwarded, how many is unknown"
                     + " (the daemon restarted in between: last sent " + before + ", next " + now + ")");

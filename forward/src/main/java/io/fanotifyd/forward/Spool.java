@@ -60,7 +60,13 @@ final class Spool implements AutoCloseable {
         List<FileId> out = new ArrayList<>();
         FileId liveId = null;
         String prefix = live.getFileName() + ".";
-        try (DirectoryStream<Path> dir = Files.newDirectoryStream(live.getParent())) {
+        DirectoryStream<Path> listing;
+        try {
+            listing = Files.newDirectoryStream(live.getParent());
+        } catch (NoSuchFileException e) {
+            return out; // not made yet (the daemon has not started): nothing to read so far
+        }
+        try (DirectoryStream<Path> dir = listing) {
             for (Path p : dir) {
                 String name = p.getFileName().toString();
                 boolean isLive = p.equals(live);
@@ -111,6 +117,14 @@ final class Spool implements AutoCloseable {
         if (cp != null) {
             for (FileId f : files) {
                 if (f.same(cp.dev(), cp.ino()) && (cp.head().isEmpty() || cp.head().equals(headOf(f.path())))) {
+                    switchTo(f, cp.offset());
+                    return true;
+                }
+            }
+            // After a reboot the file system's device number can differ (device-mapper, a disk found in
+            // another order): the inode and the first record's digest together still name the file.
+            for (FileId f : files) {
+                if (f.ino() == cp.ino() && !cp.head().isEmpty() && cp.head().equals(headOf(f.path()))) {
                     switchTo(f, cp.offset());
                     return true;
                 }

@@ -141,6 +141,23 @@ class SpoolTest {
             assertTrue(s.open(cp), "the same first record: the same file");
             assertEquals(List.of("{\"n\":2}"), drain(s));
         }
+        // A reboot that gave the file system another device number: inode and digest still name the file.
+        Checkpoint moved = new Checkpoint(cp.dev() + 1, cp.ino(), cp.offset(), cp.path(), "", cp.head());
+        try (Spool s = new Spool(out())) {
+            assertTrue(s.open(moved));
+            assertEquals(List.of("{\"n\":2}"), drain(s));
+        }
+    }
+
+    @Test
+    void beforeTheDaemonMadeItsDirectoryThereIsNothingYet() throws IOException {
+        Path later = dir.resolve("later/out.jsonl");
+        try (Spool s = new Spool(later)) {
+            assertEquals(List.of(), drain(s));
+            Files.createDirectories(later.getParent());
+            append(later, "1\n");
+            assertEquals(List.of("1"), drain(s));
+        }
     }
 
     @Test
