@@ -162,13 +162,24 @@ class ForwardIT {
         }
     }
 
-    /** The event_ids of every record in the output and its rotated files. */
+    /** The event_ids of every record in the output and its rotated files (logrotate's compressed ones too). */
     static List<String> writtenIds(Path output) throws IOException {
         List<String> ids = new ArrayList<>();
         try (Stream<Path> files = Files.list(output.getParent())) {
             for (Path f : files.filter(p -> p.getFileName().toString().startsWith(output.getFileName().toString()))
                     .toList()) {
-                for (JsonNode r : Daemon.parse(f)) {
+                Path plain = f;
+                if (f.toString().endsWith(".gz")) {
+                    plain = Files.createTempFile("fanotifyd-gunzip.", ".jsonl");
+                    try (var in = new java.util.zip.GZIPInputStream(Files.newInputStream(f))) {
+                        Files.copy(in, plain, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    }
+                }
+                List<JsonNode> records = Daemon.parse(plain);
+                if (plain != f) {
+                    Files.delete(plain);
+                }
+                for (JsonNode r : records) {
                     String id = r.path("event_id").asText("");
                     assertTrue(!id.isEmpty(), "a record without event_id: " + r);
                     ids.add(id);
@@ -376,6 +387,39 @@ class ForwardIT {
             assertDelivered(topic, written, "daemon restarted, " + files + " files", f);
         } finally {
             deleteTree(dir);
+        }
+    }
+
+    /**
+     * The packaged logrotate config, run for real three times under load: rename, create, a SIGUSR1 found
+     * through the pid file, compress with delaycompress. The forwarder follows the renamed file through the
+     * window before the daemon reopens, and holds it while logrotate compresses and removes it.
+     */
+    @Test
+    void thePackagedLogrotateRotatesUnderLoad() throws Exception {
+        String topic = "logrotate";
+        broker.createTopic(topic, 1);
+        try (TestMount m = TestMount.tmpfs()) {
+            Path logDir = Files.createDirectory(m.outside("log"));
+            Path runDir = Files.createDirectory(m.outside("run"));
+            Path out = logDir.resolve("events.jsonl");
+            Path conf = RotationIT.logrotateConfig(logDir, runDir, m.outside(""));
+            Path state = m.outside("logrotate.state");
+            try (Daemon d = Daemon.start(out, 1, "--filesystem", m.root().toString(), "--host-fields",
+                    "--pid-file", runDir.resolve("events.pid").toString());
+                 Forwarder f = new Forwarder(out, m.outside("forward.state"), topic)) {
+                try (Load load = new Load(m.root())) {
+                    for (int i = 0; i < 3; i++) {
+                        load.awaitMore(1500);
+                        RotationIT.logrotate(conf, state);
+                    }
+                    load.awaitMore(1500);
+                }
+                assertEquals(0, d.stop());
+                List<String> names = List.of(logDir.toFile().list());
+                assertTrue(names.contains("events.jsonl.2.gz") && names.contains("events.jsonl.1"), names.toString());
+                assertDelivered(topic, writtenIds(out), "logrotate 3 times, " + names.size() + " files", f);
+            }
         }
     }
 
