@@ -161,6 +161,7 @@ final class Forwarder {
         producer = producers.get();
         long backoffMs = BACKOFF_MIN_MS;
         long failingSinceMs = 0;
+        long ackedAtFailure = 0;
         List<Spool.Line> lines = new ArrayList<>(CHUNK_RECORDS);
         try {
             while (!stop.getAsBoolean()) {
@@ -170,10 +171,11 @@ final class Forwarder {
                         failingSinceMs = System.currentTimeMillis();
                     }
                     recover(failure, backoffMs, stop);
+                    ackedAtFailure = counts.acked;
                     backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
                     continue;
                 }
-                if (failingSinceMs != 0 && inFlight.isEmpty()) {
+                if (failingSinceMs != 0 && counts.acked > ackedAtFailure) { // the broker took a chunk again
                     Log.warn("forwarding again: the broker took records after "
                             + (System.currentTimeMillis() - failingSinceMs) / 1000 + " s of failures");
                     failingSinceMs = 0;
@@ -256,7 +258,8 @@ final class Forwarder {
         }
         Log.error("kafka: " + describe(failure) + "; sending again from "
                 + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
-                + " in " + backoffMs + " ms (" + again + " records after it may reach the topic twice)");
+                + " in " + backoffMs + " ms (" + again + (again == 1 ? " record" : " records")
+                + " sent since may reach the topic twice)");
         // Closing at once fails the batches the client still holds; their callbacks run before it returns.
         producer.close(java.time.Duration.ZERO);
         long deadline = System.currentTimeMillis() + 30_000;
