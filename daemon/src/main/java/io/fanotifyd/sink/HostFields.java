@@ -33,6 +33,11 @@ public final class HostFields {
             "old_name", "seq", "old_job_id", "old_path_role", "kind", "reason", "count", "window_ms", "event_seq",
             "dropped", "fd_error", "uid", "gid", "euid", "egid", "ppid", "cgroup", "overflows", "host",
             "machine_id", "boot_id", "event_id");
+    /**
+     * The stats record's fields besides those: its figures, named as the metrics without their prefix
+     * (docs/METRICS.md); the counters end in _total, the others are these or end in _seconds or _bytes.
+     */
+    private static final Set<String> STATS = Set.of("subscribers", "marks", "kernel_queue_events");
     private static final byte[] EVENT_ID = JsonWriter.key("event_id");
 
     /** {@code "host":...,...} up to the static fields' end, without a leading comma; empty when none. */
@@ -94,7 +99,8 @@ public final class HostFields {
         if (!KEY.matcher(key).matches()) {
             return "not a field name: '" + key + "' (a-z, 0-9 and _, not starting with a digit, at most 64)";
         }
-        if (RESERVED.contains(key) || key.endsWith("_b64")) {
+        if (RESERVED.contains(key) || key.endsWith("_b64") || STATS.contains(key) || key.endsWith("_total")
+                || key.endsWith("_seconds") || key.endsWith("_bytes")) {
             return "'" + key + "' is a field of the records already";
         }
         return null;

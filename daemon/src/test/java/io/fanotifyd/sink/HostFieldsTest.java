@@ -93,5 +93,10 @@ class HostFieldsTest {
         assertTrue(HostFields.checkKey("a-b").startsWith("not a field name"));
         assertTrue(HostFields.checkKey("seq").endsWith("a field of the records already"));
         assertTrue(HostFields.checkKey("cgroup_b64").endsWith("a field of the records already"));
+        // The stats record's figures (DaemonMetrics) are fields of the records too.
+        for (String figure : List.of("events_read_total", "records_total", "subscribers", "marks",
+                "kernel_queue_events", "permission_answer_seconds", "resident_memory_bytes", "start_time_seconds")) {
+            assertTrue(HostFields.checkKey(figure).endsWith("a field of the records already"), figure);
+        }
     }
 }

@@ -51,10 +51,14 @@ public final class ForwardMain {
         quietClientLog(settings.verbosity());
         Properties props = producerProperties(fleet, hostKeyText());
         byte[] key = hostKeyText().getBytes(StandardCharsets.UTF_8);
-        // A config error is found now, once, not at every retry.
+        // A setting the client refuses is found now, once (exit 2). Only the settings: making a producer also
+        // resolves the brokers' names and loads TLS stores, which can fail for a while and is retried instead.
         try {
-            new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer()).close(
-                    java.time.Duration.ZERO);
+            Properties check = new Properties();
+            check.putAll(props);
+            check.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+            check.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+            new ProducerConfig(check);
         } catch (KafkaException e) {
             throw new UsageException("--kafka-property: " + rootMessage(e));
         }

@@ -82,8 +82,12 @@ final class Forwarder {
         int handed;
         volatile Exception failure;
 
-        Chunk(Spool.Line last, int records, Object signal) {
+        /** The last non-empty event_id of the chunk ("" if none): what the checkpoint keeps. */
+        final String lastEventId;
+
+        Chunk(Spool.Line last, String lastEventId, int records, Object signal) {
             this.last = last;
+            this.lastEventId = lastEventId;
             this.records = records;
             this.pending = new AtomicInteger(records);
             this.signal = signal;
@@ -129,8 +133,10 @@ final class Forwarder {
     private Checkpoint acked;
     private boolean ackedWritten = true;
     private long lastCheckpointMs;
-    /** After a resume past a lost file: the last event_id acknowledged before, to count what was missed. */
-    private String gapAfter;
+    /** The event_id of the last record read (""), to see a number missing from the spool. */
+    private String prevId = "";
+    /** The spool must go back to {@link #acked} before the next read (after a failure). */
+    private boolean rewind;
 
     Forwarder(Spool spool, Path statePath, Supplier<Producer<byte[], byte[]>> producers, String topic, byte[] key,
               Counts counts) {
@@ -149,16 +155,13 @@ final class Forwarder {
         if (start != null) {
             Log.info("resuming at " + start.path() + " offset " + start.offset());
         }
-        if (!spool.open(start)) {
-            gapAfter = start.lastEventId();
-            if (gapAfter.isEmpty()) {
-                Log.warn(spool.note() + "; how many records were missed is unknown (the records have no"
-                        + " event_id: --host-fields)");
-                gapAfter = null;
-            }
+        prevId = start == null ? "" : start.lastEventId();
+        if (!spool.open(start) && prevId.isEmpty()) {
+            Log.warn(spool.note() + "; how many records were missed is unknown (the records have no event_id:"
+                    + " --host-fields)");
         }
         logNote();
-        producer = producers.get();
+        producer = newProducer(stop);
         long backoffMs = BACKOFF_MIN_MS;
         long failingSinceMs = 0;
         long ackedAtFailure = 0;
@@ -181,13 +184,31 @@ final class Forwarder {
                     failingSinceMs = 0;
                     backoffMs = BACKOFF_MIN_MS;
                 }
+                if (producer == null) {
+                    break; // stopped while no producer could be made
+                }
                 if (inFlight.size() >= MAX_CHUNKS_IN_FLIGHT) {
                     awaitHead(POLL_MS);
                     continue;
                 }
-                measureLag();
+                int n;
                 lines.clear();
-                int n = spool.read(lines, CHUNK_RECORDS);
+                try {
+                    if (rewind) {
+                        spool.close();
+                        spool.open(acked);
+                        prevId = acked == null ? "" : acked.lastEventId();
+                        rewind = false;
+                    }
+                    measureLag();
+                    n = spool.read(lines, CHUNK_RECORDS);
+                } catch (IOException | RuntimeException e) {
+                    // A file that cannot be read now (EIO, permissions changed, renamed on every look): from
+                    // the checkpoint again, after a backoff, like a failed send.
+                    recover(new IOException("reading the spool: " + e.getMessage(), e), backoffMs, stop);
+                    backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
+                    continue;
+                }
                 logNote();
                 if (n == 0) {
                     checkpointIfDue(true);
@@ -198,8 +219,7 @@ final class Forwarder {
                     }
                     continue;
                 }
-                countGap(lines.getFirst());
-                send(lines);
+                send(lines, checkSequence(lines));
                 checkpointIfDue(false);
             }
         } finally {
@@ -207,8 +227,8 @@ final class Forwarder {
         }
     }
 
-    private void send(List<Spool.Line> lines) {
-        Chunk chunk = new Chunk(lines.getLast(), lines.size(), signal);
+    private void send(List<Spool.Line> lines, String lastEventId) {
+        Chunk chunk = new Chunk(lines.getLast(), lastEventId, lines.size(), signal);
         inFlight.add(chunk);
         for (int i = 0; i < lines.size(); i++) {
             if (chunk.failure != null) {
@@ -219,8 +239,10 @@ final class Forwarder {
             }
             try {
                 producer.send(new ProducerRecord<>(topic, key, lines.get(i).bytes()), chunk);
-                chunk.handed++;
-                counts.sent++;
+                if (chunk.failure == null) { // a failure reported inside send() (no metadata): not sent
+                    chunk.handed++;
+                    counts.sent++;
+                }
             } catch (RuntimeException e) {
                 // Not handed over (a closed producer, an interrupt).
                 chunk.unsent(lines.size() - i, e);
@@ -239,8 +261,9 @@ final class Forwarder {
             inFlight.removeFirst();
             counts.acked += c.records;
             counts.lastAckMs = System.currentTimeMillis();
-            acked = new Checkpoint(c.last.dev(), c.last.ino(), c.last.endOffset(), c.last.path(),
-                    eventId(c.last.bytes()), c.last.head());
+            String id = !c.lastEventId.isEmpty() ? c.lastEventId : acked == null ? "" : acked.lastEventId();
+            acked = new Checkpoint(c.last.dev(), c.last.ino(), c.last.endOffset(), c.last.path(), id,
+                    c.last.head());
             ackedWritten = false;
         }
         return null;
@@ -256,12 +279,14 @@ final class Forwarder {
         for (Chunk c : inFlight) {
             again += c.handed;
         }
-        Log.error("kafka: " + describe(failure) + "; sending again from "
+        Log.error((failure instanceof IOException ? "" : "kafka: ") + describe(failure) + "; sending again from "
                 + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
                 + " in " + backoffMs + " ms (" + again + (again == 1 ? " record" : " records")
                 + " sent since may reach the topic twice)");
         // Closing at once fails the batches the client still holds; their callbacks run before it returns.
-        producer.close(java.time.Duration.ZERO);
+        if (producer != null) {
+            producer.close(java.time.Duration.ZERO);
+        }
         long deadline = System.currentTimeMillis() + 30_000;
         while (!inFlight.isEmpty() && !inFlight.peekLast().done() && System.currentTimeMillis() < deadline) {
             sleep(5);
@@ -278,19 +303,44 @@ final class Forwarder {
         while (!stop.getAsBoolean() && System.currentTimeMillis() < until) {
             sleep(Math.min(100, until - System.currentTimeMillis()));
         }
-        producer = producers.get();
-        spool.close();
-        spool.open(acked);
-        logNote();
+        producer = stop.getAsBoolean() ? null : newProducer(stop);
+        rewind = true;
     }
 
-    private static String describe(Exception e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getMessage() == null) {
-            t = t.getCause();
+    /**
+     * A new producer, tried until one is made or the forwarder stops (then null). Making one resolves the
+     * bootstrap servers and loads TLS key and trust stores: a DNS outage or a store being replaced is a
+     * failure to wait out like a broker's, not a configuration error.
+     */
+    private Producer<byte[], byte[]> newProducer(BooleanSupplier stop) {
+        long backoffMs = BACKOFF_MIN_MS;
+        while (!stop.getAsBoolean()) {
+            try {
+                return producers.get();
+            } catch (RuntimeException e) {
+                counts.failures++;
+                Log.error("kafka: no producer: " + describe(e) + "; trying again in " + backoffMs + " ms");
+                long until = System.currentTimeMillis() + backoffMs;
+                while (!stop.getAsBoolean() && System.currentTimeMillis() < until) {
+                    sleep(Math.min(100, until - System.currentTimeMillis()));
+                }
+                backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
+            }
         }
-        String m = t.getMessage();
-        return t.getClass().getSimpleName() + (m == null ? "" : ": " + m.replace('\n', ' '));
+        return null;
+    }
+
+    /** The exception's class and message, and its root cause's message when that says more. */
+    private static String describe(Exception e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String m = e.getMessage() == null ? "" : ": " + e.getMessage();
+        if (root != e && root.getMessage() != null && !m.contains(root.getMessage())) {
+            m += ": " + root.getMessage();
+        }
+        return (e.getClass().getSimpleName() + m).replace('\n', ' ');
     }
 
     private void awaitHead(long ms) {
@@ -357,38 +407,57 @@ final class Forwarder {
                 + acked.offset()));
     }
 
-    /** The first record after a resume past a lost file: how many numbers lie between it and the last one sent. */
-    private void countGap(Spool.Line first) {
-        if (gapAfter == null) {
-            return;
-        }
-        String before = gapAfter;
-        gapAfter = null;
-        String now = eventId(first.bytes());
-        int a = before.lastIndexOf('/');
-        int b = now.lastIndexOf('/');
-        if (a > 0 && b > 0 && before.substring(0, a).equals(now.substring(0, b))) {
-            long missed = Long.parseLong(now.substring(b + 1)) - Long.parseLong(before.substring(a + 1)) - 1;
+    /**
+     * Looks at the event_ids of {@code lines} in order: a number missing within one run of the daemon is a
+     * record that is not in the spool, removed by rotation before it was forwarded (or dropped by the daemon's
+     * output, which says so in its own dropped records). Counted and logged. Returns the last event_id seen
+     * in the chunk, or "".
+     */
+    private String checkSequence(List<Spool.Line> lines) {
+        String last = "";
+        for (Spool.Line l : lines) {
+            String id = eventId(l.bytes());
+            if (id.isEmpty()) {
+                continue; // a dropped notice, or records without --host-fields
+            }
+            long missed = missedBetween(prevId, id);
             if (missed > 0) {
                 counts.missed += missed;
-                Log.error("fell behind rotation: " + missed + " records were removed before they were forwarded"
-                        + " (event_id " + before + " to " + now + ")");
-            } else if (missed < 0) {
-                Log.warn("the oldest file there is starts before the checkpoint (event_id " + now + ", last sent "
-                        + before + "): " + -missed + " records are sent again and may reach the topic twice");
+                Log.error("fell behind: " + missed + " records are missing from the spool between event_id "
+                        + prevId + " and " + id + " (rotation removed them before they were forwarded, or the"
+                        + " daemon's output dropped them and said so in a dropped record)");
             }
-        } else {
-            Log.error("fell behind rotation: records were removed before they were forwarded, how many is unknown"
-                    + " (the daemon restarted in between: last sent " + before + ", next " + now + ")");
+            prevId = id;
+            last = id;
+        }
+        return last;
+    }
+
+    /** How many numbers lie strictly between two event_ids of one run; 0 across runs or going back. */
+    static long missedBetween(String before, String now) {
+        int a = before.lastIndexOf('/');
+        int b = now.lastIndexOf('/');
+        if (a <= 0 || a != b || !before.regionMatches(0, now, 0, a)) {
+            return 0; // another run of the daemon (or boot): numbering started again
+        }
+        try {
+            return Math.max(0, Long.parseLong(now, b + 1, now.length(), 10)
+                    - Long.parseLong(before, a + 1, before.length(), 10) - 1);
+        } catch (NumberFormatException e) {
+            return 0;
         }
     }
 
     private static final byte[] EVENT_ID = "\"event_id\":\"".getBytes(StandardCharsets.US_ASCII);
 
-    /** The record's {@code event_id}, or empty. It is the last field, so the search starts from the end. */
+    /**
+     * The record's {@code event_id}, or empty. It is the last field: only the record's last 160 bytes are
+     * searched (the field is at most about 100), so a record without one costs little.
+     */
     static String eventId(byte[] record) {
+        int from = Math.max(0, record.length - 160);
         outer:
-        for (int i = record.length - EVENT_ID.length; i >= 0; i--) {
+        for (int i = record.length - EVENT_ID.length; i >= from; i--) {
             for (int j = 0; j < EVENT_ID.length; j++) {
                 if (record[i + j] != EVENT_ID[j]) {
                     continue outer;

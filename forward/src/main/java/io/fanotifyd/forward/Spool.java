@@ -59,7 +59,8 @@ final class Spool implements AutoCloseable {
     List<FileId> files() throws IOException {
         List<FileId> out = new ArrayList<>();
         FileId liveId = null;
-        String prefix = live.getFileName() + ".";
+        String dotted = live.getFileName() + ".";
+        String dashed = live.getFileName() + "-"; // logrotate's dateext: OUT-20261206
         DirectoryStream<Path> listing;
         try {
             listing = Files.newDirectoryStream(live.getParent());
@@ -70,7 +71,8 @@ final class Spool implements AutoCloseable {
             for (Path p : dir) {
                 String name = p.getFileName().toString();
                 boolean isLive = p.equals(live);
-                if (!isLive && (!name.startsWith(prefix) || COMPRESSED.stream().anyMatch(name::endsWith)
+                if (!isLive && (!(name.startsWith(dotted) || name.startsWith(dashed))
+                        || COMPRESSED.stream().anyMatch(name::endsWith)
                         || name.endsWith(".tmp"))) {
                     continue;
                 }
@@ -85,11 +87,38 @@ final class Spool implements AutoCloseable {
                 }
             }
         }
-        out.sort(Comparator.comparingLong(FileId::mtimeNs));
+        // Oldest first. Two files of the same mtime (a coarse clock, small files): OUT.N before OUT.N-1 (a
+        // higher number is older), a dated name before a later one.
+        out.sort(Comparator.comparingLong(FileId::mtimeNs).thenComparing(Spool::rotationAge));
         if (liveId != null) {
             out.add(liveId);
         }
         return out;
+    }
+
+    /** Orders files of one mtime: {@code OUT.3} before {@code OUT.2}; other names by name. */
+    private static int rotationAge(FileId a, FileId b) {
+        long na = number(a.path());
+        long nb = number(b.path());
+        if (na >= 0 && nb >= 0) {
+            return Long.compare(nb, na);
+        }
+        return a.path().getFileName().toString().compareTo(b.path().getFileName().toString());
+    }
+
+    /** N of a name ending in {@code .N}, else -1. */
+    private static long number(Path p) {
+        String n = p.getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        if (dot < 0 || dot == n.length() - 1 || n.length() - dot > 10) {
+            return -1;
+        }
+        for (int i = dot + 1; i < n.length(); i++) {
+            if (n.charAt(i) < '0' || n.charAt(i) > '9') {
+                return -1;
+            }
+        }
+        return Long.parseLong(n.substring(dot + 1));
     }
 
     static FileId stat(Path p) throws IOException {
@@ -115,19 +144,16 @@ final class Spool implements AutoCloseable {
     boolean open(Checkpoint cp) throws IOException {
         List<FileId> files = settledFiles();
         if (cp != null) {
-            for (FileId f : files) {
-                if (f.same(cp.dev(), cp.ino()) && (cp.head().isEmpty() || cp.head().equals(headOf(f.path())))) {
-                    switchTo(f, cp.offset());
+            for (int attempt = 0; attempt < 10; attempt++) {
+                FileId found = find(files, cp);
+                if (found != null) {
+                    switchTo(found, cp.offset());
                     return true;
                 }
-            }
-            // After a reboot the file system's device number can differ (device-mapper, a disk found in
-            // another order): the inode and the first record's digest together still name the file.
-            for (FileId f : files) {
-                if (f.ino() == cp.ino() && !cp.head().isEmpty() && cp.head().equals(headOf(f.path()))) {
-                    switchTo(f, cp.offset());
-                    return true;
+                if (!renamedMeanwhile) {
+                    break;
                 }
+                files = settledFiles();
             }
         }
         if (!files.isEmpty()) {
@@ -181,6 +207,37 @@ final class Spool implements AutoCloseable {
         throw new IOException(f.path() + " (inode " + f.ino() + "): renamed on every attempt to open it");
     }
 
+    private boolean renamedMeanwhile;
+
+    /**
+     * The checkpoint's file among {@code files}: same device and inode and the same first record. After a
+     * reboot the file system's device number can differ (device-mapper, disks found in another order): the
+     * inode and the first record's digest together still name the file then. Sets {@link #renamedMeanwhile}
+     * when a candidate could not be read as itself.
+     */
+    private FileId find(List<FileId> files, Checkpoint cp) throws IOException {
+        renamedMeanwhile = false;
+        for (int pass = 0; pass < 2; pass++) {
+            for (FileId f : files) {
+                boolean candidate = pass == 0 ? f.same(cp.dev(), cp.ino())
+                        : f.ino() == cp.ino() && !cp.head().isEmpty();
+                if (!candidate) {
+                    continue;
+                }
+                if (pass == 0 && cp.head().isEmpty()) {
+                    return f; // a checkpoint without a digest
+                }
+                String h = headOf(f);
+                if (h == null) {
+                    renamedMeanwhile = true;
+                } else if (h.equals(cp.head())) {
+                    return f;
+                }
+            }
+        }
+        return null;
+    }
+
     private FileId find(FileId f) throws IOException {
         for (FileId g : settledFiles()) {
             if (g.same(f.dev(), f.ino())) {
@@ -217,12 +274,19 @@ final class Spool implements AutoCloseable {
         return "";
     }
 
-    private static String headOf(Path p) throws IOException {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            return headOf(ch);
+    /** The head of {@code f}, or null if its path named another file around the read (a rename). */
+    private static String headOf(FileId f) throws IOException {
+        FileId before = stat(f.path());
+        String h;
+        try (FileChannel ch = FileChannel.open(f.path(), StandardOpenOption.READ)) {
+            h = headOf(ch);
         } catch (NoSuchFileException e) {
-            return "";
+            return null;
         }
+        FileId after = stat(f.path());
+        boolean same = before != null && after != null && before.same(f.dev(), f.ino())
+                && after.same(f.dev(), f.ino());
+        return same ? h : null;
     }
 
     /** What the last open or switch had to say, once; null if nothing. */
@@ -254,7 +318,7 @@ final class Spool implements AutoCloseable {
         }
         // At the end of the current file. Still the live one: nothing more now (one stat, no listing).
         FileId liveNow = stat(live);
-        if (liveNow != null && liveNow.same(cur.dev(), cur.ino())) {
+        if (ch != null && liveNow != null && liveNow.same(cur.dev(), cur.ino())) {
             truncatedCheck(liveNow);
             return 0;
         }
@@ -275,7 +339,9 @@ final class Spool implements AutoCloseable {
     /** The file after the current one if it has data, else null. */
     private FileId nextAfter(List<FileId> files) {
         int at = -1;
-        for (int i = 0; i < files.size(); i++) {
+        // Without a channel the current file was removed before it could be opened, and its inode may be
+        // another file's by now: it is placed by its mtime only.
+        for (int i = 0; ch != null && i < files.size(); i++) {
             if (files.get(i).same(cur.dev(), cur.ino())) {
                 at = i;
                 cur = files.get(i); // fresher size and mtime

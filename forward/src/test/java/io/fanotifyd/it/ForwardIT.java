@@ -517,9 +517,9 @@ class ForwardIT {
             expected.addAll(writtenIds(out));
             List<String> left = List.copyOf(expected);
             try (Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
-                String log = f.awaitLog("fell behind rotation: ", 60);
+                String log = f.awaitLog("fell behind: ", 60);
                 java.util.regex.Matcher said = java.util.regex.Pattern
-                        .compile("fell behind rotation: (\\d+) records were removed").matcher(log);
+                        .compile("fell behind: (\\d+) records are missing from the spool").matcher(log);
                 assertTrue(said.find(), log);
                 assertDelivered(topic, left, "after falling behind", f);
                 // Every number of the run that is in no file and not in Kafka is one the log counted.
