@@ -207,10 +207,60 @@ public final class FdOutput implements RecordSink, AutoCloseable {
             created = false;
             fd = Syscalls.open(path, openFlags(), mode);
         }
+        if (!created) {
+            cutTornTail(path, fd, listener);
+        }
         FdOutput out = new FdOutput(path, path, mode, fd, true, bufferBytes, buffers, dropWhenFull, rotation,
                 listener);
         out.created = created;
         return out;
+    }
+
+    /**
+     * An existing output that does not end with a newline ends with part of a record: a daemon was killed
+     * (SIGKILL, a power cut) in the middle of a write. The part is cut off, back to the last whole record,
+     * before anything is appended: else the first new record would be glued to it, and a reader (a shipper, the
+     * forwarder) would take the two for one broken line. Not for pipes or devices.
+     */
+    static void cutTornTail(String path, int writeFd, Listener listener) {
+        if (!isRegularFile(writeFd)) {
+            return;
+        }
+        long end = Libc.lseek(writeFd, 0, 2);
+        if (end <= 0) {
+            return;
+        }
+        int rfd = Syscalls.open(path, Fanotify.O_RDONLY | Fanotify.O_CLOEXEC, 0);
+        try (Arena arena = Arena.ofConfined()) {
+            int chunk = 64 << 10;
+            MemorySegment buf = arena.allocate(chunk);
+            long keep = 0;
+            boolean lastByte = true;
+            search:
+            for (long to = end; to > 0; to -= chunk) {
+                long from = Math.max(0, to - chunk);
+                long n = Libc.pread(rfd, buf, to - from, from);
+                if (n != to - from) {
+                    return; // changed under us, or unreadable: left as it is
+                }
+                for (long i = n - 1; i >= 0; i--) {
+                    if (buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) == '\n') {
+                        if (lastByte) {
+                            return; // ends with a whole record
+                        }
+                        keep = from + i + 1;
+                        break search;
+                    }
+                    lastByte = false;
+                }
+            }
+            if (Libc.ftruncate(writeFd, keep) == 0) {
+                listener.warn("output " + path + " ended with part of a record (a daemon killed while writing it):"
+                        + " cut back to its last whole record (" + (end - keep) + " bytes)");
+            }
+        } finally {
+            Libc.close(rfd);
+        }
     }
 
     /**

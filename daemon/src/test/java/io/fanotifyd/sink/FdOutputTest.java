@@ -102,6 +102,37 @@ class FdOutputTest {
     }
 
     @Test
+    void aPartRecordLeftByAKilledDaemonIsCutOffBeforeAnythingIsAppended(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("out.jsonl");
+        Files.writeString(path, "{\"n\":1}\n{\"n\":2}\n{\"n\":3,\"pa");
+        try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 4, false, listener)) {
+            record(out, "new", 1);
+            out.flush();
+            assertTrue(out.finish(10_000), "the writer finishes");
+        }
+        List<String> lines = Files.readAllLines(path);
+        assertEquals(3, lines.size(), lines.toString());
+        assertEquals("{\"n\":1}", lines.get(0));
+        assertEquals("{\"n\":2}", lines.get(1));
+        assertTrue(lines.get(2).contains("new"), lines.get(2));
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("ended with part of a record") && w.contains("(10 bytes)")),
+                warnings.toString());
+        // A file that ends with a whole record is left alone.
+        warnings.clear();
+        try (FdOutput out = FdOutput.open(path.toString(), 0640, 4096, 4, false, listener)) {
+            out.flush();
+        }
+        assertEquals(3, Files.readAllLines(path).size());
+        assertEquals(List.of(), warnings);
+        Path torn = dir.resolve("torn.jsonl");
+        Files.writeString(torn, "{\"n\":1,\"pa");
+        try (FdOutput out = FdOutput.open(torn.toString(), 0640, 4096, 4, false, listener)) {
+            out.flush();
+        }
+        assertEquals(0, Files.size(torn), "a lone part of a record goes too");
+    }
+
+    @Test
     void aDeviceThatIsAlwaysFullCostsTheCallerNothingAndEveryRecordIsCounted() {
         try (FdOutput out = FdOutput.open("/dev/full", 0640, 4096, 4, false, listener)) {
             for (int round = 0; round < 10; round++) {

@@ -429,6 +429,9 @@ final class Spool implements AutoCloseable {
         if (ch == null) {
             return 0;
         }
+        if (buf.position() > 0 && !stillInFile()) {
+            buf.clear(); // the part of a line held here was cut off the file: read again from pos
+        }
         int added = 0;
         while (added < max) {
             // buf holds [pos, pos + buf.position()) of the file: bytes read past the last whole record
@@ -469,6 +472,20 @@ final class Spool implements AutoCloseable {
             }
         }
         return added;
+    }
+
+    /**
+     * Whether the start of a line held from the last read is still what the file has there. A daemon started
+     * after one that was killed mid-write cuts such a part off its output before appending (FdOutput), and
+     * the first new record must not be read as the rest of it.
+     */
+    private boolean stillInFile() throws IOException {
+        int n = buf.position();
+        ByteBuffer again = ByteBuffer.allocate(n);
+        while (again.hasRemaining() && ch.read(again, pos + again.position()) > 0) {
+            // until n bytes, or the end of the file
+        }
+        return !again.hasRemaining() && java.util.Arrays.equals(buf.array(), 0, n, again.array(), 0, n);
     }
 
     private void closeChannel() throws IOException {

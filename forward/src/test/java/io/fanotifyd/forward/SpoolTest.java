@@ -52,6 +52,20 @@ class SpoolTest {
     }
 
     @Test
+    void aPartLineCutOffTheFileIsNotGluedToTheNextRecord() throws IOException {
+        append(out(), "{\"n\":1}\n{\"n\":2,\"pa");
+        try (Spool s = new Spool(out())) {
+            assertEquals(List.of("{\"n\":1}"), drain(s));
+            // A new daemon after a killed one: the part is cut off, then a whole record appended.
+            try (var ch = java.nio.channels.FileChannel.open(out(), StandardOpenOption.WRITE)) {
+                ch.truncate(8);
+            }
+            append(out(), "{\"n\":3,\"path\":\"/x\"}\n");
+            assertEquals(List.of("{\"n\":3,\"path\":\"/x\"}"), drain(s));
+        }
+    }
+
+    @Test
     void followsTheDaemonsRotationWithoutLossOrRepeat() throws IOException {
         append(out(), "1\n2\n");
         try (Spool s = new Spool(out())) {

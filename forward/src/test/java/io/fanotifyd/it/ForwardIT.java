@@ -423,6 +423,42 @@ class ForwardIT {
         }
     }
 
+    /**
+     * The daemon SIGKILLed under load, twice, and started again on the same output: what it had written is in
+     * the topic, once per event_id, and every value in the topic is a whole record (a daemon killed mid-write
+     * leaves part of a record, which the next one cuts off before appending).
+     */
+    @Test
+    void daemonKilledUnderLoadAndStartedAgain() throws Exception {
+        String topic = "daemonkilled";
+        broker.createTopic(topic, 1);
+        Path dir = Files.createTempDirectory("fanotifyd-fw.");
+        Path out = dir.resolve("out.jsonl");
+        try (TestMount m = TestMount.tmpfs();
+             Forwarder f = new Forwarder(out, dir.resolve("state"), topic)) {
+            for (int run = 0; run < 3; run++) {
+                try (Daemon d = daemon(m, out); Load load = new Load(m.root(), 4000)) {
+                    load.awaitMore(4000);
+                    if (run < 2) {
+                        d.process().destroyForcibly(); // SIGKILL, under load
+                        d.process().waitFor(10, TimeUnit.SECONDS);
+                    } else {
+                        load.close();
+                        assertEquals(0, d.stop());
+                    }
+                }
+            }
+            List<String> written = writtenIds(out);
+            assertDelivered(topic, written, "daemon SIGKILLed twice under load", f);
+            for (ConsumerRecord<byte[], byte[]> r : broker.readAll(topic, written.size(), 10)) {
+                JsonNode n = JSON.readTree(r.value()); // throws on a broken line
+                assertTrue(n.has("event_id") && n.has("type"), n.toString());
+            }
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
     @Test
     void aMissingTopicIsRetriedUntilItExistsAndTheMetricsShowIt() throws Exception {
         String topic = "late";
