@@ -49,8 +49,9 @@ public final class ForwardMain {
         }
         Log.setVerbosity(settings.verbosity());
         quietClientLog(settings.verbosity());
-        Properties props = producerProperties(fleet, hostKeyText());
-        byte[] key = hostKeyText().getBytes(StandardCharsets.UTF_8);
+        String host = hostKeyText();
+        Properties props = producerProperties(fleet, host);
+        byte[] key = host.getBytes(StandardCharsets.UTF_8);
         // A setting the client refuses is found now, once (exit 2). Only the settings: making a producer also
         // resolves the brokers' names and loads TLS stores, which can fail for a while and is retried instead.
         try {

@@ -98,16 +98,16 @@ final class Forwarder {
             if (e != null && failure == null) {
                 failure = e;
             }
-            if (pending.decrementAndGet() == 0) {
-                synchronized (signal) {
-                    signal.notifyAll();
-                }
-            }
+            settled(1);
         }
 
         /** Records that were never handed to the producer count as done (and the chunk as failed). */
         void unsent(int n, Exception e) {
             failure = e;
+            settled(n);
+        }
+
+        private void settled(int n) {
             if (pending.addAndGet(-n) == 0) {
                 synchronized (signal) {
                     signal.notifyAll();
@@ -270,19 +270,11 @@ final class Forwarder {
     }
 
     /**
-     * A record failed: say so, abort what is still in flight (a new producer sends it again), back off, and go
-     * back to the last acknowledged record.
+     * A send (or a read of the spool) failed: abort what is still in flight (a new producer sends it again),
+     * say so, back off, and go back to the last acknowledged record.
      */
     private void recover(Exception failure, long backoffMs, BooleanSupplier stop) throws IOException {
         counts.failures++;
-        long again = 0;
-        for (Chunk c : inFlight) {
-            again += c.handed;
-        }
-        Log.error((failure instanceof IOException ? "" : "kafka: ") + describe(failure) + "; sending again from "
-                + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
-                + " in " + backoffMs + " ms (" + again + (again == 1 ? " record" : " records")
-                + " sent since may reach the topic twice)");
         // Closing at once fails the batches the client still holds; their callbacks run before it returns.
         if (producer != null) {
             producer.close(java.time.Duration.ZERO);
@@ -291,13 +283,17 @@ final class Forwarder {
         while (!inFlight.isEmpty() && !inFlight.peekLast().done() && System.currentTimeMillis() < deadline) {
             sleep(5);
         }
-        retire(); // a chunk acknowledged before the failure still moves the checkpoint
-        again = 0;
+        retire(); // chunks acknowledged before a failure that is not theirs (a spool error) still count
+        long again = 0;
         for (Chunk c : inFlight) {
             again += c.handed; // sent once already, some perhaps delivered: they may arrive twice
         }
         inFlight.clear();
         counts.resent += again;
+        Log.error((failure instanceof IOException ? "" : "kafka: ") + describe(failure) + "; sending again from "
+                + (acked == null ? "the start of the spool" : acked.path() + " offset " + acked.offset())
+                + " in " + backoffMs + " ms (" + again + (again == 1 ? " record" : " records")
+                + " sent since may reach the topic twice)");
         checkpointIfDue(true);
         long until = System.currentTimeMillis() + backoffMs;
         while (!stop.getAsBoolean() && System.currentTimeMillis() < until) {
@@ -367,7 +363,8 @@ final class Forwarder {
         lagAtMs = now;
         long lag = 0;
         boolean after = acked == null;
-        for (Spool.FileId f : spool.files()) {
+        List<Spool.FileId> files = spool.files();
+        for (Spool.FileId f : files) {
             if (!after && f.same(acked.dev(), acked.ino())) {
                 after = true;
                 lag += Math.max(0, f.size() - acked.offset());
@@ -375,7 +372,7 @@ final class Forwarder {
                 lag += f.size();
             }
         }
-        counts.lagBytes = after ? lag : spool.files().stream().mapToLong(Spool.FileId::size).sum();
+        counts.lagBytes = after ? lag : files.stream().mapToLong(Spool.FileId::size).sum();
     }
 
     private void checkpointIfDue(boolean idle) {

@@ -45,6 +45,11 @@ final class Spool implements AutoCloseable {
     private FileId cur;
     /** Offset in {@link #cur} just after the last record returned. */
     private long pos;
+    /**
+     * Whether {@link #buf} holds the start of a line that the file ended in at the last read: only those bytes
+     * need checking against the file ({@link #stillInFile()}), not a buffer full of lines not taken yet.
+     */
+    private boolean partAtEnd;
     /** {@link #head(byte[])} of {@link #cur}'s first record; null until it has one. */
     private String curHead;
     private ByteBuffer buf = ByteBuffer.allocate(1 << 20);
@@ -429,9 +434,10 @@ final class Spool implements AutoCloseable {
         if (ch == null) {
             return 0;
         }
-        if (buf.position() > 0 && !stillInFile()) {
+        if (partAtEnd && buf.position() > 0 && !stillInFile()) {
             buf.clear(); // the part of a line held here was cut off the file: read again from pos
         }
+        partAtEnd = false;
         int added = 0;
         while (added < max) {
             // buf holds [pos, pos + buf.position()) of the file: bytes read past the last whole record
@@ -468,6 +474,7 @@ final class Spool implements AutoCloseable {
                 continue;
             }
             if (got <= 0) {
+                partAtEnd = buf.position() > 0; // the file ended inside a line
                 break;
             }
         }

@@ -600,11 +600,7 @@ class ForwardIT {
                 f.awaitLog("checkpoint " + state + ": ", 60);
                 assertDelivered(topic, writtenIds(out), "checkpoint on a full disk", f);
                 Files.delete(filler);
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (!Files.exists(state) && System.nanoTime() < deadline) {
-                    Daemon.sleep(50);
-                }
-                assertTrue(Files.exists(state), "written once there is room: " + f.log());
+                SocketIT.await(() -> Files.exists(state), "the checkpoint written once there is room", 30);
                 assertEquals(0, f.stop());
                 assertTrue(Files.readString(state).contains("offset " + Files.size(out)), Files.readString(state));
             }

@@ -193,7 +193,7 @@ final class SettingsBuilder {
                 new Settings.Socket(socket, socketMode, socketGroup, socketBacklogBytes), subscribe,
                 new Settings.OutputFile(outputMode, outputMaxBytes, outputKeep),
                 new Settings.Health(metrics, statsIntervalS),
-                new Settings.Fleet(hostFields, List.copyOf(fields.entrySet()).stream()
+                new Settings.Fleet(hostFields, fields.entrySet().stream()
                         .map(e -> java.util.Map.entry(e.getKey(), e.getValue())).toList(), forward, kafkaBrokers,
                         kafkaTopic, kafkaProperties, forwardState, forwardMetrics));
     }
