@@ -6,6 +6,7 @@ import io.fanotifyd.enrich.ProcessInfo;
 import io.fanotifyd.kernel.CorruptEventException;
 import io.fanotifyd.kernel.Errno;
 import io.fanotifyd.kernel.EventCursor;
+import io.fanotifyd.kernel.FdBatch;
 import io.fanotifyd.kernel.Libc;
 import io.fanotifyd.policy.Alerts;
 import io.fanotifyd.policy.Decision;
@@ -19,8 +20,9 @@ import java.lang.foreign.MemorySegment;
 /**
  * One thread's way of a batch of events through the daemon: decode ({@link EventCursor}) → enrich
  * ({@link Enricher}) → policy ({@link Policy}) → answer (permission events) → encode into the output
- * ({@link RecordSink}, one transaction per event and its alerts) → hooks; then the fds the kernel handed over
- * are closed. The daemon runs one per group it reads, the warm-up and the JMH benchmarks run the same class.
+ * ({@link RecordSink}, one transaction per event and its alerts) → hooks; a permission event's fd is closed
+ * after it, a notification batch's pidfds together at the batch's end ({@link FdBatch}). The daemon runs one
+ * per group it reads, the warm-up and the JMH benchmarks run the same class.
  *
  * <p>A permission event is answered by construction before anything else is done for it: {@link #decide}
  * makes a {@link Decision} and cannot throw or log (an error becomes the fail-open or fail-closed answer and is
@@ -49,6 +51,8 @@ final class Pipeline {
     private final Event event = new Event();
     private final Alerts alerts = new Alerts();
     private final PipelineCounts counts = new PipelineCounts();
+    /** A notification batch's pidfds, closed together at its end (a permission event's fd goes at once). */
+    private final FdBatch pidfds = new FdBatch();
     private final LogLimiter eventErrors;
     private final LogLimiter overflowWarnings;
     private long batch;
@@ -116,7 +120,9 @@ final class Pipeline {
         try {
             while (cursor.next()) {
                 int fd = cursor.fd();
-                int pidfd = cursor.hasPidfd() ? cursor.pidfd() : -1;
+                if (cursor.hasPidfd()) {
+                    pidfds.add(cursor.pidfd());
+                }
                 counts.read(cursor.mask());
                 try {
                     if (enricher.fill(cursor, event, batch, wallMs, nowMs)) {
@@ -126,13 +132,14 @@ final class Pipeline {
                     counters.errors.incrementAndGet();
                     eventErrors.log("event at byte " + cursor.offset() + " dropped: " + e);
                 } finally {
-                    closeFds(fd, pidfd);
+                    closeFds(fd, -1);
                 }
             }
         } catch (CorruptEventException e) {
             counters.errors.incrementAndGet();
             Log.error(e.getMessage() + "; rest of the batch skipped");
         } finally {
+            pidfds.closeAll();
             enricher.endBatch(); // no fd of ours on a marked filesystem between batches: umount must not see EBUSY
         }
     }

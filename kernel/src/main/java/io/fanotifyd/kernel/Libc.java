@@ -96,6 +96,11 @@ public final class Libc {
         return (int) sys(Syscall.NR.close(), fd, 0, 0, 0, 0, 0);
     }
 
+    /** {@code close_range(first, last, 0)} (Linux 5.9): every open fd in {@code [first, last]}. */
+    public static int closeRange(int first, int last) {
+        return (int) sys(Syscall.NR.closeRange(), first, last, 0, 0, 0, 0);
+    }
+
     public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
         try {
             return (int) Polling.POLL.invokeExact(CallState.capture(), fds, nfds, timeoutMs);

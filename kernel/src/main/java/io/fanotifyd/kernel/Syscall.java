@@ -29,14 +29,14 @@ final class Syscall {
                    long openByHandleAt, long statx, long pidfdSendSignal, long pidfdOpen, long memfdCreate,
                    long socket, long bind, long listen, long accept4, long connect, long getsockopt,
                    long setsockopt, long sendto, long unlinkat, long flock, long ftruncate, long lseek,
-                   long renameat2, long pread64, long fchmodat, long fchownat) {}
+                   long renameat2, long pread64, long fchmodat, long fchownat, long closeRange) {}
 
     /** arch/x86/entry/syscalls/syscall_64.tbl */
     static final Numbers AMD64 = new Numbers(0, 1, 3, 16, 257, 267, 138, 271, 290, 302, 300, 301, 304, 332,
-            424, 434, 319, 41, 49, 50, 288, 42, 55, 54, 44, 263, 73, 77, 8, 316, 17, 268, 260);
+            424, 434, 319, 41, 49, 50, 288, 42, 55, 54, 44, 263, 73, 77, 8, 316, 17, 268, 260, 436);
     /** include/uapi/asm-generic/unistd.h (arm64 uses the generic table) */
     static final Numbers AARCH64 = new Numbers(63, 64, 57, 29, 56, 78, 44, 73, 19, 261, 262, 263, 265, 291,
-            424, 434, 279, 198, 200, 201, 242, 203, 209, 208, 206, 35, 32, 46, 62, 276, 67, 53, 54);
+            424, 434, 279, 198, 200, 201, 242, 203, 209, 208, 206, 35, 32, 46, 62, 276, 67, 53, 54, 436);
 
     static final Numbers NR = numbers(System.getProperty("os.arch"));
 
