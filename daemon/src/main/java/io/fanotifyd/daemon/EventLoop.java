@@ -142,78 +142,25 @@ final class EventLoop {
     /** Runs until {@link #stop()}. The caller then finishes the output. */
     void run() {
         io.fanotifyd.kernel.Taskstats taskstats = parts.taskstats();
-        io.fanotifyd.enrich.ExitRecords exits = parts.exits();
         // The exit records are drained as they come, so that the socket's buffer never fills (a full one drops
         // records); a read of it never blocks. Without them the slot stays -1, which poll ignores.
-        int[] fds = {reader.readyFd(), wakeFd, taskstats == null ? -1 : taskstats.fd()};
-        short[] revents = new short[fds.length];
-        int readyIdx = 0;
-        int wakeIdx = 1;
-        int exitsIdx = 2;
-        FdOutput output = parts.output();
-        StatsWriter stats = parts.stats();
-        long flushDeadlineNs = 0;
+        fds = new int[] {reader.readyFd(), wakeFd, taskstats == null ? -1 : taskstats.fd()};
+        revents = new short[fds.length];
         heartbeatNs = System.nanoTime();
-        if (stats != null) {
-            stats.begin(heartbeatNs);
+        if (parts.stats() != null) {
+            parts.stats().begin(heartbeatNs);
         }
         reader.start(polling::countDown, (t, e) -> {
             Log.error("the notification reader stopped by an internal error: " + e);
             stop(System.nanoTime() + Daemon.STOP_FLUSH_TIMEOUT_MS * 1_000_000L);
         });
-        while (!stopping) {
-            long nowNs = System.nanoTime();
-            heartbeatNs = nowNs;
-            // Records wait at most flushMs, whichever thread wrote them (the output wakes us for the other's).
-            if (output.pending() == 0) {
-                flushDeadlineNs = 0;
-            } else if (flushDeadlineNs == 0) {
-                flushDeadlineNs = nowNs + flushMs * 1_000_000L;
-            }
-            long waitNs = flushDeadlineNs == 0 ? -1 : Math.max(0, flushDeadlineNs - nowNs);
-            if (wakeAtLeastEveryNs > 0 && (waitNs < 0 || waitNs > wakeAtLeastEveryNs)) {
-                waitNs = wakeAtLeastEveryNs;
-            }
-            if (stats != null && (waitNs < 0 || waitNs > stats.dueInNs(nowNs))) {
-                waitNs = stats.dueInNs(nowNs);
-            }
-            reader.consumerSleeping(true);
-            if (reader.next() != null) {
-                waitNs = 0; // published before we said we sleep: the reader did not signal it
-            }
-            Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
-            reader.consumerSleeping(false);
-            if (stopping) {
-                break;
-            }
-            if ((revents[exitsIdx] & POLLIN) != 0) {
-                taskstats.drain(exits);
-            }
-            if ((revents[wakeIdx] & POLLIN) != 0) {
-                Syscalls.drainEventfd(wakeFd, scratch);
-            }
-            if ((revents[readyIdx] & POLLIN) != 0) {
-                reader.drainReady();
-            }
-            // At most a ring's worth per turn, so that a flood still lets the flush timer and exit records in.
-            for (int i = 0; i < reader.slots() && !stopping; i++) {
-                NotifyReader.Batch b = reader.next();
-                if (b == null) {
-                    break;
-                }
-                process(b);
-                reader.release();
-            }
-            if (stats != null) {
-                writeStats(stats);
-            }
-            if (flushDeadlineNs != 0 && System.nanoTime() - flushDeadlineNs >= 0) {
-                output.flush();
-                flushDeadlineNs = 0;
-            }
-            logBurstMemory(System.nanoTime() / 1_000_000);
+        // The loop's body is a method of its own: a loop that runs once per batch is never compiled on the
+        // stack (C1's on-stack replacement waits for 60,000 back-edges), and its body ran interpreted.
+        while (turn()) {
+            // each turn: one wait, then what it woke for
         }
         polling.countDown();
+        FdOutput output = parts.output();
         stopSnapshot = new long[] {output.dropped(), output.lost()};
         if (parts.permission() != null) {
             // No open may wait on the stop: closing the group lets the kernel allow every open still pending.
@@ -229,6 +176,74 @@ final class EventLoop {
         }
         output.flush();
         reader.close();
+    }
+
+    private static final int READY = 0;
+    private static final int WAKE = 1;
+    private static final int EXITS = 2;
+    /** The loop's poll set (the reader's ready eventfd, the wake eventfd, the exit records' socket). */
+    private int[] fds;
+    private short[] revents;
+    private long flushDeadlineNs;
+
+    /** One wait and what it woke for; false once stopping. */
+    private boolean turn() {
+        if (stopping) {
+            return false;
+        }
+        FdOutput output = parts.output();
+        StatsWriter stats = parts.stats();
+        long nowNs = System.nanoTime();
+        heartbeatNs = nowNs;
+        // Records wait at most flushMs, whichever thread wrote them (the output wakes us for the other's).
+        if (output.pending() == 0) {
+            flushDeadlineNs = 0;
+        } else if (flushDeadlineNs == 0) {
+            flushDeadlineNs = nowNs + flushMs * 1_000_000L;
+        }
+        long waitNs = flushDeadlineNs == 0 ? -1 : Math.max(0, flushDeadlineNs - nowNs);
+        if (wakeAtLeastEveryNs > 0 && (waitNs < 0 || waitNs > wakeAtLeastEveryNs)) {
+            waitNs = wakeAtLeastEveryNs;
+        }
+        if (stats != null && (waitNs < 0 || waitNs > stats.dueInNs(nowNs))) {
+            waitNs = stats.dueInNs(nowNs);
+        }
+        reader.consumerSleeping(true);
+        if (reader.next() != null) {
+            waitNs = 0; // published before we said we sleep: the reader did not signal it
+        }
+        Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
+        reader.consumerSleeping(false);
+        if (stopping) {
+            return false;
+        }
+        if ((revents[EXITS] & POLLIN) != 0) {
+            parts.taskstats().drain(parts.exits());
+        }
+        if ((revents[WAKE] & POLLIN) != 0) {
+            Syscalls.drainEventfd(wakeFd, scratch);
+        }
+        if ((revents[READY] & POLLIN) != 0) {
+            reader.drainReady();
+        }
+        // At most a ring's worth per turn, so that a flood still lets the flush timer and exit records in.
+        for (int i = 0; i < reader.slots() && !stopping; i++) {
+            NotifyReader.Batch b = reader.next();
+            if (b == null) {
+                break;
+            }
+            process(b);
+            reader.release();
+        }
+        if (stats != null) {
+            writeStats(stats);
+        }
+        if (flushDeadlineNs != 0 && System.nanoTime() - flushDeadlineNs >= 0) {
+            output.flush();
+            flushDeadlineNs = 0;
+        }
+        logBurstMemory(System.nanoTime() / 1_000_000);
+        return true;
     }
 
     /** How long a stop waits for the permission thread to leave its read before closing the group anyway. */

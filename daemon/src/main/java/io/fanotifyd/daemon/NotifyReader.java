@@ -223,60 +223,74 @@ final class NotifyReader {
     // ---- the reader's thread -------------------------------------------------------------------------------
 
     private void run() {
-        int[] fds = {group.fd(), wakeFd};
-        short[] revents = new short[fds.length];
-        long holdUntilNs = 0;
-        long retiredMark = exits == null ? 0 : exits.lastSeq();
-        boolean first = true;
-        while (!stopping) {
-            long nowNs = System.nanoTime();
-            heartbeatNs = nowNs;
-            if (published - consumed == ring.length) {
-                awaitRoom();
-                continue;
-            }
-            // After a read, the group is left out of the poll for the batch delay: the kernel merges and queues
-            // meanwhile, and the next read takes a bigger batch. A permission decision waiting ends the hold.
-            boolean holding = holdUntilNs - nowNs > 0 && (catchUp == null || !catchUp.wanted());
-            fds[0] = holding ? -1 : group.fd();
-            long waitNs = holding ? holdUntilNs - nowNs : -1;
-            long cap = wakeAtLeastEveryNs > 0 ? wakeAtLeastEveryNs : exits != null ? IDLE_LOOK_NS : -1;
-            if (cap > 0 && (waitNs < 0 || waitNs > cap)) {
-                waitNs = cap;
-            }
-            if (first) {
-                first = false;
-                onFirstPoll.run();
-            }
-            long exitSeqBeforePoll = exits == null ? 0 : exits.lastSeq();
-            int ready = Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
-            if (stopping) {
-                break;
-            }
-            if ((revents[1] & POLLIN) != 0) {
-                Syscalls.drainEventfd(wakeFd, readerScratch);
-            }
-            boolean wanted = catchUp != null && catchUp.wanted();
-            if ((!holding && (revents[0] & POLLIN) != 0) || wanted) {
-                drain();
-                if (batchDelayNs > 0 && !wanted) {
-                    holdUntilNs = System.nanoTime() + batchDelayNs;
-                }
-            } else if (!holding && ready >= 0 && exitSeqBeforePoll != retiredMark) {
-                // The queue was empty at the poll: the exit records read before it may retire, once the event
-                // thread has processed what was read before.
-                Batch b = ring[(int) (published & (ring.length - 1))];
-                b.length = 0;
-                b.events = 0;
-                b.exitSeqBefore = exitSeqBeforePoll;
-                b.emptyAfter = true;
-                publish();
-                retiredMark = exitSeqBeforePoll;
-            }
+        readerFds = new int[] {group.fd(), wakeFd};
+        readerRevents = new short[readerFds.length];
+        retiredMark = exits == null ? 0 : exits.lastSeq();
+        // The body is a method of its own so that it is compiled: a loop that turns once per read never
+        // reaches C1's on-stack replacement (60,000 back-edges) and would run interpreted.
+        while (!stopping && turn()) {
+            // each turn: one wait, then one drain
         }
-        if (first) {
+        if (firstPoll) {
             onFirstPoll.run();
         }
+    }
+
+    private int[] readerFds;
+    private short[] readerRevents;
+    private long holdUntilNs;
+    private long retiredMark;
+    private boolean firstPoll = true;
+
+    /** One wait and what it woke for; false once stopping. */
+    private boolean turn() {
+        int[] fds = readerFds;
+        short[] revents = readerRevents;
+        long nowNs = System.nanoTime();
+        heartbeatNs = nowNs;
+        if (published - consumed == ring.length) {
+            awaitRoom();
+            return true;
+        }
+        // After a read, the group is left out of the poll for the batch delay: the kernel merges and queues
+        // meanwhile, and the next read takes a bigger batch. A permission decision waiting ends the hold.
+        boolean holding = holdUntilNs - nowNs > 0 && (catchUp == null || !catchUp.wanted());
+        fds[0] = holding ? -1 : group.fd();
+        long waitNs = holding ? holdUntilNs - nowNs : -1;
+        long cap = wakeAtLeastEveryNs > 0 ? wakeAtLeastEveryNs : exits != null ? IDLE_LOOK_NS : -1;
+        if (cap > 0 && (waitNs < 0 || waitNs > cap)) {
+            waitNs = cap;
+        }
+        if (firstPoll) {
+            firstPoll = false;
+            onFirstPoll.run();
+        }
+        long exitSeqBeforePoll = exits == null ? 0 : exits.lastSeq();
+        int ready = Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
+        if (stopping) {
+            return false;
+        }
+        if ((revents[1] & POLLIN) != 0) {
+            Syscalls.drainEventfd(wakeFd, readerScratch);
+        }
+        boolean wanted = catchUp != null && catchUp.wanted();
+        if ((!holding && (revents[0] & POLLIN) != 0) || wanted) {
+            drain();
+            if (batchDelayNs > 0 && !wanted) {
+                holdUntilNs = System.nanoTime() + batchDelayNs;
+            }
+        } else if (!holding && ready >= 0 && exitSeqBeforePoll != retiredMark) {
+            // The queue was empty at the poll: the exit records read before it may retire, once the event
+            // thread has processed what was read before.
+            Batch b = ring[(int) (published & (ring.length - 1))];
+            b.length = 0;
+            b.events = 0;
+            b.exitSeqBefore = exitSeqBeforePoll;
+            b.emptyAfter = true;
+            publish();
+            retiredMark = exitSeqBeforePoll;
+        }
+        return true;
     }
 
     /** Reads until a short read (the queue is about empty) or the ring is full. */

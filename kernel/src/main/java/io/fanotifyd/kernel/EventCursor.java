@@ -2,12 +2,12 @@ package io.fanotifyd.kernel;
 
 import static io.fanotifyd.kernel.Fanotify.FANOTIFY_METADATA_VERSION;
 import static io.fanotifyd.kernel.Fanotify.METADATA_SIZE;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
  * Walks the events that one {@code read(2)} of a fanotify fd returned, without allocating.
@@ -27,12 +27,21 @@ import java.lang.foreign.MemorySegment;
  */
 public final class EventCursor {
     private static final int HEADER_SIZE = 4;
+    /**
+     * Fields read together, low bytes first: the binding runs on amd64 and aarch64 ({@link Syscall} refuses
+     * others), both little-endian, so the kernel's native-order structs are little-endian too.
+     */
+    private static final ValueLayout.OfLong LE_LONG = JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt LE_INT = JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private MemorySegment buf = MemorySegment.NULL;
     private long limit;
     private long next;
     private long current = -1;
     private int eventLength;
+    private long mask;
+    private int fd;
+    private int pid;
 
     private final FidRecord fid = new FidRecord();
     private final FidRecord dir = new FidRecord();
@@ -91,9 +100,12 @@ public final class EventCursor {
         if (remaining < METADATA_SIZE) {
             throw new CorruptEventException(off, remaining + " trailing bytes, less than an event header");
         }
-        int len = buf.get(JAVA_INT_UNALIGNED, off);
-        int vers = buf.get(JAVA_BYTE, off + 4) & 0xff;
-        int metaLen = buf.get(JAVA_SHORT_UNALIGNED, off + 6) & 0xffff;
+        // event_len (u32), vers (u8), reserved (u8), metadata_len (u16) in one read; then the mask, then fd and
+        // pid in one more: every segment read is a bounds-checked call under C1, and this runs for every event.
+        long head = buf.get(LE_LONG, off);
+        int len = (int) head;
+        int vers = (int) (head >>> 32) & 0xff;
+        int metaLen = (int) (head >>> 48) & 0xffff;
         if (vers != FANOTIFY_METADATA_VERSION) {
             throw new CorruptEventException(off, "metadata version " + vers + ", expected "
                     + FANOTIFY_METADATA_VERSION);
@@ -104,6 +116,10 @@ public final class EventCursor {
         }
         current = off;
         eventLength = len;
+        mask = buf.get(LE_LONG, off + 8);
+        long fdPid = buf.get(LE_LONG, off + 16);
+        fd = (int) fdPid;
+        pid = (int) (fdPid >>> 32);
         next = off + len;
         parseInfo(off + metaLen, off + len);
         return true;
@@ -120,8 +136,9 @@ public final class EventCursor {
             if (end - p < HEADER_SIZE) {
                 throw new CorruptEventException(p, (end - p) + " trailing bytes, less than an info header");
             }
-            int type = buf.get(JAVA_BYTE, p) & 0xff;
-            int len = buf.get(JAVA_SHORT_UNALIGNED, p + 2) & 0xffff;
+            int header = buf.get(LE_INT, p); // info_type (u8), pad (u8), len (u16)
+            int type = header & 0xff;
+            int len = header >>> 16;
             if (len < HEADER_SIZE || len > end - p) {
                 throw new CorruptEventException(p, "info record of type " + type + " claims " + len
                         + " bytes, " + (end - p) + " left in the event");
@@ -166,17 +183,17 @@ public final class EventCursor {
     }
 
     public long mask() {
-        return buf.get(JAVA_LONG_UNALIGNED, current + 8);
+        return mask;
     }
 
     /** The event's fd ({@code FAN_NOFD} in FID mode and for overflow); the reader must close it. */
     public int fd() {
-        return buf.get(JAVA_INT_UNALIGNED, current + 16);
+        return fd;
     }
 
     /** Pid (or tid with {@code FAN_REPORT_TID}) of the process that caused the event. */
     public int pid() {
-        return buf.get(JAVA_INT_UNALIGNED, current + 20);
+        return pid;
     }
 
     /** The object's own file id ({@code FID}). */

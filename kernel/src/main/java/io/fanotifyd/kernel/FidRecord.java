@@ -5,6 +5,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
  * Flyweight over one file-identifier info record ({@code FID}, {@code DFID}, {@code DFID_NAME},
@@ -52,20 +54,39 @@ public final class FidRecord {
         this.nameLength = -1;
         if (named) {
             long start = off + MIN_LENGTH + hb;
-            long end = off + len;
-            long nul = -1;
-            for (long p = start; p < end; p++) {
-                if (buf.get(JAVA_BYTE, p) == 0) {
-                    nul = p;
-                    break;
-                }
-            }
+            long nul = firstNul(buf, start, off + len);
             if (nul < 0) {
                 throw new CorruptEventException(off, "name is not NUL-terminated inside its record");
             }
             this.nameOffset = start;
             this.nameLength = (int) (nul - start);
         }
+    }
+
+    private static final long ONES = 0x0101010101010101L;
+    private static final long HIGHS = 0x8080808080808080L;
+    private static final ValueLayout.OfLong LE_LONG = JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /**
+     * The offset of the first NUL byte in {@code [from, to)}, or -1. Eight bytes per read: each read of a
+     * segment is a bounds-checked call under C1, and names are scanned for every event.
+     */
+    static long firstNul(MemorySegment buf, long from, long to) {
+        long p = from;
+        for (; to - p >= Long.BYTES; p += Long.BYTES) {
+            long v = buf.get(LE_LONG, p);
+            // The lowest byte flagged is the first zero byte (a false flag can only sit above a true one).
+            long zeros = (v - ONES) & ~v & HIGHS;
+            if (zeros != 0) {
+                return p + (Long.numberOfTrailingZeros(zeros) >>> 3);
+            }
+        }
+        for (; p < to; p++) {
+            if (buf.get(JAVA_BYTE, p) == 0) {
+                return p;
+            }
+        }
+        return -1;
     }
 
     /** Whether the current event carries this record. */
