@@ -15,7 +15,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Output is handed over when a buffer passes its flush size ({@link io.fanotifyd.sink.FdOutput}), and
  * otherwise at most {@code flushMs} after the first unwritten record (the permission thread's records too: the
- * output wakes this loop when one lands in an empty buffer), so a quiet stream still appears promptly.
+ * output wakes this loop when one lands in an empty buffer), so a quiet stream still appears promptly; when
+ * there is nothing left to process, at most 1 ms after the loop's previous flush, so that the end of a burst
+ * is written as soon as it is processed.
  */
 final class EventLoop {
     /** At most one log line per this many ms about burst windows short of memory. */
@@ -185,6 +187,10 @@ final class EventLoop {
     private int[] fds;
     private short[] revents;
     private long flushDeadlineNs;
+    /** When the loop last flushed (System.nanoTime); an idle flush waits until IDLE_FLUSH_NS after it. */
+    private long lastFlushNs;
+    /** The shortest spacing of the flushes a pausing stream makes: at most 1,000 hand-overs a second. */
+    static final long IDLE_FLUSH_NS = 1_000_000;
 
     /** One wait and what it woke for; false once stopping. */
     private boolean turn() {
@@ -195,11 +201,20 @@ final class EventLoop {
         StatsWriter stats = parts.stats();
         long nowNs = System.nanoTime();
         heartbeatNs = nowNs;
-        // Records wait at most flushMs, whichever thread wrote them (the output wakes us for the other's).
+        // Records wait at most flushMs, whichever thread wrote them (the output wakes us for the other's), and
+        // once the stream pauses (nothing left to process) at most IDLE_FLUSH_NS after the loop's last flush:
+        // the end of a burst is out at once, and a trickle still costs at most one hand-over per IDLE_FLUSH_NS.
+        reader.consumerSleeping(true);
+        boolean idle = reader.next() == null;
         if (output.pending() == 0) {
             flushDeadlineNs = 0;
-        } else if (flushDeadlineNs == 0) {
-            flushDeadlineNs = nowNs + flushMs * 1_000_000L;
+        } else {
+            if (flushDeadlineNs == 0) {
+                flushDeadlineNs = nowNs + flushMs * 1_000_000L;
+            }
+            if (idle && flushDeadlineNs - (lastFlushNs + IDLE_FLUSH_NS) > 0) {
+                flushDeadlineNs = lastFlushNs + IDLE_FLUSH_NS;
+            }
         }
         long waitNs = flushDeadlineNs == 0 ? -1 : Math.max(0, flushDeadlineNs - nowNs);
         if (wakeAtLeastEveryNs > 0 && (waitNs < 0 || waitNs > wakeAtLeastEveryNs)) {
@@ -208,8 +223,7 @@ final class EventLoop {
         if (stats != null && (waitNs < 0 || waitNs > stats.dueInNs(nowNs))) {
             waitNs = stats.dueInNs(nowNs);
         }
-        reader.consumerSleeping(true);
-        if (reader.next() != null) {
+        if (!idle) {
             waitNs = 0; // published before we said we sleep: the reader did not signal it
         }
         Syscalls.pollInNanos(pollFds, fds, revents, waitNs, timespec);
@@ -238,9 +252,11 @@ final class EventLoop {
         if (stats != null) {
             writeStats(stats);
         }
-        if (flushDeadlineNs != 0 && System.nanoTime() - flushDeadlineNs >= 0) {
+        long afterNs = System.nanoTime();
+        if (flushDeadlineNs != 0 && afterNs - flushDeadlineNs >= 0) {
             output.flush();
             flushDeadlineNs = 0;
+            lastFlushNs = afterNs;
         }
         logBurstMemory(System.nanoTime() / 1_000_000);
         return true;
