@@ -81,8 +81,8 @@ build/man/fanotifyd.8: build/app/app.jar
 	@mv $@.tmp $@
 
 fanotifyd: build/app/.stamp build/app/forward/.stamp build/man/fanotifyd.8 scripts/fanotifyd.in scripts/find-java.sh Makefile
-	@sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" \
-	  -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
+	@$(FIND_JAVA); sed -e "s|@LIBDIR@|$(CURDIR)/build/app|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" \
+	  -e "s|@BUILT_WITH@|$$FANOTIFYD_JAVA_HOME_FOUND|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $@.tmp
 	@chmod 755 $@.tmp && mv $@.tmp $@
 	@echo "built ./fanotifyd"
 
@@ -153,7 +153,7 @@ install: build/pkg/.stamp build/app/forward/.stamp build/man/fanotifyd.8
 	rm -rf $(DESTDIR)$(LIBDIR)/forward
 	install -d $(DESTDIR)$(LIBDIR)/forward
 	install -p -m 644 build/app/forward/*.jar $(DESTDIR)$(LIBDIR)/forward/
-	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
+	sed -e "s|@LIBDIR@|$(LIBDIR)|" -e "s|@JVM_OPTS@|$(JVM_OPTS)|" -e "s|@FORWARD_JVM_OPTS@|$(FORWARD_JVM_OPTS)|" -e "s|@BUILT_WITH@||" -e '/@FIND_JAVA@/{r scripts/find-java.sh' -e 'd}' scripts/fanotifyd.in > $(DESTDIR)$(BINDIR)/fanotifyd
 	chmod 755 $(DESTDIR)$(BINDIR)/fanotifyd
 	install -m 644 build/man/fanotifyd.8 $(DESTDIR)$(MANDIR)/man8/fanotifyd.8
 

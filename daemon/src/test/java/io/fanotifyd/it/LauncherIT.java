@@ -72,4 +72,32 @@ class LauncherIT {
         assertTrue(r.stdout().contains("-XX:AOTCache=" + lib + "/app.aot"), "the cache next to it: " + r.stdout());
         assertTrue(r.stdout().contains("-cp " + lib + "/app.jar io.fanotifyd.daemon.Main --version"), r.stdout());
     }
+
+    @Test
+    void aCheckoutUsesItsBuildJdkBeforePathButNotBeforeJavaHome(@TempDir Path dir) throws Exception {
+        // The checkout's launcher with its build JDK replaced by a fake JDK 25 whose java says it ran; a real
+        // JDK 25 is on PATH. Without JAVA_HOME the build JDK runs (PATH is not even looked at); with JAVA_HOME
+        // set to a JDK 25, that one does.
+        Path fake = dir.resolve("jdk");
+        Files.createDirectories(fake.resolve("bin"));
+        Files.writeString(fake.resolve("release"), "IMPLEMENTOR=\"test\"\nJAVA_VERSION=\"25.0.1\"\n");
+        Files.writeString(fake.resolve("bin/java"), "#!/bin/sh\necho \"build jdk: $*\"\n");
+        Files.setPosixFilePermissions(fake.resolve("bin/java"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        String text = Files.readString(KernelSupport.launcher());
+        String moved = text.replaceFirst("(?m)^fanotifyd_built_with='[^']*'$", "fanotifyd_built_with='" + fake + "'");
+        assertTrue(!moved.equals(text), "no fanotifyd_built_with='...' line in the launcher");
+        Path launcher = dir.resolve("fanotifyd");
+        Files.writeString(launcher, moved);
+        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
+        String jdk = System.getProperty("java.home");
+
+        Daemon.Finished built = launch(launcher, java.util.Map.of("PATH", jdk + "/bin:/usr/bin:/bin"), "--version");
+        assertEquals(0, built.exit(), built.stderr());
+        assertTrue(built.stdout().startsWith("build jdk: "), "another JDK ran: " + built.stdout() + built.stderr());
+
+        Daemon.Finished home = launch(launcher, java.util.Map.of("PATH", "/usr/bin:/bin", "JAVA_HOME", jdk),
+                "--version");
+        assertEquals(0, home.exit(), home.stderr());
+        assertTrue(home.stdout().startsWith("fanotifyd "), "JAVA_HOME's JDK did not run: " + home.stdout());
+    }
 }
