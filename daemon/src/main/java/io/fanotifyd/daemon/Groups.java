@@ -54,10 +54,9 @@ final class Groups {
     private static FanotifyGroup open(int flags, QueueSize queueSize) {
         int eventFlags = Fanotify.O_RDONLY | Fanotify.O_LARGEFILE | Fanotify.O_CLOEXEC;
         try {
-            return switch (queueSize) {
-                case QueueSize.Unlimited u -> FanotifyGroup.open(flags | Fanotify.FAN_UNLIMITED_QUEUE, eventFlags);
-                case QueueSize.KernelDefault k -> FanotifyGroup.open(flags, eventFlags);
-            };
+            // instanceof, not a pattern switch: its bootstrap spins a class at run time, on the start-up path.
+            return FanotifyGroup.open(queueSize instanceof QueueSize.Unlimited
+                    ? flags | Fanotify.FAN_UNLIMITED_QUEUE : flags, eventFlags);
         } catch (NativeCallException e) {
             throw new StartupException(e.getMessage());
         }

@@ -36,7 +36,7 @@ final class RawArguments {
             if (all.size() < jvmDecoded.length) {
                 return jvmDecoded;
             }
-            String[] out = all.subList(all.size() - jvmDecoded.length, all.size()).toArray(String[]::new);
+            String[] out = all.subList(all.size() - jvmDecoded.length, all.size()).toArray(new String[0]);
             // Guard against a launcher that rewrote arguments: the ASCII-only ones must match exactly.
             for (int i = 0; i < out.length; i++) {
                 if (isAscii(jvmDecoded[i]) && !jvmDecoded[i].equals(out[i])) {
@@ -71,7 +71,7 @@ final class RawArguments {
                 start = i + 1;
             }
         }
-        return out.toArray(String[]::new);
+        return out.toArray(new String[0]);
     }
 
     private static boolean isAscii(String s) {

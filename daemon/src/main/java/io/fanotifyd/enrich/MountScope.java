@@ -36,7 +36,14 @@ public final class MountScope {
 
     public void addFilesystem(long fsid) {
         Rule r = rule(fsid);
-        rules.set(rules.indexOf(r), new Rule(fsid, true, r.roots, r.watched));
+        // By identity, not indexOf: a record's equals is bootstrapped at its first call (~15 ms of start-up on a
+        // slow VM, and the AOT cache does not keep it).
+        for (int i = 0; i < rules.size(); i++) {
+            if (rules.get(i) == r) {
+                rules.set(i, new Rule(fsid, true, r.roots, r.watched));
+                return;
+            }
+        }
     }
 
     public void addMountRoot(long fsid, String root) {
