@@ -21,7 +21,7 @@ import java.lang.foreign.MemorySegment;
  * One thread's way of a batch of events through the daemon: decode ({@link EventCursor}) → enrich
  * ({@link Enricher}) → policy ({@link Policy}) → answer (permission events) → encode into the output
  * ({@link RecordSink}, one transaction per event and its alerts) → hooks; a permission event's fd is closed
- * after it, a notification batch's pidfds together at the batch's end ({@link FdBatch}). The daemon runs one
+ * after it, a notification batch's fds together at the batch's end ({@link FdBatch}). The daemon runs one
  * per group it reads, the warm-up and the JMH benchmarks run the same class.
  *
  * <p>A permission event is answered by construction before anything else is done for it: {@link #decide}
@@ -51,8 +51,11 @@ final class Pipeline {
     private final Event event = new Event();
     private final Alerts alerts = new Alerts();
     private final PipelineCounts counts = new PipelineCounts();
-    /** A notification batch's pidfds, closed together at its end (a permission event's fd goes at once). */
-    private final FdBatch pidfds = new FdBatch();
+    /**
+     * A notification batch's fds (pidfds, and event fds in FD mode), closed together at its end, still before
+     * the next batch; a permission event's fd is closed right after its event.
+     */
+    private final FdBatch fds = new FdBatch();
     private final LogLimiter eventErrors;
     private final LogLimiter overflowWarnings;
     private long batch;
@@ -119,9 +122,10 @@ final class Pipeline {
         cursor.reset(buffer, length);
         try {
             while (cursor.next()) {
-                int fd = cursor.fd();
+                // In the order the kernel made them (event fd, then pidfd), so that a batch's fds form runs.
+                fds.add(cursor.fd());
                 if (cursor.hasPidfd()) {
-                    pidfds.add(cursor.pidfd());
+                    fds.add(cursor.pidfd());
                 }
                 counts.read(cursor.mask());
                 try {
@@ -131,15 +135,13 @@ final class Pipeline {
                 } catch (RuntimeException e) {
                     counters.errors.incrementAndGet();
                     eventErrors.log("event at byte " + cursor.offset() + " dropped: " + e);
-                } finally {
-                    closeFds(fd, -1);
                 }
             }
         } catch (CorruptEventException e) {
             counters.errors.incrementAndGet();
             Log.error(e.getMessage() + "; rest of the batch skipped");
         } finally {
-            pidfds.closeAll();
+            fds.closeAll();
             enricher.endBatch(); // no fd of ours on a marked filesystem between batches: umount must not see EBUSY
         }
     }

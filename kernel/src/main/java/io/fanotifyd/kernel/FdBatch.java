@@ -3,11 +3,12 @@ package io.fanotifyd.kernel;
 import java.util.Arrays;
 
 /**
- * The pidfds one read of a notification group handed over, closed together when the batch is done: each run
- * of consecutive fd numbers with one {@code close_range(2)}, a lone fd with {@code close(2)}.
+ * The fds one read of a notification group handed over (pidfds; event fds in FD mode), closed together when
+ * the batch is done: each run of consecutive fd numbers with one {@code close_range(2)}, a lone fd with
+ * {@code close(2)}.
  *
  * <p>Why: with {@code FAN_REPORT_PIDFD} every event brings a pidfd, and closing them one by one was a system
- * call per record. The kernel installs a read's pidfds as the lowest free numbers in turn, so they come mostly
+ * call per record. The kernel installs a read's fds as the lowest free numbers in turn, so they come mostly
  * as one run. Closing a run is safe because every number in it is one of ours and still open: no other fd can
  * hold a number inside it, whatever other threads open or close meanwhile.
  *
