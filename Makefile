@@ -48,9 +48,10 @@ build/classes/.stamp: $(SOURCES)
 	@touch $@
 
 # The forwarder (--forward): its classes and the Kafka client's jars, in a directory of their own that only
-# the launcher's --forward puts on the class path.
+# the launcher's --forward puts on the class path. With -am: the daemon's jars come from this reactor, not
+# from ~/.m2, which holds none of ours on a fresh machine.
 build/app/forward/.stamp: build/classes/.stamp $(FORWARD_SOURCES)
-	@$(MVN) -DskipTests package -pl forward
+	@$(MVN) -DskipTests package -pl forward -am
 	@rm -rf build/app/forward && mkdir -p build/app/forward
 	@$(FIND_JAVA); "$${FANOTIFYD_JAVA%/java}/jar" --create --file build/app/forward/fanotifyd-forward.jar \
 	  -C forward/target/classes io

@@ -45,7 +45,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); cport=$(free_port); mport=$(free_port)
 (cd "$here" && JAVA_HOME=$FANOTIFYD_JAVA_HOME_FOUND MAVEN_OPTS=--sun-misc-unsafe-memory-access=allow \
-  mvn -q -B -o dependency:build-classpath -pl forward -Dmdep.includeScope=test -Dmdep.outputFile="$tmp/cp.txt" \
+  mvn -q -B -o dependency:build-classpath -pl forward -am -Dmdep.includeScope=test -Dmdep.outputFile="$tmp/cp.txt" \
   >/dev/null)
 cp=$(cat "$tmp/cp.txt")
 cat > "$tmp/server.properties" <<EOT
