@@ -19,6 +19,14 @@ import java.lang.invoke.MethodHandle;
  * numbers per architecture (amd64 and aarch64 here, from the kernel's syscall tables) and passing
  * addresses: every segment passed must be native and stay alive for the call, which all of ours are (they
  * belong to long-lived or confined arenas of the caller).
+ *
+ * <p>Linked as a plain function of seven {@code long}s, although {@code syscall} is variadic: declaring the
+ * variadic tail ({@code Linker.Option.firstVariadicArg}) cost another ~8 ms of the start-up's linking on
+ * these machines (docs/PERFORMANCE.md), and on the two architectures we run on a variadic call of integer
+ * arguments is the plain call. On x86-64 the caller's only extra duty is {@code %al} = the number of vector
+ * registers used, which glibc's {@code syscall} (assembly: it moves the registers and traps) never reads and
+ * a C implementation (musl) reads only to decide whether to spill the vector registers it does not use; on
+ * aarch64 Linux (unlike Apple's ABI) variadic arguments travel in the same registers as the others.
  */
 final class Syscall {
     private Syscall() {}
@@ -52,7 +60,7 @@ final class Syscall {
     private static final MethodHandle SYSCALL = Downcalls.LINKER.downcallHandle(Downcalls.symbol("syscall"),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                     JAVA_LONG),
-            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(1));
+            Linker.Option.captureCallState("errno"));
 
     /** {@code syscall(nr, a..f)}: the call's result, or -1 with errno in {@code capture}. */
     static long call(MemorySegment capture, long nr, long a, long b, long c, long d, long e, long f) {
