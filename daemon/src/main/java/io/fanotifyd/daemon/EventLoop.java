@@ -189,6 +189,8 @@ final class EventLoop {
     private long flushDeadlineNs;
     /** When the loop last flushed (System.nanoTime); an idle flush waits until IDLE_FLUSH_NS after it. */
     private long lastFlushNs;
+    /** Notification events were processed since the last flush: only they make an idle flush. */
+    private boolean processedSinceFlush;
     /** The shortest spacing of the flushes a pausing stream makes: at most 1,000 hand-overs a second. */
     static final long IDLE_FLUSH_NS = 1_000_000;
 
@@ -202,8 +204,10 @@ final class EventLoop {
         long nowNs = System.nanoTime();
         heartbeatNs = nowNs;
         // Records wait at most flushMs, whichever thread wrote them (the output wakes us for the other's), and
-        // once the stream pauses (nothing left to process) at most IDLE_FLUSH_NS after the loop's last flush:
-        // the end of a burst is out at once, and a trickle still costs at most one hand-over per IDLE_FLUSH_NS.
+        // once the notification stream pauses (nothing left to process) at most IDLE_FLUSH_NS after the loop's
+        // last flush: the end of a burst is out at once, and a trickle still costs at most one hand-over per
+        // IDLE_FLUSH_NS. The permission thread's records alone wait for flushMs: each hand-over wakes this loop
+        // and the output thread, 0.6 µs per open on the openers' CPU at 1,000 a second (0.45 at 100).
         reader.consumerSleeping(true);
         boolean idle = reader.next() == null;
         if (output.pending() == 0) {
@@ -212,7 +216,7 @@ final class EventLoop {
             if (flushDeadlineNs == 0) {
                 flushDeadlineNs = nowNs + flushMs * 1_000_000L;
             }
-            if (idle && flushDeadlineNs - (lastFlushNs + IDLE_FLUSH_NS) > 0) {
+            if (idle && processedSinceFlush && flushDeadlineNs - (lastFlushNs + IDLE_FLUSH_NS) > 0) {
                 flushDeadlineNs = lastFlushNs + IDLE_FLUSH_NS;
             }
         }
@@ -248,6 +252,7 @@ final class EventLoop {
             }
             process(b);
             reader.release();
+            processedSinceFlush |= b.events > 0;
         }
         if (stats != null) {
             writeStats(stats);
@@ -257,6 +262,7 @@ final class EventLoop {
             output.flush();
             flushDeadlineNs = 0;
             lastFlushNs = afterNs;
+            processedSinceFlush = false;
         }
         logBurstMemory(System.nanoTime() / 1_000_000);
         return true;
