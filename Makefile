@@ -39,11 +39,6 @@ all: fanotifyd
 # C2 it forwarded fewer records per second for more CPU and 60 MiB more RSS (docs/FLEET.md, "Throughput").
 FORWARD_JVM_OPTS = -XX:+UseSerialGC -XX:-UsePerfData -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -Xss512k -Xms8m -Xmx48m -XX:+ExitOnOutOfMemoryError
 JVM_OPTS = -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xss512k -Xms8m -Xmn4m -Xmx32m -XX:+ExitOnOutOfMemoryError
-# The AOT training stores classes, linkage and lambdas, not method profiles (-AOTRecordTraining): a JVM that
-# finds profiles in its cache replays them at start, queueing C1 compiles of the training's hot methods that
-# took a CPU from the start-up (C1 compiled 110-160 ms before the marks with them, ~70 ms without) and, C1
-# only, gain nothing from profiles later. docs/PERFORMANCE.md, 2026-12-06.
-AOT_TRAIN_OPTS = -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining
 
 build/classes/.stamp: $(SOURCES)
 	@$(MVN) -DskipTests package
@@ -73,7 +68,7 @@ build/app/app.jar: build/classes/.stamp
 
 build/app/.stamp: build/app/app.jar Makefile
 	@$(FIND_JAVA); "$$FANOTIFYD_JAVA" $(JVM_OPTS) --enable-native-access=ALL-UNNAMED \
-	  $(AOT_TRAIN_OPTS) -XX:AOTCacheOutput=build/app/app.aot -Xlog:aot=warning -Xlog:cds=warning \
+	  -XX:AOTCacheOutput=build/app/app.aot -Xlog:aot=warning -Xlog:cds=warning \
 	  -cp build/app/app.jar io.fanotifyd.daemon.AotTraining >/dev/null 2>&1 \
 	  || { echo "make: no AOT cache; ./fanotifyd works without it, only starts slower" >&2; rm -f build/app/app.aot; }
 	@touch $@
@@ -138,7 +133,7 @@ build/pkg/.stamp: build/runtime.stamp build/app/app.jar Makefile
 	@rm -rf build/pkg && mkdir -p build/pkg
 	@cp build/app/app.jar build/pkg/app.jar && touch -d @$(SOURCE_DATE_EPOCH) build/pkg/app.jar
 	@build/runtime/bin/java $(JVM_OPTS) --enable-native-access=ALL-UNNAMED \
-	  $(AOT_TRAIN_OPTS) -XX:AOTCacheOutput=build/pkg/app.aot -Xlog:aot=warning -Xlog:cds=warning \
+	  -XX:AOTCacheOutput=build/pkg/app.aot -Xlog:aot=warning -Xlog:cds=warning \
 	  -cp build/pkg/app.jar io.fanotifyd.daemon.AotTraining >build/pkg/training.log 2>&1 \
 	  || { cat build/pkg/training.log >&2; echo "make: training the AOT cache on build/runtime failed" >&2; exit 1; }
 	@build/runtime/bin/java $(JVM_OPTS) --enable-native-access=ALL-UNNAMED -XX:AOTMode=on \
